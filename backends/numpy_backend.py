@@ -13,7 +13,12 @@ from dsl.program import Program
 from dsl.semantics import apply_op, as_dtype
 
 
-def evaluate(program: Program, x, dtype="float32", params=None) -> np.ndarray:
+def evaluate(program: Program, x, dtype="float32", params=None, exact_fma: bool = True) -> np.ndarray:
+    """Outputs of ``program`` at ``x``; ``params`` (k,) or (batch, k) overrides its parameters.
+
+    ``exact_fma=False`` computes fma as ``a * b + c`` (two roundings): only for float64 constant
+    fitting, where speed matters and a float64 rounding is far below the error being fitted.
+    """
     dt = as_dtype(dtype)
     xs = np.asarray(x, dt)
     batch = None
@@ -41,6 +46,9 @@ def evaluate(program: Program, x, dtype="float32", params=None) -> np.ndarray:
                 values[i] = xs
             elif node.op == "const":
                 values[i] = dt.type(node.value)
+            elif node.op == "fma" and not exact_fma:
+                a, b, c = (values[j] for j in node.args)
+                values[i] = np.asarray(np.multiply(a, b, dtype=dt) + c, dt)
             else:
                 values[i] = apply_op(node.op, dt, *[values[a] for a in node.args])
         out = np.asarray(values[program.output], dt)

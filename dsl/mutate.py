@@ -17,7 +17,7 @@ from .ops import OPS
 from .program import Node, Program, cost
 
 MUTATIONS = ("insert", "remove", "rewire", "change_op", "perturb", "redraw", "identity")
-WEIGHTS = np.array([0.30, 0.12, 0.15, 0.13, 0.15, 0.05, 0.10])
+WEIGHTS = np.array([0.40, 0.12, 0.15, 0.13, 0.10, 0.04, 0.06])
 
 _NEUTRAL = {"add": 0.0, "sub": 0.0, "mul": 1.0, "div": 1.0}
 
@@ -41,7 +41,7 @@ def _insert(program: Program, rng: np.random.Generator, ops: tuple[str, ...], at
     """Wrap a value ``s`` in a new operation ``op(..., s, ...)`` and redirect its later uses."""
     live = program.live()
     sites = [i for i in range(len(program.nodes)) if live[i] and program.nodes[i].op != "param"]
-    if at_output or rng.random() < 0.4:
+    if at_output or rng.random() < 0.5:
         site = program.output
     else:
         site = int(rng.choice(sites))
@@ -56,6 +56,10 @@ def _insert(program: Program, rng: np.random.Generator, ops: tuple[str, ...], at
             args.append(site)
             continue
         r = rng.random()
+        if name == "fma" and slot < 2 and j < 2:
+            r = 0.5 if r < 0.6 else r  # the other factor: x more often (a Horner step)
+        elif name == "fma" and j == 2:
+            r = 0.0 if r < 0.7 else r  # the addend: a new constant more often
         if r < 0.45:
             extra.append(_new_param(rng))
             if name in _NEUTRAL and rng.random() < 0.5:

@@ -37,28 +37,41 @@ def _two_sum(a, b):
     return s, e
 
 
+def round_pair_to_float32(s, e) -> np.ndarray:
+    """Correctly round the exact value ``s + e`` to float32, where ``s`` is a float64 and ``e`` a
+    small correction of it (``|e|`` at most half a float64 ulp of ``s``, as TwoSum produces).
+
+    Rounding ``s`` alone rounds twice; that differs from one rounding only when ``s`` lies exactly
+    on a float32 midpoint (normal or subnormal) and ``e`` is non-zero, so such ``s`` are first moved
+    one float64 ulp toward the exact value.
+    """
+    s = np.asarray(s, np.float64)
+    e = np.asarray(e, np.float64)
+    bits = np.atleast_1d(s).view(np.uint64)
+    expo = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    sig = (bits & np.uint64((1 << 52) - 1)) | np.uint64(1 << 52)
+    shift = np.minimum(29 + np.maximum(0, -126 - expo), 60).astype(np.uint64)
+    mask = (np.uint64(1) << shift) - np.uint64(1)
+    half = np.uint64(1) << (shift - np.uint64(1))
+    at_mid = ((sig & mask) == half).reshape(np.shape(s))
+    with np.errstate(all="ignore"):
+        bad = at_mid & (e != 0) & np.isfinite(s) & np.isfinite(e)
+        if np.any(bad):
+            s = np.where(bad, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+        return np.asarray(s).astype(np.float32)
+
+
 def _fma32(a, b, c):
     a64 = np.asarray(a, np.float64)
     b64 = np.asarray(b, np.float64)
     c64 = np.asarray(c, np.float64)
-    p = a64 * b64
+    p = a64 * b64  # exact: 24 + 24 significant bits fit in 53
     s, e = _two_sum(p, c64)
-    bits = np.asarray(s).view(np.uint64) if np.ndim(s) else np.array([s]).view(np.uint64)
-    expo = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
-    sig = (bits & np.uint64((1 << 52) - 1)) | np.uint64(1 << 52)
-    shift = 29 + np.maximum(0, -126 - expo)
-    shift = np.minimum(shift, 60).astype(np.uint64)
-    mask = (np.uint64(1) << shift) - np.uint64(1)
-    half = np.uint64(1) << (shift - np.uint64(1))
-    at_mid = ((sig & mask) == half).reshape(np.shape(s))
-    bad = at_mid & (e != 0) & np.isfinite(s) & np.isfinite(e)
-    if np.any(bad):
-        toward = np.where(e > 0, np.inf, -np.inf)
-        s = np.where(bad, np.nextafter(s, toward), s)
     p_inf = ~np.isfinite(p)
     if np.any(p_inf):  # inf/nan operands: IEEE rules of the plain expression hold
         s = np.where(p_inf, p + c64, s)
-    return np.asarray(s).astype(np.float32)
+        e = np.where(p_inf, 0.0, e)
+    return round_pair_to_float32(s, e)
 
 
 _SPLIT = np.float64(134217729.0)  # 2**27 + 1

@@ -1,0 +1,156 @@
+"""Fitting a candidate's trainable constants.
+
+Stage 1 (float64): Levenberg-Marquardt on the weighted residuals ``(p(x) - f(x)) * w`` with
+Lawson's iteratively reweighted least squares, which drives the least-squares fit toward the
+minimax (equioscillating) fit.  Several starts (the inherited constants, jittered copies and
+random draws) run together: every Jacobian (finite differences) for every start is one batched
+numpy evaluation of the program, so the whole fit is a few dozen vectorized calls.
+
+Stage 2 (float32 only): the constants are rounded to float32 and polished on the true objective,
+max ULP error of the float32 program (exact fma), by a greedy search over moves of a few float32
+ulps per constant, again one batched evaluation per round.  Rounding minimax coefficients to
+float32 naively costs accuracy (a degree-6 2^x polynomial: 1.03 ULP naive); this stage wins it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.numpy_backend import evaluate
+from dsl.program import Program
+
+from .metrics import ulp_errors
+from .points import from_ordinal, to_ordinal
+from .problem import Problem
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    starts: int = 3
+    iterations: int = 40
+    patience: int = 6  # stop once the best max error has not improved by 0.5% for this many steps
+    polish_rounds: int = 12
+    polish_below_ulp: float = 8.0  # polish only candidates already this close (ulp mode)
+
+
+def _residuals(program: Program, problem: Problem, thetas: np.ndarray) -> np.ndarray:
+    idx = problem.fit_idx
+    y = evaluate(program, problem.x[idx], "float64", params=thetas, exact_fma=False)
+    with np.errstate(all="ignore"):
+        r = ((y - problem.ref.hi[idx]) - problem.ref.lo[idx]) * problem.weight[idx]
+    return np.where(np.isfinite(r), r, np.inf)
+
+
+def _starts(theta0: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    k = len(theta0)
+    rows = [theta0]
+    for j in range(1, n):
+        if j % 2 == 1:
+            rows.append(theta0 * (1.0 + 0.05 * rng.normal(size=k)) + 1e-3 * rng.normal(size=k))
+        else:
+            rows.append(rng.normal(0.0, 1.0, size=k))
+    out = np.array(rows, np.float64)
+    return np.where(np.isfinite(out), out, 1.0)
+
+
+def fit_float64(program: Program, problem: Problem, rng: np.random.Generator, opts: FitOptions) -> np.ndarray:
+    """Minimax-leaning float64 fit of the parameters; returns the best parameter vector."""
+    theta0 = np.array(program.params, np.float64)
+    k = len(theta0)
+    theta = _starts(theta0, rng, opts.starts)
+    s = theta.shape[0]
+    r = _residuals(program, problem, theta)
+    n = r.shape[1]
+    u = np.full((s, n), 1.0 / n)
+    lam = np.full(s, 1e-2)
+    best_theta = theta.copy()
+    best_max = np.max(np.abs(r), axis=1)
+    eye = np.eye(k)
+    overall, stale = float(np.min(best_max)), 0
+    with np.errstate(all="ignore"):
+        for _ in range(opts.iterations):
+            h = 1e-7 * np.maximum(np.abs(theta), 1e-3)
+            pert = (theta[:, None, :] + h[:, :, None] * eye[None, :, :]).reshape(s * k, k)
+            rp = _residuals(program, problem, pert).reshape(s, k, n)
+            jac = (rp - r[:, None, :]) / h[:, :, None]
+            jac = np.where(np.isfinite(jac), jac, 0.0)
+            rr = np.where(np.isfinite(r), r, 0.0)
+            a = np.einsum("skn,sln,sn->skl", jac, jac, u)
+            g = np.einsum("skn,sn,sn->sk", jac, rr, u)
+            diag = np.einsum("skk->sk", a)
+            damp = a + (lam[:, None] * (diag + 1e-300))[:, :, None] * eye[None, :, :]
+            try:
+                step = np.linalg.solve(damp, -g[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(damp.reshape(-1, k)[:k], -g[0], rcond=None)[0][None, :].repeat(s, 0)
+            trial = theta + np.where(np.isfinite(step), step, 0.0)
+            rt = _residuals(program, problem, trial)
+            old_obj = np.sum(u * np.where(np.isfinite(r), r * r, np.inf), axis=1)
+            new_obj = np.sum(u * np.where(np.isfinite(rt), rt * rt, np.inf), axis=1)
+            accept = new_obj < old_obj
+            theta = np.where(accept[:, None], trial, theta)
+            r = np.where(accept[:, None], rt, r)
+            lam = np.where(accept, np.maximum(lam / 3.0, 1e-9), np.minimum(lam * 4.0, 1e9))
+            cur_max = np.max(np.abs(r), axis=1)
+            better = cur_max < best_max
+            best_theta = np.where(better[:, None], theta, best_theta)
+            best_max = np.where(better, cur_max, best_max)
+            # Lawson: weight each point by its share of the error, pushing toward equioscillation
+            absr = np.abs(np.where(np.isfinite(r), r, 0.0))
+            u = u * (absr + 1e-300)
+            total = np.sum(u, axis=1, keepdims=True)
+            u = np.where(total > 0, u / np.where(total > 0, total, 1.0), 1.0 / n)
+            u = np.maximum(u, 1e-12 / n)
+            now = float(np.min(best_max))
+            stale = stale + 1 if not now < overall * 0.995 else 0
+            overall = min(overall, now)
+            if stale >= opts.patience:
+                break
+    best = int(np.argmin(best_max))
+    return best_theta[best]
+
+
+def _objective32(program: Program, problem: Problem, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = evaluate(program, problem.x, "float32", params=thetas)
+    err = ulp_errors(y, problem.ref.hi[None, :], problem.ref.lo[None, :], "float32")
+    return np.max(err, axis=1), np.mean(err, axis=1)
+
+
+def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: FitOptions) -> np.ndarray:
+    """Greedy search over float32-ulp moves of each constant, on max (then mean) ULP error."""
+    k = len(theta)
+    with np.errstate(over="ignore"):
+        cur = np.asarray(theta, np.float64).astype(np.float32)
+    cur = np.where(np.isfinite(cur), cur, np.float32(1.0))
+    best_max, best_mean = (v[0] for v in _objective32(program, problem, cur[None, :]))
+    if not np.isfinite(best_max) or best_max > opts.polish_below_ulp:
+        return cur.astype(np.float64)
+    moves = np.array([1, 2, 3, 5, 8, 16, 64, 256], np.int64)
+    moves = np.concatenate([moves, -moves])
+    for _ in range(opts.polish_rounds):
+        ords = to_ordinal(cur, "float32")
+        cand = np.repeat(cur[None, :], k * len(moves), axis=0)
+        for j in range(k):
+            rows = slice(j * len(moves), (j + 1) * len(moves))
+            cand[rows, j] = from_ordinal(ords[j] + moves, "float32")
+        mx, mean = _objective32(program, problem, cand)
+        order = np.lexsort((mean, mx))
+        i = int(order[0])
+        if (mx[i], mean[i]) < (best_max, best_mean):
+            cur, best_max, best_mean = cand[i].copy(), mx[i], mean[i]
+        else:
+            break
+    return cur.astype(np.float64)
+
+
+def fit_constants(program: Program, problem: Problem, rng: np.random.Generator, opts: FitOptions | None = None) -> Program:
+    """The program with fitted parameters (unchanged if it has none)."""
+    opts = opts or FitOptions()
+    if not program.param_indices:
+        return program
+    theta = fit_float64(program, problem, rng, opts)
+    if problem.spec.mode == "ulp" and problem.spec.dtype == "float32":
+        theta = polish_float32(program, problem, theta, opts)
+    return program.with_params(theta)

@@ -1,0 +1,88 @@
+"""A problem: what to approximate, where, in which dtype, and how errors are measured.
+
+``ProblemSpec`` is the small, serializable description (it goes in configs and checkpoints);
+``Problem`` holds what it implies: the evaluation points, their reference values and the error
+weights.  Both the driver and every worker build the same ``Problem`` from the same spec (the
+reference values come from the disk cache after the first build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dsl.semantics import as_dtype
+
+from .metrics import ulp_of_exact
+from .points import fitness_points
+from .reference import Reference, reference_values
+from .targets import Target, check_domain, get_target
+
+MODES = ("ulp", "real")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    target: str
+    lo: float
+    hi: float
+    dtype: str = "float32"
+    mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation
+    n_points: int = 2048
+
+    def __post_init__(self) -> None:
+        as_dtype(self.dtype)
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.n_points < 16:
+            raise ValueError("n_points must be at least 16")
+
+    @property
+    def eval_dtype(self) -> str:
+        """The dtype candidates compute in: real mode scores the real-number function in float64."""
+        return "float64" if self.mode == "real" else self.dtype
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Problem:
+    spec: ProblemSpec
+    target: Target
+    x: np.ndarray
+    ref: Reference
+    weight: np.ndarray  # 1/ulp (ulp mode) or 1/|f| (real mode): residual * weight is the error
+    fit_idx: np.ndarray  # the subset used for fast float64 fitting
+    probes: np.ndarray = field(repr=False, default=None)
+
+    @classmethod
+    def build(cls, spec: ProblemSpec, use_cache: bool = True) -> "Problem":
+        target = get_target(spec.target)
+        check_domain(target, spec.lo, spec.hi)
+        dt = spec.eval_dtype
+        x = fitness_points(spec.lo, spec.hi, dt, n=spec.n_points)
+        ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
+        if not np.all(np.isfinite(ref.hi)):
+            bad = x[~np.isfinite(ref.hi)][0]
+            raise ValueError(f"{spec.target} is not finite at x = {bad!r} inside the domain")
+        if spec.mode == "ulp":
+            weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
+        else:
+            with np.errstate(divide="ignore"):
+                weight = np.where(ref.hi != 0, 1.0 / np.abs(ref.hi), 0.0)
+        n_fit = min(len(x), 512)
+        fit_idx = np.unique(np.linspace(0, len(x) - 1, n_fit).round().astype(np.int64))
+        probes = np.linspace(spec.lo, spec.hi, 19)[1:-1].astype(dt)
+        return cls(spec, target, x, ref, weight, fit_idx, probes)
+
+    def problem_hash(self, ops: tuple[str, ...]) -> str:
+        """Identifies the problem a checkpoint belongs to: spec, points and op set."""
+        h = hashlib.sha256()
+        h.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.x).tobytes())
+        h.update(",".join(ops).encode())
+        return h.hexdigest()[:24]

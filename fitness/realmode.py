@@ -1,0 +1,298 @@
+"""Real-number mode: how well a program approximates its target when its arithmetic is exact.
+
+The AutoNumerics-Zero headline table reports *digits of precision per operation count*:
+``digits = -log10(max |p(x)/f(x) - 1|)`` over the domain, where ``p`` is the program read as a
+formula over the reals.  That number measures the approximation itself, free of the float32 or
+float64 rounding of any particular backend, so it is the fair way to compare a searched program
+with classical Taylor, Padé and minimax baselines of the same size.
+
+How the maximum is found:
+
+1. A dense scan over Chebyshev-spaced plus uniform points (errors of good approximations peak
+   near the interval ends, where Chebyshev points cluster; uniform points cover the middle).
+   When the error is far above float64 rounding (``F64_TRUST``), the scan runs vectorized in
+   float64 and is cross-checked against mpmath at its worst points; otherwise every point is
+   evaluated in mpmath.
+2. Around the worst few local maxima, golden-section maximization in mpmath, so the reported
+   maximum is not an under-estimate between samples.  The reported value is always an mpmath
+   value, and refinement only ever raises it.
+
+A program that divides by zero, takes the square root of a negative number or yields NaN or
+infinity anywhere it is evaluated has infinite error.  In real mode a division by zero is
+undefined even where IEEE arithmetic would produce a useful infinity (``c / x`` at ``x = 0``), so
+give such programs a domain that excludes the pole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import mpmath
+import numpy as np
+
+from backends.numpy_backend import evaluate
+from dsl.ops import LDEXP_CLAMP
+from dsl.program import Program
+from fitness.targets import Target, get_target
+
+#: Above this relative error a float64 evaluation (rounding noise ~1e-15 for short programs)
+#: locates the maximum as well as mpmath does, about a thousand times faster.
+F64_TRUST = 1e-10
+#: The float64 scan is trusted only if mpmath agrees with it this well at its worst points.
+_F64_AGREEMENT = 1e-2
+MIN_PREC_BITS = 60
+
+
+@dataclass(frozen=True)
+class RealError:
+    """Maximum relative error of a program over an interval, with exact arithmetic.
+
+    ``digits`` is ``-log10(max_rel_error)`` (``inf`` for an exact program, ``-inf`` for one that
+    is undefined somewhere); ``n_points`` counts the dense-scan points; ``scan`` says whether
+    the dense scan ran in ``"float64"`` or ``"mpmath"``.
+    """
+
+    max_rel_error: float
+    argmax: float
+    digits: float
+    n_points: int
+    scan: str
+
+    @staticmethod
+    def of(max_rel_error: float, argmax: float, n_points: int, scan: str) -> "RealError":
+        return RealError(float(max_rel_error), float(argmax), digits_of(max_rel_error), n_points, scan)
+
+
+def digits_of(rel_error: float) -> float:
+    """``-log10`` of a relative error, with 0 -> inf and inf/NaN -> -inf."""
+    e = float(rel_error)
+    if math.isnan(e) or math.isinf(e):
+        return -math.inf
+    return math.inf if e == 0.0 else -math.log10(e)
+
+
+# --- mpmath evaluation --------------------------------------------------------------------------
+def _div(a, b):
+    return mpmath.nan if b == 0 else a / b
+
+
+def _sqrt(a):
+    return mpmath.nan if a < 0 else mpmath.sqrt(a)
+
+
+def _fma(a, b, c):
+    # exact product, one rounding of the sum: the real-number meaning of a fused multiply-add
+    return mpmath.fadd(mpmath.fmul(a, b, exact=True), c)
+
+
+def _copysign(a, b):
+    # mpmath has no signed zero: copysign(a, 0) is |a|
+    return -abs(a) if b < 0 else abs(a)
+
+
+def _ldexp(a, k):
+    if mpmath.isnan(k):
+        return mpmath.nan
+    kk = LDEXP_CLAMP if k > LDEXP_CLAMP else -LDEXP_CLAMP if k < -LDEXP_CLAMP else int(k)
+    return mpmath.ldexp(a, kk)
+
+
+def _frexp(a):
+    if a == 0 or not mpmath.isfinite(a):
+        return a, mpmath.mpf(0)
+    m, e = mpmath.frexp(a)
+    return m, mpmath.mpf(e)
+
+
+_MP_OPS: dict[str, Callable] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": _div,
+    "fma": _fma,
+    "neg": lambda a: -a,
+    "sqrt": _sqrt,
+    "abs": abs,
+    "copysign": _copysign,
+    "floor": mpmath.floor,
+    "round": mpmath.nint,  # mpmath.nint rounds half to even, like the DSL's round
+    "ldexp": _ldexp,
+    "frexp_m": lambda a: _frexp(a)[0],
+    "frexp_e": lambda a: _frexp(a)[1],
+    "select_lt": lambda a, b, c, d: c if a < b else d,
+}
+
+
+def evaluate_mp(program: Program, x) -> mpmath.mpf:
+    """The program's value at ``x`` with every operation read as real arithmetic.
+
+    Each operation is rounded once at the current ``mpmath.mp`` precision (callers set >= 60
+    bits), which stands in for exact arithmetic.  Undefined results (division by zero, square
+    root of a negative number) and any NaN come back as ``mpmath.nan``; never raises for a valid
+    program.
+    """
+    live = program.live()
+    values: list = [None] * len(program.nodes)
+    try:
+        for i, node in enumerate(program.nodes):
+            if not live[i]:
+                continue
+            if node.op == "x":
+                values[i] = mpmath.mpf(x)
+            elif node.is_leaf:
+                values[i] = mpmath.mpf(node.value)
+            else:
+                value = _MP_OPS[node.op](*(values[a] for a in node.args))
+                if mpmath.isnan(value):
+                    return mpmath.nan
+                values[i] = value
+    except (ArithmeticError, ValueError):
+        return mpmath.nan
+    return values[program.output]
+
+
+def relative_error_mp(program: Program, fn: Callable, x) -> mpmath.mpf:
+    """``|p(x) / f(x) - 1|`` in mpmath at the current precision; ``inf`` where undefined.
+
+    Where the target is exactly 0 the relative error is 0 if the program is exactly 0 too
+    (the limit there is seen at the neighbouring points) and infinite otherwise.
+    """
+    p = evaluate_mp(program, x)
+    f = fn(mpmath.mpf(x))
+    if not (mpmath.isfinite(p) and mpmath.isfinite(f)):
+        return mpmath.inf
+    if f == 0:
+        return mpmath.mpf(0) if p == 0 else mpmath.inf
+    return abs((p - f) / f)
+
+
+# --- float64 evaluation -------------------------------------------------------------------------
+def _relative_errors(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        err = np.abs(y - ref) / np.abs(ref)
+        err = np.where((y == ref) & np.isfinite(y), 0.0, err)
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def relative_errors_f64(program: Program, x, ref, params=None) -> np.ndarray:
+    """Pointwise ``|p(x) - ref| / |ref|`` with the program evaluated in float64.
+
+    The cheap variant for a search loop.  ``params`` of shape ``(k,)`` or ``(batch, k)``
+    replaces the program's parameters (one row per candidate constant vector), giving errors of
+    shape ``(batch, len(x))``.  NaN results count as infinite error; ``p == ref == 0`` counts as
+    exact.
+    """
+    y = evaluate(program, np.asarray(x, np.float64), "float64", params=params)
+    return _relative_errors(y, np.asarray(ref, np.float64))
+
+
+def sample_points(lo: float, hi: float, n: int) -> np.ndarray:
+    """About ``n`` sorted distinct float64 points: half Chebyshev-Lobatto, half uniform, ends included."""
+    n_cheb = max(n // 2, 2)
+    k = np.arange(n_cheb)
+    cheb = lo + (hi - lo) * 0.5 * (1.0 - np.cos(np.pi * k / (n_cheb - 1)))
+    uni = np.linspace(lo, hi, max(n - n_cheb, 2))
+    pts = np.unique(np.clip(np.concatenate([cheb, uni, [lo, hi]]), lo, hi))
+    return pts
+
+
+def _reference_f64(target: Target, xs: np.ndarray) -> np.ndarray:
+    if target.np_fn is not None:
+        with np.errstate(all="ignore"):
+            return np.asarray(target.np_fn(xs), np.float64)
+    return np.array([float(target.mp_fn(mpmath.mpf(float(v)))) for v in xs])
+
+
+# --- the maximum ---------------------------------------------------------------------------------
+def _local_maxima(err: np.ndarray, count: int) -> list[int]:
+    """Indices of the ``count`` largest local maxima of a sampled error curve."""
+    left = np.concatenate([[-np.inf], err[:-1]])
+    right = np.concatenate([err[1:], [-np.inf]])
+    peaks = np.nonzero((err >= left) & (err >= right))[0]
+    order = peaks[np.argsort(-err[peaks], kind="stable")]
+    return [int(i) for i in order[:count]]
+
+
+def _golden_max(fn: Callable, a, b, rel_tol: float = 1e-7, max_iter: int = 60):
+    """Maximize a unimodal ``fn`` on [a, b] by golden-section search; returns (x, fn(x))."""
+    inv_phi = (mpmath.sqrt(5) - 1) / 2
+    a, b = mpmath.mpf(a), mpmath.mpf(b)
+    width0 = b - a
+    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    fc, fd = fn(c), fn(d)
+    for _ in range(max_iter):
+        if b - a <= rel_tol * width0:
+            break
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - inv_phi * (b - a)
+            fc = fn(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + inv_phi * (b - a)
+            fd = fn(d)
+    return (c, fc) if fc >= fd else (d, fd)
+
+
+def _scan(program: Program, target: Target, xs: np.ndarray, n_check: int) -> tuple[np.ndarray, str]:
+    """Dense errors at ``xs`` as floats: float64 where that is trustworthy, mpmath otherwise."""
+    fn = target.mp_fn
+    err = relative_errors_f64(program, xs, _reference_f64(target, xs))
+    bad = np.nonzero(~np.isfinite(err))[0]
+    for i in bad:  # overflow in float64 is not a failure in real mode: ask mpmath
+        err[i] = float(relative_error_mp(program, fn, float(xs[i])))
+    finite = err[np.isfinite(err)]
+    if finite.size == err.size and finite.max() >= F64_TRUST:
+        worst = _local_maxima(err, n_check)
+        exact = [float(relative_error_mp(program, fn, float(xs[i]))) for i in worst]
+        top = err[worst[0]]
+        if all(abs(e - err[i]) <= _F64_AGREEMENT * top for e, i in zip(exact, worst)):
+            err[worst] = exact
+            return err, "float64"
+    if not np.all(np.isfinite(err)):  # an undefined point settles it; no need to scan on
+        return err, "mpmath"
+    return np.array([float(relative_error_mp(program, fn, float(v))) for v in xs]), "mpmath"
+
+
+def max_relative_error(
+    program: Program,
+    target: Target | str,
+    lo: float,
+    hi: float,
+    *,
+    n_points: int = 4096,
+    prec_bits: int = 64,
+    refine: bool = True,
+    n_refine: int = 8,
+) -> RealError:
+    """Maximum of ``|p(x)/f(x) - 1|`` over [lo, hi], the program read as exact real arithmetic.
+
+    ``prec_bits`` (>= 60) is the mpmath precision standing in for exact arithmetic.  With
+    ``refine`` the ``n_refine`` worst local maxima of the dense scan are maximized further by
+    golden-section search in mpmath; the result is never below the dense scan's maximum.
+    """
+    if prec_bits < MIN_PREC_BITS:
+        raise ValueError(f"prec_bits must be >= {MIN_PREC_BITS} to stand in for real arithmetic")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"need a finite interval with lo < hi, got [{lo}, {hi}]")
+    target = get_target(target) if isinstance(target, str) else target
+    xs = sample_points(lo, hi, n_points)
+    with mpmath.workprec(prec_bits):
+        err, scan = _scan(program, target, xs, n_refine)
+        i_max = int(np.argmax(err))
+        best_x, best = float(xs[i_max]), float(err[i_max])
+        if refine and math.isfinite(best):
+            fn = target.mp_fn
+
+            def objective(t):
+                return relative_error_mp(program, fn, t)
+
+            for i in _local_maxima(err, n_refine):
+                a, b = xs[max(i - 1, 0)], xs[min(i + 1, len(xs) - 1)]
+                x_ref, e_ref = _golden_max(objective, a, b)
+                e_ref = float(e_ref)
+                if not e_ref <= best:  # also takes inf/NaN: an undefined point found between samples
+                    best_x, best = float(x_ref), (e_ref if not math.isnan(e_ref) else math.inf)
+    return RealError.of(best, best_x, len(xs), scan)

@@ -1,0 +1,199 @@
+"""Regularized (aging) evolution as an ask/tell engine with explicit, serializable state.
+
+``ask()`` returns candidates that need a real evaluation (constant fitting and scoring); a
+candidate whose structural or functional hash is already known is answered from the cache inside
+``ask()`` and never leaves the driver.  ``tell()`` takes evaluation results.  Each result enters
+the population as its youngest member and the oldest member leaves (aging), whatever their
+fitness.  Parents are picked by tournament: ``tournament_size`` members drawn at random, the
+winner drawn among those of Pareto rank 0 on (error, cost).
+
+The state is plain data (lists, dicts, the generator's state): a checkpoint is that state
+serialized, and a run resumed from it continues exactly as the uninterrupted run would have.
+Candidate ids are counters and every random draw comes from the one generator, so one worker and
+a fixed seed give one result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsl.canonical import structural_hash
+from dsl.mutate import mutate, random_program
+from dsl.text import format_program, parse_program
+from fitness.problem import Problem
+
+from .cache import EquivalenceCache, functional_hash
+from .config import RunConfig
+from .front import improves, pareto, pareto_ranks
+
+REFIT_MUTATIONS = ("perturb", "redraw")
+
+
+@dataclass
+class EngineState:
+    population: list[dict] = field(default_factory=list)
+    best_per_cost: dict[float, dict] = field(default_factory=dict)
+    cache: EquivalenceCache = field(default_factory=EquivalenceCache)
+    pending: list[dict] = field(default_factory=list)
+    history: list[list[float]] = field(default_factory=list)  # [candidates, elapsed, cost, error]
+    next_id: int = 0
+    n_told: int = 0
+    n_evaluated: int = 0
+    n_hits: int = 0
+    n_failed: int = 0
+    elapsed: float = 0.0
+    rng_state: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "population": self.population,
+            "best_per_cost": [self.best_per_cost[c] for c in sorted(self.best_per_cost)],
+            "cache": self.cache.to_dict(),
+            "pending": self.pending,
+            "history": self.history,
+            "next_id": self.next_id,
+            "n_told": self.n_told,
+            "n_evaluated": self.n_evaluated,
+            "n_hits": self.n_hits,
+            "n_failed": self.n_failed,
+            "elapsed": self.elapsed,
+            "rng_state": self.rng_state,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EngineState":
+        return cls(
+            population=list(d["population"]),
+            best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
+            cache=EquivalenceCache.from_dict(d["cache"]),
+            pending=list(d["pending"]),
+            history=[list(h) for h in d["history"]],
+            next_id=int(d["next_id"]),
+            n_told=int(d["n_told"]),
+            n_evaluated=int(d["n_evaluated"]),
+            n_hits=int(d["n_hits"]),
+            n_failed=int(d.get("n_failed", 0)),
+            elapsed=float(d["elapsed"]),
+            rng_state=d["rng_state"],
+        )
+
+
+class Engine:
+    def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None):
+        self.config = config
+        self.problem = problem
+        self.state = state or EngineState()
+        self.rng = np.random.Generator(np.random.PCG64(config.seed))
+        if self.state.rng_state is not None:
+            self.rng.bit_generator.state = self.state.rng_state
+        self.dtype = problem.spec.eval_dtype
+
+    # --- budget ----------------------------------------------------------------------------
+    @property
+    def candidates_issued(self) -> int:
+        return self.state.n_told + len(self.state.pending)
+
+    def budget_left(self) -> int:
+        return self.config.budget_evals - self.candidates_issued
+
+    def reached_target(self) -> bool:
+        te = self.config.target_error
+        return te is not None and any(e["error"] <= te for e in self.state.best_per_cost.values())
+
+    # --- ask ---------------------------------------------------------------------------------
+    def _new_candidate(self) -> dict:
+        st = self.state
+        if len(st.population) + len(st.pending) < self.config.population_size and st.n_told < self.config.population_size:
+            n_ops = int(self.rng.integers(1, 4))
+            child = random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
+            parent, kind = None, "random"
+        else:
+            parent_entry = self._tournament()
+            child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
+                                 self.config.max_ops, self.dtype)
+            parent = parent_entry["id"]
+        cid = st.next_id
+        st.next_id += 1
+        hashes = [structural_hash(child, self.dtype), "f" + functional_hash(child, self.problem.probes)]
+        seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
+        return {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
+                "hashes": hashes, "seed": seed}
+
+    def _tournament(self) -> dict:
+        pop = self.state.population
+        k = min(self.config.tournament_size, len(pop))
+        idx = self.rng.choice(len(pop), size=k, replace=False)
+        pts = [(pop[i]["error"] if math.isfinite(pop[i]["error"]) else math.inf, pop[i]["cost"]) for i in idx]
+        if self.rng.random() < 0.5:
+            # half the tournaments are won on error alone: pressure toward accuracy at any cost
+            ranks = [0 if p[0] == min(q[0] for q in pts) else 1 for p in pts]
+        else:
+            ranks = pareto_ranks(pts)
+        best = [int(i) for i, r in zip(idx, ranks) if r == 0]
+        return pop[int(self.rng.choice(best))] if len(best) > 1 else pop[best[0]]
+
+    def ask(self, n: int = 1) -> list[dict]:
+        """Up to ``n`` candidates that need evaluating; cache hits are told on the way."""
+        out: list[dict] = []
+        while len(out) < n and self.budget_left() > 0 and not self.reached_target():
+            cand = self._new_candidate()
+            hit = None
+            if self.config.caching:
+                keys = cand["hashes"] if cand["mutation"] not in REFIT_MUTATIONS else cand["hashes"][1:]
+                hit = self.state.cache.lookup(*keys)
+            if hit is not None:
+                self.state.n_hits += 1
+                self.state.cache.keys.update({h: hit["key"] for h in cand["hashes"]})
+                self._enter(cand, hit, from_cache=True)
+            else:
+                self.state.pending.append(cand)
+                out.append(cand)
+        self.state.rng_state = self.rng.bit_generator.state
+        return out
+
+    # --- tell --------------------------------------------------------------------------------
+    def tell(self, results: list[dict]) -> list[dict]:
+        """Enter evaluated candidates; returns the front entries they improved."""
+        improved = []
+        by_id = {c["id"]: c for c in self.state.pending}
+        for res in results:
+            cand = by_id.get(res["id"])
+            if cand is None:
+                continue  # a result for a candidate already told (a retried task): ignore
+            self.state.pending = [c for c in self.state.pending if c["id"] != res["id"]]
+            self.state.n_evaluated += 1
+            if res.get("failed"):
+                self.state.n_failed += 1
+            entry = {"program": res["program"], "error": res["error"], "cost": res["cost"],
+                     "summary": res.get("summary"), "failed": res.get("failed")}
+            if self.config.caching and not res.get("failed"):
+                entry = self.state.cache.store(tuple(cand["hashes"]), entry)
+            if self._enter(cand, entry, from_cache=False):
+                improved.append(self.state.best_per_cost[entry["cost"]])
+        return improved
+
+    def _enter(self, cand: dict, result: dict, from_cache: bool) -> bool:
+        st = self.state
+        member = {"id": cand["id"], "program": result["program"], "error": float(result["error"]),
+                  "cost": float(result["cost"]), "parent": cand["parent"], "mutation": cand["mutation"]}
+        st.population.append(member)
+        if len(st.population) > self.config.population_size:
+            st.population.pop(0)  # aging: the oldest leaves, however good
+        st.n_told += 1
+        entry = dict(member, summary=result.get("summary"), from_cache=from_cache)
+        if math.isfinite(member["error"]) and improves(st.best_per_cost, entry):
+            st.best_per_cost[member["cost"]] = entry
+            st.history.append([st.n_told, st.elapsed, member["cost"], member["error"]])
+            return True
+        return False
+
+    # --- views -------------------------------------------------------------------------------
+    def front(self) -> list[dict]:
+        return pareto(self.state.best_per_cost)
+
+    @property
+    def hit_rate(self) -> float:
+        return self.state.n_hits / self.state.n_told if self.state.n_told else 0.0

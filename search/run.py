@@ -1,0 +1,271 @@
+"""Running a search: the driver loop around the engine, the run directory, and resume.
+
+The driver owns the engine (population, front, cache, generator) and keeps every worker busy:
+whenever a batch returns, its results are told to the engine and a new batch is asked for and
+sent (asynchronous evolution: no worker waits for a generation).  It writes a checkpoint every
+``checkpoint_every`` seconds, on SIGINT/SIGTERM and at the end; a worker that raises, dies or
+hangs past ``eval_timeout`` costs only its candidates, which are scored as failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fitness.atomic import atomic_write_text
+from fitness.problem import Problem
+
+from . import checkpoint
+from .config import ConfigError, RunConfig
+from .engine import Engine, EngineState
+from .executors import make_executor
+from .progress import Progress
+from .worker import evaluate_batch, failed_result
+
+log = logging.getLogger("autonumerics")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: str
+    front: list[dict]
+    candidates: int
+    evaluated: int
+    hit_rate: float
+    elapsed: float
+    stopped: str  # "budget", "time", "target", "interrupted"
+
+
+class RunDir:
+    """The files of one run: config, checkpoint (+ backup), front, event log, log, exports."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.json")
+    front = property(lambda self: self.path / "front.json")
+    events = property(lambda self: self.path / "events.jsonl")
+    log = property(lambda self: self.path / "run.log")
+    exports = property(lambda self: self.path / "exports")
+
+    def create(self) -> None:
+        if (self.path / checkpoint.NAME).exists():
+            raise ConfigError(f"run directory {self.path} already holds a run; use 'autonumerics resume {self.path}' or a new --run-dir")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot write to run directory {self.path}: {exc.strerror or exc}") from None
+
+    def event(self, kind: str, **fields) -> None:
+        with open(self.events, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"t": round(time.time(), 3), "event": kind, **fields}) + "\n")
+
+
+def default_run_dir(config: RunConfig) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path("runs") / f"{config.target.replace(':', '_')}-{config.dtype}-s{config.seed}-{stamp}")
+
+
+def _setup_logging(run_dir: RunDir) -> logging.Handler:
+    handler = logging.FileHandler(run_dir.log, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("autonumerics")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    return handler
+
+
+def _write_front(rd: RunDir, engine: Engine) -> None:
+    atomic_write_text(rd.front, json.dumps({"config": engine.config.to_dict(), "front": engine.front()}, indent=1))
+
+
+def _save(rd: RunDir, engine: Engine, problem_hash: str, in_flight_cands: list[dict]) -> None:
+    st = engine.state
+    st.rng_state = engine.rng.bit_generator.state
+    payload = {"config": engine.config.to_dict(), "problem_hash": problem_hash, "state": st.to_dict()}
+    checkpoint.save(rd.path, payload)
+    _write_front(rd, engine)
+
+
+def run(config: RunConfig, quiet: bool = False) -> RunResult:
+    """Start a new search in ``config.run_dir`` (created) and run it to a budget."""
+    if not config.run_dir:
+        config = config.replace(run_dir=default_run_dir(config))
+    rd = RunDir(config.run_dir)
+    rd.create()
+    problem = Problem.build(config.problem_spec)
+    atomic_write_text(rd.config, json.dumps(config.to_dict(), indent=1))
+    engine = Engine(config, problem)
+    rd.event("start", config=config.to_dict())
+    return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
+
+
+def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_limit: float | None = None,
+           workers: int | None = None, quiet: bool = False) -> RunResult:
+    """Continue a run from its checkpoint; refuses a checkpoint of another problem."""
+    rd = RunDir(run_dir)
+    if not rd.path.is_dir():
+        raise ConfigError(f"run directory {rd.path} does not exist")
+    try:
+        data = checkpoint.load(rd.path, warn=lambda m: print(m, file=sys.stderr))
+    except checkpoint.CheckpointError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        config = RunConfig.from_dict(data["config"])
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"checkpoint config is invalid: {exc}") from None
+    changes = {"run_dir": str(rd.path)}
+    if budget_evals is not None:
+        changes["budget_evals"] = budget_evals
+    if time_limit is not None:
+        changes["time_limit"] = time_limit
+    if workers is not None:
+        changes["workers"] = workers
+    config = config.replace(**changes)
+    problem = Problem.build(config.problem_spec)
+    expected = problem.problem_hash(config.ops)
+    if data["problem_hash"] != expected:
+        raise ConfigError(
+            f"checkpoint in {rd.path} belongs to another problem (hash {data['problem_hash']}, this version "
+            f"computes {expected} for its config): refusing to resume"
+        )
+    try:
+        state = EngineState.from_dict(data["state"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"checkpoint state is malformed: {exc}") from None
+    engine = Engine(config, problem, state)
+    rd.event("resume", candidates=state.n_told, budget_evals=config.budget_evals)
+    return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
+
+
+class _StopFlag:
+    def __init__(self):
+        self.reason: str | None = None
+
+    def __call__(self, signum, frame):  # signal handler: finish the step in hand, then stop
+        self.reason = "interrupted"
+
+
+def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_limit: float) -> RunResult:
+    config = engine.config
+    handler = _setup_logging(rd)
+    problem_hash = problem.problem_hash(config.ops)
+    spec_json = json.dumps(problem.spec.to_dict(), sort_keys=True)
+    executor = make_executor(config.workers, config.scheduler, config.dask_local)
+    stop = _StopFlag()
+    old_handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old_handlers[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread: the caller handles signals
+            pass
+    progress = Progress(engine, quiet=quiet)
+    start = time.monotonic()
+    elapsed0 = engine.state.elapsed
+    last_ckpt = start
+    in_flight: dict[cf.Future, tuple[list[dict], float]] = {}
+    max_in_flight = max(1, executor.workers)
+    log.info("run %s: %s on [%s, %s] %s, %s worker(s) (%s)", rd.path, config.target, *config.domain,
+             config.dtype, executor.workers, executor.name)
+
+    def submit(cands: list[dict]) -> None:
+        in_flight[executor.submit(evaluate_batch, spec_json, cands)] = (cands, time.monotonic())
+
+    def resubmit_all() -> None:
+        batches = [c for c, _ in in_flight.values()]
+        in_flight.clear()
+        for cands in batches:
+            submit(cands)
+
+    reason = "budget"
+    try:
+        # candidates asked before the last checkpoint but never told: evaluate them first
+        pend = list(engine.state.pending)
+        for i in range(0, len(pend), config.batch_size):
+            submit(pend[i : i + config.batch_size])
+        while True:
+            engine.state.elapsed = elapsed0 + (time.monotonic() - start)
+            if stop.reason:
+                reason = stop.reason
+                break
+            if time.monotonic() - start >= session_limit:
+                reason = "time"
+                break
+            while len(in_flight) < max_in_flight:
+                cands = engine.ask(config.batch_size)
+                if not cands:
+                    break
+                submit(cands)
+            if not in_flight:
+                reason = "target" if engine.reached_target() else "budget"
+                break
+            wait_s = max(0.01, min(0.25, session_limit - (time.monotonic() - start)))
+            done, _ = cf.wait(list(in_flight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
+            results: list[dict] = []
+            broken = False
+            for fut in done:
+                cands, _t = in_flight.pop(fut)
+                try:
+                    results.extend(fut.result())
+                except Exception as exc:  # the worker died (or the cluster lost it)
+                    broken = True
+                    rd.event("worker_failed", ids=[c["id"] for c in cands], why=f"{type(exc).__name__}: {exc}")
+                    log.warning("worker failed on candidates %s: %s", [c["id"] for c in cands], exc)
+                    results.extend(failed_result(c, f"worker failed: {type(exc).__name__}") for c in cands)
+            now = time.monotonic()
+            hung = [f for f, (c, t) in in_flight.items() if now - t > config.eval_timeout * len(c)]
+            for fut in hung:
+                cands, _t = in_flight.pop(fut)
+                rd.event("timeout", ids=[c["id"] for c in cands], seconds=config.eval_timeout)
+                log.warning("candidates %s exceeded the %.0f s evaluation timeout", [c["id"] for c in cands], config.eval_timeout)
+                results.extend(failed_result(c, "evaluation timed out") for c in cands)
+            if broken or hung:
+                executor.restart()
+                resubmit_all()
+            for res in results:
+                if res.get("failed"):
+                    rd.event("candidate_failed", id=res["id"], why=res["failed"])
+            improved = engine.tell(results)
+            for e in improved:
+                rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
+            progress.update()
+            if time.monotonic() - last_ckpt >= config.checkpoint_every:
+                _save(rd, engine, problem_hash, [])
+                rd.event("checkpoint", candidates=engine.state.n_told)
+                last_ckpt = time.monotonic()
+    finally:
+        engine.state.elapsed = elapsed0 + (time.monotonic() - start)
+        _save(rd, engine, problem_hash, [])
+        executor.shutdown() if reason != "interrupted" else _quick_shutdown(executor)
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
+        progress.finish()
+        rd.event("stop", reason=reason, candidates=engine.state.n_told, evaluated=engine.state.n_evaluated,
+                 hit_rate=engine.hit_rate, elapsed=engine.state.elapsed)
+        log.info("stopped (%s) after %d candidates", reason, engine.state.n_told)
+        logging.getLogger("autonumerics").removeHandler(handler)
+        handler.close()
+    return RunResult(str(rd.path), engine.front(), engine.state.n_told, engine.state.n_evaluated,
+                     engine.hit_rate, engine.state.elapsed, reason)
+
+
+def _quick_shutdown(executor) -> None:
+    try:
+        executor.restart()  # kill workers still busy: their candidates stay pending in the checkpoint
+    finally:
+        executor.shutdown()
+
+
+def front_summary(front: list[dict]) -> str:
+    return " ".join(f"{int(e['cost']) if float(e['cost']).is_integer() else e['cost']}:{e['error']:.3g}" for e in front if math.isfinite(e["error"]))

@@ -1,0 +1,65 @@
+"""What a worker runs: fit and score a batch of candidates.  Data in, data out (JSON-able dicts),
+so the same function runs inline, in a local process pool, or on a Dask cluster."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+
+from dsl.text import parse_program, format_program
+from fitness.evaluate import fit_and_score
+from fitness.problem import Problem, ProblemSpec
+
+log = logging.getLogger("autonumerics.worker")
+
+FAULT_ENV = "AUTONUMERICS_TEST_FAULT"  # testing hook: "crash:ID", "hang:ID" or "raise:ID"
+
+
+@functools.lru_cache(maxsize=4)
+def _problem(spec_json: str) -> Problem:
+    return Problem.build(ProblemSpec(**json.loads(spec_json)))
+
+
+def _inject_fault(cand_id: int) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    for item in filter(None, spec.split(",")):
+        kind, _, ident = item.partition(":")
+        if ident.isdigit() and int(ident) == cand_id:
+            if kind == "crash":
+                os._exit(70)
+            if kind == "hang":
+                time.sleep(3600)
+            if kind == "raise":
+                raise RuntimeError(f"injected fault for candidate {cand_id}")
+
+
+def evaluate_one(problem: Problem, cand: dict) -> dict:
+    t0 = time.perf_counter()
+    try:
+        _inject_fault(cand["id"])
+        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"])
+        return {"id": cand["id"], "program": format_program(scored.program), "error": scored.error,
+                "cost": scored.cost, "summary": scored.summary.to_dict(), "failed": None,
+                "seconds": time.perf_counter() - t0}
+    except Exception as exc:  # a pathological program must not end the run: score it as failed
+        log.warning("candidate %s failed: %s: %s", cand["id"], type(exc).__name__, exc)
+        return failed_result(cand, f"{type(exc).__name__}: {exc}")
+
+
+def failed_result(cand: dict, why: str) -> dict:
+    from dsl.program import cost
+
+    try:
+        c = cost(parse_program(cand["program"]))
+    except Exception:
+        c = 0.0
+    return {"id": cand["id"], "program": cand["program"], "error": float("inf"), "cost": c,
+            "summary": None, "failed": why, "seconds": 0.0}
+
+
+def evaluate_batch(spec_json: str, candidates: list[dict]) -> list[dict]:
+    problem = _problem(spec_json)
+    return [evaluate_one(problem, c) for c in candidates]
