@@ -101,7 +101,8 @@ def _fma64(a, b, c):
     if np.any(nudge):
         v = np.where(nudge, np.nextafter(v, np.where(err > 0, np.inf, -np.inf)), v)
     r = th + v
-    ok = np.isfinite(r) & np.isfinite(uh) & np.isfinite(ul)
+    # an exact zero takes its sign from the plain expression (IEEE: -0 only for -0 + -0)
+    ok = np.isfinite(r) & np.isfinite(uh) & np.isfinite(ul) & (r != 0)
     if not np.all(ok):
         r = np.where(ok, r, a * b + c)
     return r

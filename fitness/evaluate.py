@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,12 +28,28 @@ def objective(summary: ErrorSummary, mode: str) -> float:
     return float(value) if np.isfinite(value) else float("inf")
 
 
+VALIDATE_BELOW_ULP = 16.0
+
+
 def score(program: Program, problem: Problem) -> Scored:
-    """Error of the program as it stands (no fitting), in the problem's evaluation dtype."""
+    """Error of the program as it stands (no fitting), in the problem's evaluation dtype.
+
+    In ulp mode a program within ``VALIDATE_BELOW_ULP`` on the fitness points is also measured
+    on the denser validation set, and its error is the larger of the two maxima: the front then
+    holds errors that survive dense verification.
+    """
     dt = problem.spec.eval_dtype
     y = evaluate(program, problem.x, dt)
     summary = summarize(problem.x, y, problem.ref.hi, problem.ref.lo, dt)
-    return Scored(program, summary, objective(summary, problem.spec.mode), cost(program))
+    error = objective(summary, problem.spec.mode)
+    if problem.val_x is not None and error <= VALIDATE_BELOW_ULP:
+        yv = evaluate(program, problem.val_x, dt)
+        val = summarize(problem.val_x, yv, problem.val_ref.hi, problem.val_ref.lo, dt)
+        if val.max_ulp > summary.max_ulp:
+            summary = replace(summary, max_ulp=val.max_ulp, worst_x=val.worst_x)
+        summary = replace(summary, max_rel_error=max(summary.max_rel_error, val.max_rel_error))
+        error = objective(summary, problem.spec.mode)
+    return Scored(program, summary, error, cost(program))
 
 
 def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOptions | None = None) -> Scored:

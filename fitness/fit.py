@@ -33,6 +33,8 @@ class FitOptions:
     patience: int = 6  # stop once the best max error has not improved by 0.5% for this many steps
     polish_rounds: int = 12
     polish_below_ulp: float = 8.0  # polish only candidates already this close (ulp mode)
+    exchange_passes: int = 3
+    exchange_points: int = 64
 
 
 def _residuals(program: Program, problem: Problem, thetas: np.ndarray) -> np.ndarray:
@@ -112,36 +114,58 @@ def fit_float64(program: Program, problem: Problem, rng: np.random.Generator, op
     return best_theta[best]
 
 
-def _objective32(program: Program, problem: Problem, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y = evaluate(program, problem.x, "float32", params=thetas)
-    err = ulp_errors(y, problem.ref.hi[None, :], problem.ref.lo[None, :], "float32")
+def _objective32(program: Program, x: np.ndarray, hi: np.ndarray, lo: np.ndarray, thetas: np.ndarray):
+    y = evaluate(program, x, "float32", params=thetas)
+    err = ulp_errors(y, hi[None, :], lo[None, :], "float32")
     return np.max(err, axis=1), np.mean(err, axis=1)
 
 
-def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: FitOptions) -> np.ndarray:
-    """Greedy search over float32-ulp moves of each constant, on max (then mean) ULP error."""
-    k = len(theta)
-    with np.errstate(over="ignore"):
-        cur = np.asarray(theta, np.float64).astype(np.float32)
-    cur = np.where(np.isfinite(cur), cur, np.float32(1.0))
-    best_max, best_mean = (v[0] for v in _objective32(program, problem, cur[None, :]))
-    if not np.isfinite(best_max) or best_max > opts.polish_below_ulp:
-        return cur.astype(np.float64)
+def _greedy_ulp_moves(program: Program, x, hi, lo, cur: np.ndarray, rounds: int) -> np.ndarray:
+    k = len(cur)
+    best_max, best_mean = (v[0] for v in _objective32(program, x, hi, lo, cur[None, :]))
     moves = np.array([1, 2, 3, 5, 8, 16, 64, 256], np.int64)
     moves = np.concatenate([moves, -moves])
-    for _ in range(opts.polish_rounds):
+    for _ in range(rounds):
         ords = to_ordinal(cur, "float32")
         cand = np.repeat(cur[None, :], k * len(moves), axis=0)
         for j in range(k):
-            rows = slice(j * len(moves), (j + 1) * len(moves))
-            cand[rows, j] = from_ordinal(ords[j] + moves, "float32")
-        mx, mean = _objective32(program, problem, cand)
-        order = np.lexsort((mean, mx))
-        i = int(order[0])
+            cand[j * len(moves):(j + 1) * len(moves), j] = from_ordinal(ords[j] + moves, "float32")
+        mx, mean = _objective32(program, x, hi, lo, cand)
+        i = int(np.lexsort((mean, mx))[0])
         if (mx[i], mean[i]) < (best_max, best_mean):
             cur, best_max, best_mean = cand[i].copy(), mx[i], mean[i]
         else:
             break
+    return cur
+
+
+def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: FitOptions) -> np.ndarray:
+    """Greedy search over float32-ulp moves of each constant, on max (then mean) ULP error.
+
+    The moves are scored on an active set: the fitness points plus, after each pass, the worst
+    points of the denser validation set (an exchange step), so that the constants are not tuned
+    to the rounding noise of one sample.
+    """
+    with np.errstate(over="ignore"):
+        cur = np.asarray(theta, np.float64).astype(np.float32)
+    cur = np.where(np.isfinite(cur), cur, np.float32(1.0))
+    x, hi, lo = problem.x, problem.ref.hi, problem.ref.lo
+    start_max = _objective32(program, x, hi, lo, cur[None, :])[0][0]
+    if not np.isfinite(start_max) or start_max > opts.polish_below_ulp:
+        return cur.astype(np.float64)
+    for _ in range(opts.exchange_passes):
+        cur = _greedy_ulp_moves(program, x, hi, lo, cur, opts.polish_rounds)
+        if problem.val_x is None:
+            break
+        y = evaluate(program, problem.val_x, "float32", params=cur[None, :])[0]
+        err = ulp_errors(y, problem.val_ref.hi, problem.val_ref.lo, "float32")
+        worst = np.argsort(err)[-opts.exchange_points:]
+        on_set = _objective32(program, x, hi, lo, cur[None, :])[0][0]
+        if not err[worst[-1]] > on_set:
+            break
+        x = np.concatenate([x, problem.val_x[worst]])
+        hi = np.concatenate([hi, problem.val_ref.hi[worst]])
+        lo = np.concatenate([lo, problem.val_ref.lo[worst]])
     return cur.astype(np.float64)
 
 

@@ -22,6 +22,7 @@ from .reference import Reference, reference_values
 from .targets import Target, check_domain, get_target
 
 MODES = ("ulp", "real")
+VALIDATION_POINTS = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Problem:
     weight: np.ndarray  # 1/ulp (ulp mode) or 1/|f| (real mode): residual * weight is the error
     fit_idx: np.ndarray  # the subset used for fast float64 fitting
     probes: np.ndarray = field(repr=False, default=None)
+    val_x: np.ndarray | None = field(repr=False, default=None)  # validation points (float32 ulp mode)
+    val_ref: Reference | None = field(repr=False, default=None)
 
     @classmethod
     def build(cls, spec: ProblemSpec, use_cache: bool = True) -> "Problem":
@@ -77,7 +80,13 @@ class Problem:
         n_fit = min(len(x), 512)
         fit_idx = np.unique(np.linspace(0, len(x) - 1, n_fit).round().astype(np.int64))
         probes = np.linspace(spec.lo, spec.hi, 19)[1:-1].astype(dt)
-        return cls(spec, target, x, ref, weight, fit_idx, probes)
+        val_x = val_ref = None
+        if spec.mode == "ulp":
+            # a denser, disjoint sample: fitted float32 constants are checked here, so that
+            # tuning them to the fitness points' rounding noise does not pass for accuracy
+            val_x = fitness_points(spec.lo, spec.hi, dt, n=VALIDATION_POINTS, seed=99)
+            val_ref = reference_values(target, val_x, spec.lo, spec.hi, dt, use_cache=use_cache)
+        return cls(spec, target, x, ref, weight, fit_idx, probes, val_x, val_ref)
 
     def problem_hash(self, ops: tuple[str, ...]) -> str:
         """Identifies the problem a checkpoint belongs to: spec, points and op set."""

@@ -1,0 +1,101 @@
+"""Verification of a finalist on far more inputs than the search scored.
+
+``dense``: at least 2**22 float32 inputs spread over the domain (half evenly by value, half evenly
+by bit pattern, plus every binade edge).  ``exhaustive``: every float of the dtype in the domain,
+in chunks.  The reference is the target's float64 function, with mpmath (>= 100 bits) wherever a
+float64 value lies close enough to a float32 rounding midpoint that its own error could matter
+(``fitness.reference.fast_reference``), so "correctly rounded" is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from backends.numpy_backend import evaluate
+from dsl.program import Program
+
+from .metrics import correctly_rounded, ulp_errors
+from .points import all_floats, count_floats, dense_points
+from .reference import fast_reference
+from .targets import Target
+
+DENSE_POINTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    method: str  # "dense" or "exhaustive"
+    n_points: int
+    max_ulp: float
+    worst_x: float
+    mean_ulp: float
+    frac_correctly_rounded: float
+    seconds: float
+    evaluator: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def describe(self) -> str:
+        what = ("every float32 input in the domain" if self.method == "exhaustive"
+                else f"{self.n_points} float32 inputs spread over the domain")
+        return (f"max {self.max_ulp:.4f} ULP (worst x = {self.worst_x!r}), {100 * self.frac_correctly_rounded:.4f}% "
+                f"correctly rounded, checked on {what} ({self.method}) against mpmath-backed references")
+
+
+def numpy_evaluator(program: Program, dtype: str) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: evaluate(program, x, dtype)
+
+
+def best_evaluator(program: Program, dtype: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """The llvmlite kernel when it compiles here (bit-identical to numpy, far faster), else numpy."""
+    try:
+        from backends.llvm_backend import compile_program
+
+        kernel = compile_program(program, dtype)
+        return kernel, "llvmlite"
+    except Exception:  # llvmlite missing or unable to target this CPU: numpy is the reference anyway
+        return numpy_evaluator(program, dtype), "numpy"
+
+
+def _chunks(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for i in range(0, len(x), size):
+        yield x[i : i + size]
+
+
+def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",
+           exhaustive: bool = False, n_dense: int = DENSE_POINTS, evaluator=None,
+           progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22) -> VerifyReport:
+    t0 = time.perf_counter()
+    if evaluator is None:
+        fn, ev_name = best_evaluator(program, dtype)
+    else:
+        fn, ev_name = evaluator, "custom"
+    if exhaustive:
+        total = count_floats(lo, hi, dtype)
+        chunks = all_floats(lo, hi, dtype, chunk=chunk)
+    else:
+        pts = dense_points(lo, hi, dtype, n=n_dense)
+        total = len(pts)
+        chunks = _chunks(pts, chunk)
+    done = 0
+    max_ulp, worst_x, sum_ulp, n_cr = 0.0, float("nan"), 0.0, 0
+    for x in chunks:
+        ref = fast_reference(target, x, dtype)
+        y = np.asarray(fn(x), dtype)
+        err = ulp_errors(y, ref.hi, ref.lo, dtype)
+        i = int(np.argmax(err))
+        if err[i] > max_ulp or np.isnan(worst_x):
+            max_ulp, worst_x = float(err[i]), float(x[i])
+        sum_ulp += float(np.sum(err))
+        cr = correctly_rounded(ref.hi, ref.lo, dtype)
+        n_cr += int(np.count_nonzero((y == cr) | (np.isnan(y) & np.isnan(cr))))
+        done += len(x)
+        if progress:
+            progress(done, total)
+    return VerifyReport("exhaustive" if exhaustive else "dense", done, max_ulp, worst_x,
+                        sum_ulp / max(done, 1), n_cr / max(done, 1), time.perf_counter() - t0, ev_name)

@@ -1,0 +1,249 @@
+"""The ``autonumerics`` command line.  It parses arguments and calls library functions; every user
+mistake ends in one line on stderr, ``error: ...``, and exit status 2 (never a traceback)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import click
+
+from dsl.ops import CORE_OPS
+from dsl.text import DSLSyntaxError
+from fitness.targets import BUILTIN, TargetError
+
+from .checkpoint import CheckpointError
+from .config import ConfigError, RunConfig, default_workers, load_toml
+from .results import RunDirError
+
+USER_ERRORS = (ConfigError, TargetError, DSLSyntaxError, CheckpointError, RunDirError)
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+
+def _user_errors(fn):
+    import functools
+
+    from .exporting import ExportError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (*USER_ERRORS, ExportError) as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper
+
+
+def _progress_bar(label: str, quiet: bool):
+    """A click progress bar fed by (done, total) callbacks."""
+    state = {"bar": None, "done": 0}
+
+    def cb(done: int, total: int) -> None:
+        if quiet:
+            return
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+        if done >= total:
+            state["bar"].__exit__(None, None, None)
+
+    return cb
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="autonumerics")
+def cli():
+    """AutoNumerics: evolve fast, accurate implementations of mathematical functions."""
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with run options (CLI options override it).")
+@click.option("--target", help="Function to approximate: a built-in name (see 'autonumerics targets') or module:function.")
+@click.option("--domain", nargs=2, type=float, metavar="LO HI", help="Interval of inputs.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Output dtype (default float32).")
+@click.option("--mode", type=click.Choice(["ulp", "real"]), help="ulp: max ULP in dtype; real: max relative error over the reals.")
+@click.option("--max-ops", type=int, help="Largest program cost considered (default 10).")
+@click.option("--ops", help="Comma-separated operations the search may use (default: " + ",".join(CORE_OPS) + ").")
+@click.option("--budget-evals", type=int, help="Stop after this many candidates (default 20000).")
+@click.option("--time-limit", type=float, help="Stop after this many seconds (default 600).")
+@click.option("--target-error", type=float, help="Stop once a program within this error is on the front.")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--workers", type=int, help="Worker processes (default: all cores).")
+@click.option("--population-size", type=int, help="Population size P (default 64).")
+@click.option("--tournament-size", type=int, help="Tournament size S (default 8).")
+@click.option("--cost", "cost_model", type=click.Choice(["ops", "llvm", "xla"]), help="Cost axis of the front (default ops).")
+@click.option("--checkpoint-every", type=float, help="Seconds between checkpoints (default 60).")
+@click.option("--eval-timeout", type=float, help="Seconds before a hung evaluation is abandoned (default 120).")
+@click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT to run workers on.")
+@click.option("--dask-local", type=int, help="Start a local Dask cluster with this many workers.")
+@click.option("--no-cache", is_flag=True, default=False, help="Disable the functional-equivalence cache (for comparisons).")
+@click.option("--run-dir", help="Run directory (default runs/TARGET-DTYPE-sSEED-TIME).")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+@_user_errors
+def run(config_file, quiet, no_cache, **opts):
+    """Start a search."""
+    from .run import run as run_search
+
+    data = load_toml(config_file) if config_file else {}
+    cfg_keys = {k.replace("-", "_") for k in data}
+    for key, value in opts.items():
+        if value is not None:
+            data[key] = list(value) if key == "domain" else value
+    if "ops" in data and isinstance(data["ops"], str):
+        data["ops"] = [o.strip() for o in data["ops"].split(",") if o.strip()]
+    if no_cache:
+        data["caching"] = False
+    if "workers" not in data and "workers" not in cfg_keys:
+        data["workers"] = default_workers()
+    config = RunConfig.from_dict(data)
+    result = run_search(config, quiet=quiet)
+    _finish_message(result, quiet)
+
+
+def _finish_message(result, quiet: bool) -> None:
+    click.echo(f"stopped ({result.stopped}) after {result.candidates} candidates "
+               f"({result.evaluated} fitted, cache hit rate {100 * result.hit_rate:.1f}%) in {result.elapsed:.1f} s")
+    for e in result.front:
+        click.echo(f"  {e['cost']:>4g} ops  {e['error']:.4g}")
+    if result.stopped == "interrupted":
+        click.echo(f"checkpoint written; continue with: autonumerics resume {result.run_dir}")
+    else:
+        click.echo(f"run directory: {result.run_dir}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--budget-evals", type=int, help="New total candidate budget.")
+@click.option("--time-limit", type=float, help="Seconds for this session.")
+@click.option("--workers", type=int, help="Worker processes.")
+@click.option("--quiet", is_flag=True)
+@_user_errors
+def resume(run_dir, budget_evals, time_limit, workers, quiet):
+    """Continue a run from its checkpoint."""
+    from .run import resume as resume_search
+
+    result = resume_search(run_dir, budget_evals=budget_evals, time_limit=time_limit, workers=workers, quiet=quiet)
+    _finish_message(result, quiet)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--plot", is_flag=True, help="Write PNG plots into RUN_DIR/plots.")
+@click.option("--baselines", is_flag=True, help="Compare with Taylor, Pade and minimax baselines (real mode).")
+@_user_errors
+def report(run_dir, plot, baselines):
+    """Show a run's Pareto front."""
+    from .report import front_table, plot_run
+    from .results import load_run
+
+    record = load_run(run_dir)
+    click.echo(front_table(record))
+    if baselines:
+        from .report_baselines import baseline_report
+
+        click.echo("")
+        click.echo(baseline_report(record, plot=plot))
+    if plot:
+        for p in plot_run(record):
+            click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--lang", type=click.Choice(["c", "numpy", "jax", "llvm"]), default="c", show_default=True)
+@click.option("--max-ulp", type=float, help="Export the cheapest program within this many ULP (default 1).")
+@click.option("--max-ops", type=float, help="Export the most accurate program with at most this many operations.")
+@click.option("--name", default=None, help="Function name (default TARGET_DTYPE, e.g. exp2_f32).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default RUN_DIR/exports/NAME.EXT).")
+@click.option("--exhaustive", is_flag=True, help="Verify on every float32 input of the domain (slow).")
+@click.option("--quiet", is_flag=True)
+@_user_errors
+def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, quiet):
+    """Verify and export a program from a run's front."""
+    from .exporting import export_run
+    from .results import load_run
+
+    record = load_run(run_dir)
+    if name is None:
+        base = record.config.target.split(":")[-1]
+        name = f"{base}_f32" if record.config.dtype == "float32" else f"{base}_f64"
+    if max_ulp is not None and not (max_ulp >= 0 and math.isfinite(max_ulp)):
+        raise UserError("--max-ulp must be a finite number >= 0")
+    done = export_run(record, lang, name, out, max_ulp, max_ops, exhaustive,
+                      progress=_progress_bar("verifying", quiet))
+    if done.report is not None:
+        click.echo(f"{int(done.entry['cost'])}-op program: {done.report.describe()}")
+    click.echo(f"wrote {done.path}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--exhaustive", is_flag=True, help="Check every float32 input in the domain.")
+@click.option("--max-ops", type=float, help="Verify the most accurate program with at most this many operations.")
+@click.option("--bound", is_flag=True, help="Rigorous interval-arithmetic bound of the relative error (real mode).")
+@click.option("--quiet", is_flag=True)
+@_user_errors
+def verify(run_dir, exhaustive, max_ops, bound, quiet):
+    """Verify the front's most accurate program (or the best within --max-ops)."""
+    from fitness.targets import get_target
+    from fitness.verify import verify as verify_program
+
+    from .results import load_run
+
+    record = load_run(run_dir)
+    cfg = record.config
+    front = [e for e in record.front if max_ops is None or e["cost"] <= max_ops]
+    if not front:
+        raise UserError("no program on the front to verify" + (f" with at most {max_ops:g} operations" if max_ops else ""))
+    entry = min(front, key=lambda e: (e["error"], e["cost"]))
+    program = record.program(entry)
+    target = get_target(cfg.target)
+    if bound:
+        from fitness.bounds import relative_error_bound
+
+        b = relative_error_bound(program, target, cfg.domain[0], cfg.domain[1])
+        click.echo(f"{int(entry['cost'])}-op program: max relative error <= {b.upper_bound:.4g} (rigorous, "
+                   f"{b.n_intervals} intervals{'' if b.converged else ', not converged'}); sampled max {b.sampled_max:.4g}")
+        return
+    if cfg.dtype != "float32" and exhaustive:
+        raise UserError("--exhaustive is for float32 runs")
+    rep = verify_program(program, target, cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "ulp" else "float64",
+                         exhaustive=exhaustive, n_dense=(1 << 22) if cfg.dtype == "float32" else (1 << 14),
+                         progress=_progress_bar("verifying", quiet))
+    click.echo(f"{int(entry['cost'])}-op program (candidate {entry['id']}): {rep.describe()}; "
+               f"{rep.seconds:.1f} s with the {rep.evaluator} evaluator")
+
+
+@cli.command()
+def targets():
+    """List the built-in targets."""
+    click.echo(f"{'name':<9} {'default domain':<26} description")
+    for t in BUILTIN.values():
+        dom = f"[{t.default_domain[0]:.6g}, {t.default_domain[1]:.6g}]"
+        click.echo(f"{t.name:<9} {dom:<26} {t.description}")
+    click.echo("\nAny importable module:function taking and returning an mpmath number is a user target.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = cli.main(args=argv, prog_name="autonumerics", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code if isinstance(exc, UserError) else 2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

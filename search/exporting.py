@@ -1,0 +1,127 @@
+"""Picking a winner from a run's front, confirming its error densely, and writing it as code.
+
+A program is exported as meeting ``max_ulp`` only after its error was confirmed on far more
+inputs than the search scored (``fitness.verify``: 2**22 spread float32 inputs, or every float32
+with ``exhaustive``).  Entries are tried from the cheapest up; the first that passes is written,
+with a header saying what it approximates, where, how accurately, and how that was checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from backends.export import export_source
+from dsl.program import Program
+from dsl.text import format_program
+from fitness.atomic import atomic_write_text
+from fitness.targets import get_target
+from fitness.verify import VerifyReport, verify
+
+from .results import RunRecord
+
+EXTENSIONS = {"c": "c", "numpy": "py", "jax": "py", "llvm": "ll"}
+LANGS = tuple(EXTENSIONS)
+
+
+class ExportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Exported:
+    program: Program
+    entry: dict
+    report: VerifyReport | None
+    path: Path
+    source: str
+
+
+def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, note: str = "") -> str:
+    cfg = record.config
+    lines = [
+        f"{cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {cfg.dtype}, {int(entry['cost'])} operations",
+        "Discovered by AutoNumerics (regularized evolution with functional hashing).",
+    ]
+    if cfg.mode == "real":
+        summ = entry.get("summary") or {}
+        lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry['error']):.4g} on the fitness points.")
+    if report is not None:
+        lines.append(f"Verified: {report.describe()}.")
+    else:
+        lines.append(f"Not verified beyond the {cfg.n_points}-point fitness set (max {entry['error']:.4g}).")
+    if note:
+        lines.append(note)
+    lines.append("Program (autonumerics DSL):")
+    lines += ["  " + ln for ln in format_program(record.program(entry)).splitlines()]
+    return "\n".join(lines)
+
+
+def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float | None, exhaustive: bool,
+                      progress: Callable[[int, int], None] | None = None) -> tuple[dict, VerifyReport | None]:
+    cfg = record.config
+    front = record.front
+    if not front:
+        raise ExportError(f"run {record.path} has no finite-error program on its front yet")
+    target = get_target(cfg.target)
+    if cfg.mode == "real":
+        cands = [e for e in front if max_ops is None or e["cost"] <= max_ops]
+        if not cands:
+            raise ExportError(f"no program on the front has at most {max_ops:g} operations")
+        return min(cands, key=lambda e: (e["error"], e["cost"])), None
+    if max_ops is not None:
+        cands = [e for e in front if e["cost"] <= max_ops]
+        if not cands:
+            raise ExportError(f"no program on the front has at most {max_ops:g} operations")
+        best = min(cands, key=lambda e: (e["error"], e["cost"]))
+        rep = _verify(record, best, target, exhaustive, progress)
+        if max_ulp is not None and rep.max_ulp > max_ulp:
+            raise ExportError(f"the best program with <= {max_ops:g} operations reaches {rep.max_ulp:.4f} ULP "
+                              f"on dense verification, above --max-ulp {max_ulp:g}")
+        return best, rep
+    limit = 1.0 if max_ulp is None else max_ulp
+    tried = []
+    for e in sorted(front, key=lambda e: e["cost"]):
+        if e["error"] > limit:
+            continue
+        rep = _verify(record, e, target, exhaustive, progress)
+        if rep.max_ulp <= limit:
+            return e, rep
+        tried.append(f"{int(e['cost'])} ops: {rep.max_ulp:.4f} ULP")
+    detail = f" (dense check: {'; '.join(tried)})" if tried else ""
+    best = min(e["error"] for e in front)
+    raise ExportError(f"no program on the front is within {limit:g} ULP{detail}; best on the fitness points: {best:.4g} ULP")
+
+
+def _verify(record: RunRecord, entry: dict, target, exhaustive: bool, progress) -> VerifyReport:
+    cfg = record.config
+    n = 1 << 22 if cfg.dtype == "float32" else 1 << 14
+    if exhaustive and cfg.dtype != "float32":
+        raise ExportError("exhaustive verification is for float32 programs only")
+    return verify(record.program(entry), target, cfg.domain[0], cfg.domain[1], cfg.dtype,
+                  exhaustive=exhaustive, n_dense=n, progress=progress)
+
+
+def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, max_ulp: float | None = None,
+               max_ops: float | None = None, exhaustive: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> Exported:
+    if lang not in EXTENSIONS:
+        raise ExportError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
+    entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
+    program = record.program(entry)
+    dtype = "float64" if record.config.mode == "real" else record.config.dtype
+    try:
+        source = export_source(program, lang, name, dtype, header_text(record, entry, report))
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    path = Path(out) if out else record.path / "exports" / f"{name}.{EXTENSIONS[lang]}"
+    try:
+        atomic_write_text(path, source)
+        if report is not None:
+            atomic_write_text(path.with_name(path.name + ".verify.json"),
+                              json.dumps({"candidate": entry["id"], "cost": entry["cost"], **report.to_dict()}, indent=1))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Exported(program, entry, report, path, source)

@@ -1,0 +1,78 @@
+"""Reading a finished (or running) run directory: its config, front and statistics.
+
+Everything here only parses JSON: a run directory from someone else is safe to report on and
+export from.  A file that is missing, truncated or altered gives a ``RunDirError`` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from dsl.program import Program
+from dsl.text import DSLSyntaxError, parse_program
+
+from . import checkpoint
+from .config import ConfigError, RunConfig
+from .front import pareto
+
+
+class RunDirError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    path: Path
+    config: RunConfig
+    best_per_cost: dict[float, dict]
+    stats: dict
+    history: list[list[float]]
+
+    @property
+    def front(self) -> list[dict]:
+        return pareto(self.best_per_cost)
+
+    def program(self, entry: dict) -> Program:
+        try:
+            return parse_program(entry["program"])
+        except (DSLSyntaxError, KeyError, TypeError) as exc:
+            raise RunDirError(f"front entry {entry.get('id')} holds an invalid program: {exc}") from None
+
+
+def load_run(path: str) -> RunRecord:
+    p = Path(path)
+    if not p.is_dir():
+        raise RunDirError(f"run directory {p} does not exist")
+    try:
+        data = checkpoint.load(p, warn=lambda m: None)
+    except checkpoint.CheckpointError as exc:
+        raise RunDirError(str(exc)) from None
+    try:
+        config = RunConfig.from_dict(data["config"])
+    except (ConfigError, TypeError) as exc:
+        raise RunDirError(f"{p / checkpoint.NAME}: invalid config: {exc}") from None
+    state = data["state"]
+    try:
+        best = {}
+        for e in state["best_per_cost"]:
+            if not isinstance(e, dict) or not isinstance(e.get("program"), str):
+                raise TypeError("front entry is not an object with a program")
+            err, cost = float(e["error"]), float(e["cost"])
+            if math.isnan(err) or not math.isfinite(cost):
+                raise ValueError("front entry has a non-numeric error or cost")
+            best[cost] = dict(e, error=err, cost=cost)
+        stats = {k: state[k] for k in ("n_told", "n_evaluated", "n_hits", "n_failed", "elapsed") if k in state}
+        history = [list(map(float, h)) for h in state.get("history", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{p / checkpoint.NAME}: malformed state: {exc}") from None
+    return RunRecord(p, config, best, stats, history)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"cannot read {path}: {exc}") from None
