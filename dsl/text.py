@@ -22,8 +22,10 @@ from .ops import OPS
 from .program import Node, Program
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
-_DEC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
-_HEX = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?\Z")
+# ASCII digits only: ``\d`` alone would also accept other scripts' digits (e.g. U+0661), which
+# float() takes but float.fromhex() rejects with a ValueError.
+_DEC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z", re.ASCII)
+_HEX = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?\Z", re.ASCII)
 _SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
@@ -50,7 +52,10 @@ def parse_number(token: str) -> float | None:
         return _SPECIAL[low]
     if _HEX.match(token):
         text = token if "p" in low else token + "p0"
-        return float.fromhex(text)
+        try:
+            return float.fromhex(text)
+        except OverflowError:  # too large for a float64: inf, as a decimal literal gives
+            return -math.inf if token.startswith("-") else math.inf
     if _DEC.match(token):
         return float(token)
     return None

@@ -20,14 +20,17 @@ _MIN_EXP = {np.dtype(np.float32): -149, np.dtype(np.float64): -1074}
 
 
 def exact_exponent(hi, lo) -> np.ndarray:
-    """floor(log2 |hi + lo|) for the exact value ``hi + lo`` (lo tiny beside hi)."""
+    """floor(log2 |hi + lo|) for the exact value ``hi + lo`` (lo tiny beside hi); -100000 for 0."""
     hi = np.asarray(hi, np.float64)
     lo = np.asarray(lo, np.float64)
     m, e = np.frexp(hi)  # |m| in [0.5, 1): hi = m * 2**e
     e = e.astype(np.int64) - 1
     # |hi| a power of two and the exact value just below it in magnitude: one binade lower
     below = (np.abs(m) == 0.5) & (lo != 0) & (np.sign(lo) != np.sign(hi))
-    return np.where(below, e - 1, e)
+    e = np.where(below, e - 1, e)
+    # an exact zero has no binade: below every one, so its ulp is the subnormal floor (frexp(0)
+    # gives e = 0, which would make the ulp of 0 that of [0.5, 1))
+    return np.where(hi == 0, np.int64(-100_000), e)
 
 
 def ulp_of_exact(hi, lo, dtype) -> np.ndarray:

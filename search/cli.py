@@ -14,7 +14,7 @@ from fitness.targets import BUILTIN, TargetError
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, default_workers, load_toml
-from .results import RunDirError
+from .results import ExportError, RunDirError
 
 USER_ERRORS = (ConfigError, TargetError, DSLSyntaxError, CheckpointError, RunDirError)
 
@@ -25,8 +25,6 @@ class UserError(click.ClickException):
 
 def _user_errors(fn):
     import functools
-
-    from .exporting import ExportError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -20,14 +20,10 @@ from fitness.atomic import atomic_write_text
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 
-from .results import RunRecord
+from .results import ExportError, RunRecord
 
 EXTENSIONS = {"c": "c", "numpy": "py", "jax": "py", "llvm": "ll"}
 LANGS = tuple(EXTENSIONS)
-
-
-class ExportError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

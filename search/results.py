@@ -23,6 +23,10 @@ class RunDirError(ValueError):
     pass
 
 
+class ExportError(ValueError):
+    """No program of the run meets the export's requirements, or the export cannot be written."""
+
+
 @dataclass(frozen=True)
 class RunRecord:
     path: Path

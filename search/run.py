@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import json
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ from .config import ConfigError, RunConfig
 from .engine import Engine, EngineState
 from .executors import make_executor
 from .progress import Progress
-from .worker import evaluate_batch, failed_result
+from .worker import evaluate_batch, failed_result, init_worker_logging
 
 log = logging.getLogger("autonumerics")
 
@@ -78,11 +79,19 @@ def default_run_dir(config: RunConfig) -> str:
 
 
 def _setup_logging(run_dir: RunDir) -> logging.Handler:
-    handler = logging.FileHandler(run_dir.log, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger("autonumerics")
-    root.setLevel(logging.INFO)
-    root.addHandler(handler)
+    """One run log for the driver and every local worker (multiprocessing-logging's queue)."""
+    from multiprocessing_logging import MultiProcessingHandler
+
+    file_handler = logging.FileHandler(run_dir.log, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s"))
+    handler = MultiProcessingHandler("autonumerics-run-log", sub_handler=file_handler)
+    # Workers are spawned (JAX and fork deadlock), and a queue made in the default fork context
+    # cannot be handed to them: give the handler a spawn-context queue.  Its receiving thread
+    # reads ``handler.queue`` afresh on every poll, so it moves to the new queue within 0.2 s.
+    handler.queue = multiprocessing.get_context("spawn").Queue(-1)
+    logger = logging.getLogger("autonumerics")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     return handler
 
 
@@ -107,6 +116,7 @@ def run(config: RunConfig, quiet: bool = False) -> RunResult:
     problem = Problem.build(config.problem_spec)
     atomic_write_text(rd.config, json.dumps(config.to_dict(), indent=1))
     engine = Engine(config, problem)
+    _save(rd, engine, problem.problem_hash(config.ops), [])  # resumable from the first moment
     rd.event("start", config=config.to_dict())
     return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
 
@@ -162,7 +172,10 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
     handler = _setup_logging(rd)
     problem_hash = problem.problem_hash(config.ops)
     spec_json = json.dumps(problem.spec.to_dict(), sort_keys=True)
-    executor = make_executor(config.workers, config.scheduler, config.dask_local)
+    executor = make_executor(config.workers, config.scheduler, config.dask_local,
+                             initializer=init_worker_logging, initargs=(handler.queue,))
+    # a Dask task costs milliseconds: send several candidates per task there
+    batch_size = config.batch_size if (config.batch_size > 1 or executor.name != "dask") else 4
     stop = _StopFlag()
     old_handlers = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -174,26 +187,28 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
     start = time.monotonic()
     elapsed0 = engine.state.elapsed
     last_ckpt = start
-    in_flight: dict[cf.Future, tuple[list[dict], float]] = {}
+    in_flight: dict[cf.Future, tuple[list[dict], float, int]] = {}  # batch, sent at, tries
     max_in_flight = max(1, executor.workers)
     log.info("run %s: %s on [%s, %s] %s, %s worker(s) (%s)", rd.path, config.target, *config.domain,
              config.dtype, executor.workers, executor.name)
 
-    def submit(cands: list[dict]) -> None:
-        in_flight[executor.submit(evaluate_batch, spec_json, cands)] = (cands, time.monotonic())
+    def submit(cands: list[dict], tries: int = 0) -> None:
+        fut = executor.submit(evaluate_batch, spec_json, cands, config.cost_model)
+        in_flight[fut] = (cands, time.monotonic(), tries)
 
-    def resubmit_all() -> None:
-        batches = [c for c, _ in in_flight.values()]
+    def resubmit_all(retry: list[tuple[list[dict], int]]) -> None:
+        """After a restart every running batch is lost: send them again (with the retries)."""
+        batches = [(c, n) for c, _, n in in_flight.values()] + retry
         in_flight.clear()
-        for cands in batches:
-            submit(cands)
+        for cands, tries in batches:
+            submit(cands, tries)
 
     reason = "budget"
     try:
         # candidates asked before the last checkpoint but never told: evaluate them first
         pend = list(engine.state.pending)
-        for i in range(0, len(pend), config.batch_size):
-            submit(pend[i : i + config.batch_size])
+        for i in range(0, len(pend), batch_size):
+            submit(pend[i : i + batch_size])
         while True:
             engine.state.elapsed = elapsed0 + (time.monotonic() - start)
             if stop.reason:
@@ -203,7 +218,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 reason = "time"
                 break
             while len(in_flight) < max_in_flight:
-                cands = engine.ask(config.batch_size)
+                cands = engine.ask(batch_size)
                 if not cands:
                     break
                 submit(cands)
@@ -213,26 +228,35 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
             wait_s = max(0.01, min(0.25, session_limit - (time.monotonic() - start)))
             done, _ = cf.wait(list(in_flight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
             results: list[dict] = []
+            retry: list[tuple[list[dict], int]] = []
             broken = False
             for fut in done:
-                cands, _t = in_flight.pop(fut)
+                cands, _t, tries = in_flight.pop(fut)
                 try:
                     results.extend(fut.result())
-                except Exception as exc:  # the worker died (or the cluster lost it)
+                except Exception as exc:  # a worker died (or the cluster lost it)
                     broken = True
-                    rd.event("worker_failed", ids=[c["id"] for c in cands], why=f"{type(exc).__name__}: {exc}")
-                    log.warning("worker failed on candidates %s: %s", [c["id"] for c in cands], exc)
+                    ids = [c["id"] for c in cands]
+                    why = f"{type(exc).__name__}: {exc}"
+                    # a dead pool fails every batch it held: retry each once, so that only the
+                    # candidate that really kills its worker is scored as failed
+                    if tries == 0:
+                        retry.append((cands, 1))
+                        log.warning("worker lost while evaluating %s (%s); retrying once", ids, why)
+                        continue
+                    rd.event("worker_failed", ids=ids, why=why)
+                    log.warning("worker failed again on candidates %s: %s", ids, why)
                     results.extend(failed_result(c, f"worker failed: {type(exc).__name__}") for c in cands)
             now = time.monotonic()
-            hung = [f for f, (c, t) in in_flight.items() if now - t > config.eval_timeout * len(c)]
+            hung = [f for f, (c, t, _n) in in_flight.items() if now - t > config.eval_timeout * len(c)]
             for fut in hung:
-                cands, _t = in_flight.pop(fut)
+                cands, _t, _n = in_flight.pop(fut)
                 rd.event("timeout", ids=[c["id"] for c in cands], seconds=config.eval_timeout)
                 log.warning("candidates %s exceeded the %.0f s evaluation timeout", [c["id"] for c in cands], config.eval_timeout)
                 results.extend(failed_result(c, "evaluation timed out") for c in cands)
             if broken or hung:
                 executor.restart()
-                resubmit_all()
+                resubmit_all(retry)
             for res in results:
                 if res.get("failed"):
                     rd.event("candidate_failed", id=res["id"], why=res["failed"])

@@ -36,7 +36,7 @@ def _inject_fault(cand_id: int) -> None:
                 raise RuntimeError(f"injected fault for candidate {cand_id}")
 
 
-def evaluate_one(problem: Problem, cand: dict) -> dict:
+def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
     t0 = time.perf_counter()
     try:
         _inject_fault(cand["id"])
@@ -60,6 +60,20 @@ def failed_result(cand: dict, why: str) -> dict:
             "summary": None, "failed": why, "seconds": 0.0}
 
 
-def evaluate_batch(spec_json: str, candidates: list[dict]) -> list[dict]:
+def evaluate_batch(spec_json: str, candidates: list[dict], cost_model: str = "ops") -> list[dict]:
     problem = _problem(spec_json)
-    return [evaluate_one(problem, c) for c in candidates]
+    return [evaluate_one(problem, c, cost_model) for c in candidates]
+
+
+def init_worker_logging(queue) -> None:
+    """Pool initializer: send this process's log records to the driver's run log.
+
+    The driver wraps its run-log handler in ``multiprocessing_logging.MultiProcessingHandler``;
+    spawned workers do not inherit handlers, so they put records on that handler's queue.
+    """
+    import logging.handlers
+
+    logger = logging.getLogger("autonumerics")
+    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,373 @@
+"""Measured speed as a cost axis: a program's time per element in operation-count units.
+
+``measured_cost(program, dtype, model)`` with ``model`` ``"llvm"`` (the llvmlite kernel) or
+``"xla"`` (``jax.jit`` on the default JAX device, CPU here) times the program on a buffer of
+inputs from the domain, interleaved with two fixed reference kernels, and returns
+
+    cost = 1 + 7 * (r_P - 1) / (r_8 - 1)
+
+where ``r_P`` is the median over rounds of t(program) / t(REF_1) and ``r_8`` the median of
+t(REF_8) / t(REF_1); ``REF_1`` is ``fma(x, c1, c0)`` (1 op) and ``REF_8`` a degree-8 Horner
+polynomial (8 fmas).  So the two references cost exactly 1 and 8, a chain of fmas costs about its
+length, and slower operations (``div``, ``sqrt``, spilling registers...) cost what they take.
+The map is affine and increasing in the measured time ratio, so it orders programs exactly as
+the raw ratio ``r_P`` does (that is what ranks the Pareto front); it only gives the numbers the
+scale of operation counts, and it cancels the per-call overhead (ctypes, JAX dispatch), which
+adds the same time to every kernel.  Costs are floored at 0 and rounded to ``QUANTUM``.
+
+What the number means.  On a cache-resident buffer a kernel reads and writes 8 bytes per
+element, and a cheap program hides under that traffic: with llvmlite on this machine (AMD EPYC,
+AVX2) 1- and 2-fma programs time the same, and each further fma adds about 0.13 of a 1-fma
+kernel's time until about degree 10; a degree-12 Horner polynomial then takes 2x a degree-10
+one (its 13 broadcast constants plus the 4x unrolled accumulators no longer fit in 16 AVX
+registers).  Those effects are real speed, so they are in the cost; the operation count misses
+them.
+
+Protocol (see ``measure``).  Each round times REF_1, the program and REF_8 in one block each
+(order reversed every other round, so drift cancels), a block being a few calls totalling
+``BLOCK_S``; per-round ratios; medians over ``rounds``.  The kernels are called through raw
+pointers on preallocated buffers (``Kernel.__call__`` adds ~4 us of argument checks per call,
+more than the kernel itself on 32K elements).  Buffers: llvm 32768 elements (128 KiB in + out,
+L2-resident), 41 rounds, ~3-8 ms a measurement after the ~50 ms compile; xla 2**20 elements
+(JAX's dispatch costs 20-200 us a call on this shared machine, so the buffer must be large),
+15 rounds, ~40 ms.
+
+Noise (measured on the shared 2-core machine under its usual load; ``python -m
+backends.speed_cost`` repeats the study): the standard deviation of repeated measurements of one
+program was about 0.05-0.15 op-equivalents with llvmlite (up to ~0.3 for slow programs such as
+a degree-12 Horner at cost ~20), and about 0.3-1 with XLA, whose per-call overhead dwarfs the
+compute of a small program (a degree-8 polynomial takes only ~1.3x a 1-fma one there).  Hence
+``QUANTUM`` = 0.1 for llvm (differences below it are noise and become ties, decided by error)
+and 0.5 for xla.  Outliers (a round preempted by another process) are removed by the medians;
+a machine that is busy for the whole measurement still shifts it.  Measured costs make a run
+non-reproducible bit for bit, unlike operation counts.
+
+Caching.  ``measured_cost`` keeps a per-process LRU cache (``CACHE_SIZE`` entries, thread-safe)
+keyed by (model, dtype, domain, ``dsl.canonical.structural_hash``): the canonical structure with
+literal constants kept and fitted parameters masked, since the fitted values do not change the
+machine code (rare exceptions: a parameter fitted to exactly 0, 1 or a power of 2 that LLVM then
+folds; the first measurement of a structure is what the cache keeps).  Worker processes each
+have their own cache; the engine's equivalence cache keeps the cost with each fitted result, so
+a structure is measured again only in another process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from dsl.canonical import structural_hash
+from dsl.program import Node, Program, cost as op_count_cost
+from dsl.semantics import as_dtype
+
+MODELS = ("llvm", "xla")
+COST_MODELS = ("ops", *MODELS)
+QUANTUM = {"llvm": 0.1, "xla": 0.5}
+REF_HIGH_OPS = 8  # REF_1 costs 1, REF_8 costs REF_HIGH_OPS
+CACHE_SIZE = 4096
+DEFAULT_DOMAIN = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    n: int  # elements in the buffer
+    rounds: int
+    block_s: float  # target seconds per timed block (at least one call)
+
+
+SETTINGS = {
+    "llvm": Settings(n=32768, rounds=41, block_s=20e-6),
+    "xla": Settings(n=1 << 20, rounds=15, block_s=0.0),
+}
+
+
+@dataclass(frozen=True)
+class CostMeasurement:
+    """One measurement: ``cost`` (rounded op-equivalents) and what it was computed from."""
+
+    cost: float
+    raw: float  # op-equivalents before rounding and flooring
+    ratio: float  # median t(program) / t(REF_1)
+    ref_ratio: float  # median t(REF_8) / t(REF_1)
+    spread: float  # IQR / median of the per-round program ratios
+    ns_per_element: float  # median program time per element (informative only: never compare)
+    ref_ns_per_element: float  # median REF_1 time per element, same rounds
+    n: int
+    rounds: int
+    model: str
+    dtype: str
+    seconds: float  # wall time of the measurement (compile included)
+
+
+class SpeedCostError(ValueError):
+    """An unknown cost model, or a program that cannot be timed on this backend."""
+
+
+# --- reference programs ---------------------------------------------------------------------
+# Generic coefficients (2**x Taylor terms): no value LLVM or XLA could simplify (0, 1, 2**k).
+_REF_COEFFS = (1.0000001, 0.69314718, 0.24022650, 0.05550411, 0.00961813,
+               0.00133336, 0.00015404, 0.00001525, 0.00000132)
+
+
+def horner_program(degree: int, coeffs=_REF_COEFFS) -> Program:
+    """``c0 + x*(c1 + x*(...))`` with ``degree`` fmas (the reference kernels; handy in tests)."""
+    if degree < 1:
+        raise ValueError("degree must be >= 1")
+    coeffs = list(coeffs) + [1.0 / k for k in range(len(coeffs) + 1, degree + 2)]
+    nodes = [Node("x")]
+    idx = []
+    for k in range(degree + 1):
+        nodes.append(Node("param", (), float(coeffs[k])))
+        idx.append(len(nodes) - 1)
+    acc = idx[degree]
+    for k in range(degree - 1, -1, -1):
+        nodes.append(Node("fma", (0, acc, idx[k])))
+        acc = len(nodes) - 1
+    return Program(tuple(nodes), acc)
+
+
+REF_LOW = horner_program(1)
+REF_HIGH = horner_program(REF_HIGH_OPS)
+
+
+# --- raw callables: no argument checks, fixed buffers ------------------------------------------
+def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable[[], None]:
+    """A zero-argument call of the llvmlite kernel on ``x`` into a preallocated output.
+
+    Skips ``Kernel.__call__``'s checks (about 4 us a call): the pointers are fixed here, once.
+    The returned function keeps ``x`` and the output alive.
+    """
+    from .llvm_backend import compile_program
+
+    dt = as_dtype(dtype)
+    kernel = compile_program(program, dt)
+    xs = np.ascontiguousarray(x, dt)
+    out = np.empty_like(xs)
+    kernel(xs, out=out)  # validates the buffers once (shape, dtype, no overlap)
+    fn, xp, yp, n = kernel._fn, xs.ctypes.data, out.ctypes.data, int(xs.shape[0])
+
+    def call() -> None:
+        fn(xp, yp, n)
+
+    call.keep = (kernel, xs, out)  # the code and the buffers live as long as the callable
+    return call
+
+
+def xla_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable[[], None]:
+    """A zero-argument call of the program's jitted XLA function on ``x`` already on the device
+    (waits for the result).  float64 runs inside JAX's x64 mode, entered around each call."""
+    import jax
+
+    from .jax_backend import dtype_context, jax_function
+
+    dt = as_dtype(dtype)
+    fn = jax_function(program, dt)
+    with dtype_context(dt):
+        x_dev = jax.device_put(np.ascontiguousarray(x, dt))
+    jitted, leaves = fn.jitted, fn.leaves
+
+    if dt == np.float64:
+        def call() -> None:
+            with dtype_context(dt):
+                jitted(x_dev, leaves).block_until_ready()
+    else:
+        def call() -> None:
+            jitted(x_dev, leaves).block_until_ready()
+
+    call.keep = (fn, x_dev)
+    return call
+
+
+_RAW = {"llvm": llvm_raw_callable, "xla": xla_raw_callable}
+
+
+def raw_callable(program: Program, x: np.ndarray, dtype="float32", model: str = "llvm") -> Callable[[], None]:
+    _check_model(model)
+    return _RAW[model](program, x, dtype)
+
+
+def array_callable(call: Callable[[], None]) -> Callable:
+    """Adapt a raw zero-argument call to ``backends.timing``'s ``fn(x)`` convention (the
+    argument is ignored: the raw call always works on its own fixed buffer)."""
+    return lambda _x: call()
+
+
+# --- measurement -------------------------------------------------------------------------------
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise SpeedCostError(f"unknown measured cost model {model!r}; use one of {', '.join(MODELS)}")
+
+
+def _input(domain, dtype, n: int) -> np.ndarray:
+    lo, hi = (DEFAULT_DOMAIN if domain is None else domain)
+    rng = np.random.default_rng(12345)
+    with np.errstate(over="ignore"):
+        return rng.uniform(float(lo), float(hi), n).astype(as_dtype(dtype))
+
+
+def _calls_for(fn: Callable[[], None], block_s: float) -> int:
+    pc = time.perf_counter
+    for _ in range(2):
+        fn()
+    t0 = pc()
+    fn()
+    fn()
+    per = max((pc() - t0) / 2, 1e-9)
+    return max(1, int(block_s / per))
+
+
+def _spread(samples) -> float:
+    q1, med, q3 = np.percentile(samples, [25, 50, 75])
+    return float((q3 - q1) / med) if med > 0 else float("inf")
+
+
+def measure(program: Program, dtype="float32", model: str = "llvm", domain=None, *,
+            n: int | None = None, rounds: int | None = None) -> CostMeasurement:
+    """Time ``program`` against the two references, interleaved (see the module docstring)."""
+    _check_model(model)
+    t_start = time.perf_counter()
+    s = SETTINGS[model]
+    n = s.n if n is None else int(n)
+    rounds = s.rounds if rounds is None else int(rounds)
+    if n < 1 or rounds < 1:
+        raise ValueError("n and rounds must be positive")
+    dt = as_dtype(dtype)
+    x = _input(domain, dt, n)
+    with np.errstate(all="ignore"):
+        try:
+            fns = [_RAW[model](p, x, dt) for p in (REF_LOW, program, REF_HIGH)]
+        except Exception as exc:  # noqa: BLE001 - a backend failure is reported as one error
+            raise SpeedCostError(f"cannot run the program under {model}: {type(exc).__name__}: {exc}") from None
+        ref_calls = _calls_for(fns[0], s.block_s)
+        calls = [ref_calls, _calls_for(fns[1], s.block_s), _calls_for(fns[2], s.block_s)]
+        pc = time.perf_counter
+        times = np.empty((rounds, 3))
+        for r in range(rounds):
+            order = (0, 1, 2) if r % 2 == 0 else (2, 1, 0)
+            for k in order:
+                fn, c = fns[k], calls[k]
+                t0 = pc()
+                for _ in range(c):
+                    fn()
+                times[r, k] = (pc() - t0) / c
+    ratios = times[:, 1] / times[:, 0]
+    ref_ratios = times[:, 2] / times[:, 0]
+    r_p, r_8 = float(np.median(ratios)), float(np.median(ref_ratios))
+    if not r_8 > 1.0:
+        # the two references timed alike: nothing to scale by (an absurdly loaded machine)
+        raw = float("nan")
+    else:
+        raw = 1.0 + (REF_HIGH_OPS - 1) * (r_p - 1.0) / (r_8 - 1.0)
+    return CostMeasurement(
+        cost=quantize(raw, model), raw=raw, ratio=r_p, ref_ratio=r_8, spread=_spread(ratios),
+        ns_per_element=float(np.median(times[:, 1])) * 1e9 / n,
+        ref_ns_per_element=float(np.median(times[:, 0])) * 1e9 / n,
+        n=n, rounds=rounds, model=model, dtype=dt.name, seconds=time.perf_counter() - t_start)
+
+
+def quantize(raw: float, model: str) -> float:
+    """Floor at 0 and round to the model's ``QUANTUM`` (differences below it are noise)."""
+    if not np.isfinite(raw):
+        return float("nan")
+    q = QUANTUM[model]
+    return round(round(raw / q) * q, 6) if raw > 0 else 0.0
+
+
+# --- cached entry points -----------------------------------------------------------------------
+class _LRU:
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                self.hits += 1
+                return self.data[key]
+            self.misses += 1
+            return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+_CACHE = _LRU(CACHE_SIZE)
+
+
+def cache_key(program: Program, dtype="float32", model: str = "llvm", domain=None) -> tuple:
+    dt = as_dtype(dtype)
+    lo, hi = DEFAULT_DOMAIN if domain is None else domain
+    return (model, dt.name, float(lo), float(hi), structural_hash(program, dt))
+
+
+def measured_cost(program: Program, dtype="float32", model: str = "llvm", domain=None) -> float:
+    """The program's measured cost in op-equivalents (cached per process; see the module doc).
+
+    ``domain`` (lo, hi) is where the timing inputs are drawn (default [0, 1]); pass the run's
+    domain.  Raises ``SpeedCostError`` for an unknown model or a program the backend cannot run.
+    If the measurement is degenerate (NaN: the machine was too loaded to tell the references
+    apart), it is repeated once; a second NaN falls back to the operation count.
+    """
+    _check_model(model)
+    key = cache_key(program, dtype, model, domain)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    value = measure(program, dtype, model, domain).cost
+    if not np.isfinite(value):
+        value = measure(program, dtype, model, domain).cost
+    if not np.isfinite(value):
+        value = op_count_cost(program)
+    _CACHE.put(key, value)
+    return value
+
+
+def program_cost(program: Program, dtype="float32", model: str = "ops", domain=None) -> float:
+    """The cost on the run's cost axis: operation count for ``"ops"``, else ``measured_cost``."""
+    if model == "ops":
+        return op_count_cost(program)
+    return measured_cost(program, dtype, model, domain)
+
+
+def cache_info() -> dict:
+    return {"hits": _CACHE.hits, "misses": _CACHE.misses, "size": len(_CACHE.data), "maxsize": _CACHE.size}
+
+
+def cache_clear() -> None:
+    with _CACHE.lock:
+        _CACHE.data.clear()
+        _CACHE.hits = _CACHE.misses = 0
+
+
+# --- noise study ---------------------------------------------------------------------------------
+def noise_study(models=MODELS, repeats: int = 10, dtype="float32") -> str:
+    """Repeat uncached measurements of a few programs; a table of median and SD per model."""
+    from dsl.text import parse_program
+
+    progs = {f"horner{d}": horner_program(d) for d in (2, 4, 6, 10, 12)}
+    progs["div"] = parse_program("v1 = param 1.5\nv2 = add x v1\nv3 = div v1 v2\nreturn v3\n")
+    progs["sqrt+fma"] = parse_program("v1 = param 0.3\nv2 = sqrt x\nv3 = fma v2 x v1\nreturn v3\n")
+    lines = [f"{'model':<6}{'program':<10}{'median':>8}{'sd':>7}{'min':>7}{'max':>7}{'ms/meas':>9}"]
+    for model in models:
+        for name, p in progs.items():
+            ms = [measure(p, dtype, model) for _ in range(repeats)]
+            raws = np.array([m.raw for m in ms])
+            lines.append(f"{model:<6}{name:<10}{np.median(raws):8.2f}{np.std(raws):7.2f}{raws.min():7.2f}"
+                         f"{raws.max():7.2f}{1e3 * np.median([m.seconds for m in ms]):9.1f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    print(noise_study(sys.argv[1:] or MODELS))

@@ -1,0 +1,144 @@
+"""Checkpoints and resume: atomic, versioned, problem-checked, and bit-exact for one worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search import checkpoint
+from search.config import ConfigError, RunConfig
+from search.run import resume, run
+
+SMALL = dict(target="exp2", domain=(0.0, 1.0), population_size=12, tournament_size=4, n_points=256,
+             max_ops=6, time_limit=300.0, workers=1, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUTONUMERICS_CACHE", str(tmp_path_factory.getbasetemp() / "refcache"))
+
+
+def _state(run_dir: Path) -> dict:
+    """The checkpointed search state, less wall-clock fields."""
+    data = json.loads((run_dir / checkpoint.NAME).read_text())
+    st = data["state"]
+    st.pop("elapsed")
+    st["history"] = [h[:1] + h[2:] for h in st["history"]]  # drop elapsed seconds
+    return st
+
+
+def test_resume_is_bit_exact(tmp_path):
+    whole = tmp_path / "whole"
+    run(RunConfig(**SMALL, budget_evals=160, run_dir=str(whole)), quiet=True)
+    parts = tmp_path / "parts"
+    run(RunConfig(**SMALL, budget_evals=70, run_dir=str(parts)), quiet=True)
+    resume(parts, budget_evals=110, quiet=True)
+    resume(parts, budget_evals=160, quiet=True)
+    a, b = _state(whole), _state(parts)
+    assert a["n_told"] == b["n_told"] == 160
+    assert a["population"] == b["population"]
+    assert a["best_per_cost"] == b["best_per_cost"]
+    assert a["cache"] == b["cache"]
+    assert a["rng_state"] == b["rng_state"]
+    assert a == b
+
+
+def test_checkpoint_keeps_backup_and_falls_back(tmp_path, capsys):
+    rd = tmp_path / "r"
+    run(RunConfig(**SMALL, budget_evals=30, run_dir=str(rd)), quiet=True)
+    resume(rd, budget_evals=40, quiet=True)
+    assert (rd / "checkpoint.json.bak").exists()
+    (rd / "checkpoint.json").write_text('{"format_version": 1, "sta')  # truncated
+    warnings = []
+    data = checkpoint.load(rd, warn=warnings.append)
+    assert data["state"]["n_told"] >= 30
+    assert "backup" in warnings[0]
+    resume(rd, budget_evals=50, quiet=True)  # resumes from the backup
+    assert json.loads((rd / "checkpoint.json").read_text())["state"]["n_told"] == 50
+
+
+def test_resume_refuses_another_problem(tmp_path):
+    rd = tmp_path / "r"
+    run(RunConfig(**SMALL, budget_evals=20, run_dir=str(rd)), quiet=True)
+    path = rd / "checkpoint.json"
+    data = json.loads(path.read_text())
+    data["problem_hash"] = "0" * 24
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="another problem"):
+        resume(rd, budget_evals=30, quiet=True)
+
+
+def test_resume_refuses_unknown_format_version(tmp_path):
+    rd = tmp_path / "r"
+    run(RunConfig(**SMALL, budget_evals=20, run_dir=str(rd)), quiet=True)
+    for name in ("checkpoint.json", "checkpoint.json.bak"):
+        p = rd / name
+        if p.exists():
+            data = json.loads(p.read_text())
+            data["format_version"] = 99
+            p.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="format version 99"):
+        resume(rd, quiet=True)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from search.cli import main; main()", *args]
+
+
+def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_path):
+    """Kill a running search with SIGKILL several times, resume each time: every checkpoint
+    stays readable, at most ``--checkpoint-every`` seconds of work are lost, and the run still
+    ends exactly where an uninterrupted run ends."""
+    every = 1.0
+    budget = 1200
+    common = ["--target", "exp2", "--domain", "0", "1", "--population-size", "12", "--tournament-size", "4",
+              "--max-ops", "6", "--seed", "5", "--workers", "1", "--quiet"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    rd = tmp_path / "killed"
+    rng = random.Random(1)
+    # n_points is a config-file option only; write it once
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("n_points = 256\n")
+    kills = 0
+    for attempt in range(12):
+        if (rd / "checkpoint.json").exists():
+            cmd = _cli("resume", str(rd), "--quiet")
+        else:
+            cmd = _cli("run", "--config", str(cfg), *common, "--budget-evals", str(budget),
+                       "--checkpoint-every", str(every), "--run-dir", str(rd))
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        delay = rng.uniform(1.5, 3.5)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed_at = time.time()
+            kills += 1
+            ck = rd / "checkpoint.json"
+            if ck.exists():
+                data = checkpoint.load(rd, warn=lambda m: None)  # never unreadable
+                assert data["format_version"] == checkpoint.FORMAT_VERSION
+                # the newest checkpoint is at most one interval (+ one evaluation) old
+                assert killed_at - ck.stat().st_mtime <= every + 1.5
+            continue
+        assert proc.returncode == 0, proc.stderr.read().decode()
+        break
+    assert kills >= 2, "the search finished before it could be killed twice: raise the budget"
+    final = _state(rd)
+    assert final["n_told"] == budget
+
+    whole = tmp_path / "whole"
+    subprocess.run(_cli("run", "--config", str(cfg), *common, "--budget-evals", str(budget),
+                        "--run-dir", str(whole)), env=env, check=True, stdout=subprocess.DEVNULL)
+    ref = _state(whole)
+    assert final["population"] == ref["population"]
+    assert final["best_per_cost"] == ref["best_per_cost"]

@@ -1,0 +1,60 @@
+"""Parallel evaluation: local worker processes, a real Dask LocalCluster, and faults that must
+not end a run (a worker that crashes, hangs, or raises)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search.config import RunConfig
+from search.run import run
+from search.worker import FAULT_ENV
+
+SMALL = dict(target="exp2", domain=(0.0, 1.0), population_size=12, tournament_size=4, n_points=256,
+             max_ops=6, time_limit=240.0, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUTONUMERICS_CACHE", str(tmp_path_factory.getbasetemp() / "refcache"))
+
+
+def _events(rd) -> list[dict]:
+    return [json.loads(line) for line in (rd / "events.jsonl").read_text().splitlines()]
+
+
+def test_two_local_workers_finish_the_budget(tmp_path):
+    res = run(RunConfig(**SMALL, budget_evals=80, workers=2, run_dir=str(tmp_path / "r")), quiet=True)
+    assert res.stopped == "budget"
+    assert res.candidates == 80
+    assert res.front and all(e["error"] < float("inf") for e in res.front)
+
+
+def test_faults_do_not_stop_the_run(tmp_path, monkeypatch):
+    # caching off: every candidate is evaluated, so the injected ids are sure to be reached
+    monkeypatch.setenv(FAULT_ENV, "crash:3,hang:5,raise:7")
+    rd = tmp_path / "faults"
+    res = run(RunConfig(**SMALL, budget_evals=40, workers=2, caching=False, eval_timeout=3.0, run_dir=str(rd)), quiet=True)
+    assert res.stopped == "budget" and res.candidates == 40
+    events = _events(rd)
+    failed = {e["id"]: e["why"] for e in events if e["event"] == "candidate_failed"}
+    assert "worker failed" in failed[3]  # crashed twice (retried once): scored as failed
+    assert failed[5] == "evaluation timed out"
+    assert "injected fault" in failed[7]
+    assert any(e["event"] == "timeout" and e["ids"] == [5] for e in events)
+    # only the guilty candidates failed: the innocent batch that shared the dead pool was retried
+    assert set(failed) == {3, 5, 7}
+    log = (rd / "run.log").read_text()
+    # the worker's own warning reached the one run log through multiprocessing-logging's queue
+    assert "SpawnProcess" in log and "injected fault for candidate 7" in log
+
+
+def test_dask_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    rd = tmp_path / "dask"
+    res = run(RunConfig(**SMALL, budget_evals=48, dask_local=2, run_dir=str(rd)), quiet=True)
+    assert res.stopped == "budget" and res.candidates == 48
+    assert res.front
+    start = _events(rd)[0]
+    assert start["event"] == "start" and start["config"]["dask_local"] == 2
