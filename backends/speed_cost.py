@@ -53,6 +53,7 @@ a structure is measured again only in another process.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -67,7 +68,7 @@ from dsl.semantics import as_dtype
 
 MODELS = ("llvm", "xla")
 COST_MODELS = ("ops", *MODELS)
-QUANTUM = {"llvm": 0.1, "xla": 0.5}
+QUANTUM = {"llvm": 0.25, "xla": 0.5}
 REF_HIGH_OPS = 8  # REF_1 costs 1, REF_8 costs REF_HIGH_OPS
 CACHE_SIZE = 4096
 DEFAULT_DOMAIN = (0.0, 1.0)
@@ -78,11 +79,12 @@ class Settings:
     n: int  # elements in the buffer
     rounds: int
     block_s: float  # target seconds per timed block (at least one call)
+    repeat: int = 1  # kernel runs per call (XLA: inside one executable)
 
 
 SETTINGS = {
-    "llvm": Settings(n=32768, rounds=41, block_s=20e-6),
-    "xla": Settings(n=1 << 20, rounds=15, block_s=0.0),
+    "llvm": Settings(n=16384, rounds=81, block_s=40e-6),
+    "xla": Settings(n=16384, rounds=21, block_s=0.0, repeat=64),
 }
 
 
@@ -158,9 +160,29 @@ def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Calla
     return call
 
 
-def xla_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable[[], None]:
-    """A zero-argument call of the program's jitted XLA function on ``x`` already on the device
-    (waits for the result).  float64 runs inside JAX's x64 mode, entered around each call."""
+@functools.lru_cache(maxsize=256)
+def _xla_looped(jitted, repeat: int) -> Callable:
+    """``jit`` of ``repeat`` applications of ``jitted`` to the same input, each depending on the
+    last through ``x + y * zero`` (``zero`` a runtime 0, so XLA cannot drop the dependence or
+    hoist the body out of the loop): one dispatch, ``repeat`` kernel runs."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    def body(x, leaves, zero):
+        return lax.fori_loop(0, repeat, lambda i, y: jitted(x + y * zero, leaves), jnp.zeros_like(x))
+
+    return jax.jit(body)
+
+
+def xla_raw_callable(program: Program, x: np.ndarray, dtype="float32", repeat: int = 1) -> Callable[[], None]:
+    """A zero-argument call of the program's jitted XLA function on ``x`` (copied to the device
+    once here, unless it is a JAX array of the dtype already) that waits for the result.  float64 runs inside JAX's x64 mode, entered around each call.
+
+    ``repeat`` > 1 runs the kernel ``repeat`` times inside one executable (see ``_xla_looped``):
+    JAX's dispatch costs 20-200 us a call on this machine, far more than the kernel on a
+    cache-resident buffer, so a single call measures the dispatch, not the program.
+    """
     import jax
 
     from .jax_backend import dtype_context, jax_function
@@ -168,27 +190,40 @@ def xla_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callab
     dt = as_dtype(dtype)
     fn = jax_function(program, dt)
     with dtype_context(dt):
-        x_dev = jax.device_put(np.ascontiguousarray(x, dt))
+        if isinstance(x, jax.Array) and x.dtype == dt:
+            x_dev = x  # already on the device (callers timing several programs share one copy)
+        else:
+            x_dev = jax.device_put(np.ascontiguousarray(x, dt))
+        zero = jax.device_put(np.zeros((), dt))
     jitted, leaves = fn.jitted, fn.leaves
+    if repeat > 1:
+        looped = _xla_looped(jitted, int(repeat))
+
+        def run():
+            return looped(x_dev, leaves, zero)
+    else:
+        def run():
+            return jitted(x_dev, leaves)
 
     if dt == np.float64:
         def call() -> None:
             with dtype_context(dt):
-                jitted(x_dev, leaves).block_until_ready()
+                run().block_until_ready()
     else:
         def call() -> None:
-            jitted(x_dev, leaves).block_until_ready()
+            run().block_until_ready()
 
-    call.keep = (fn, x_dev)
+    call.keep = (fn, x_dev, zero)
     return call
 
 
-_RAW = {"llvm": llvm_raw_callable, "xla": xla_raw_callable}
-
-
-def raw_callable(program: Program, x: np.ndarray, dtype="float32", model: str = "llvm") -> Callable[[], None]:
+def raw_callable(program: Program, x: np.ndarray, dtype="float32", model: str = "llvm",
+                 repeat: int = 1) -> Callable[[], None]:
+    """``llvm_raw_callable`` or ``xla_raw_callable`` (``repeat`` is for XLA only)."""
     _check_model(model)
-    return _RAW[model](program, x, dtype)
+    if model == "llvm":
+        return llvm_raw_callable(program, x, dtype)
+    return xla_raw_callable(program, x, dtype, repeat)
 
 
 def array_callable(call: Callable[[], None]) -> Callable:
@@ -240,7 +275,7 @@ def measure(program: Program, dtype="float32", model: str = "llvm", domain=None,
     x = _input(domain, dt, n)
     with np.errstate(all="ignore"):
         try:
-            fns = [_RAW[model](p, x, dt) for p in (REF_LOW, program, REF_HIGH)]
+            fns = [raw_callable(p, x, dt, model, s.repeat) for p in (REF_LOW, program, REF_HIGH)]
         except Exception as exc:  # noqa: BLE001 - a backend failure is reported as one error
             raise SpeedCostError(f"cannot run the program under {model}: {type(exc).__name__}: {exc}") from None
         ref_calls = _calls_for(fns[0], s.block_s)
@@ -265,8 +300,8 @@ def measure(program: Program, dtype="float32", model: str = "llvm", domain=None,
         raw = 1.0 + (REF_HIGH_OPS - 1) * (r_p - 1.0) / (r_8 - 1.0)
     return CostMeasurement(
         cost=quantize(raw, model), raw=raw, ratio=r_p, ref_ratio=r_8, spread=_spread(ratios),
-        ns_per_element=float(np.median(times[:, 1])) * 1e9 / n,
-        ref_ns_per_element=float(np.median(times[:, 0])) * 1e9 / n,
+        ns_per_element=float(np.median(times[:, 1])) * 1e9 / (n * s.repeat),
+        ref_ns_per_element=float(np.median(times[:, 0])) * 1e9 / (n * s.repeat),
         n=n, rounds=rounds, model=model, dtype=dt.name, seconds=time.perf_counter() - t_start)
 
 

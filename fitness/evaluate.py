@@ -39,11 +39,20 @@ def score(program: Program, problem: Problem) -> Scored:
     holds errors that survive dense verification.
     """
     dt = problem.spec.eval_dtype
-    y = evaluate(program, problem.x, dt)
+    full = problem.realize(program)
+    y = evaluate(full, problem.x, dt)
     summary = summarize(problem.x, y, problem.ref.hi, problem.ref.lo, dt)
     error = objective(summary, problem.spec.mode)
+    if problem.spec.mode == "real":
+        # the real-number error: double-double evaluation on the fitness points and a dense grid,
+        # the worst peaks refined (the float64 figure above includes float64 rounding noise)
+        from .fit_real import real_max_error
+
+        rel, where = real_max_error(full, problem)
+        summary = replace(summary, max_rel_error=rel, worst_x=where)
+        return Scored(program, summary, objective(summary, "real"), cost(program))
     if problem.val_x is not None and error <= VALIDATE_BELOW_ULP:
-        yv = evaluate(program, problem.val_x, dt)
+        yv = evaluate(full, problem.val_x, dt)
         val = summarize(problem.val_x, yv, problem.val_ref.hi, problem.val_ref.lo, dt)
         if val.max_ulp > summary.max_ulp:
             summary = replace(summary, max_ulp=val.max_ulp, worst_x=val.worst_x)
@@ -55,6 +64,8 @@ def score(program: Program, problem: Problem) -> Scored:
 def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOptions | None = None) -> Scored:
     """Fit the constants (seeded: the same program and seed give the same result), then score."""
     rng = np.random.default_rng(seed)
-    fitted = fit_constants(program, problem, rng, opts)
-    fitted = canonicalize(fitted, problem.spec.eval_dtype)
+    # a frame adds only literal constants, so the composed program's parameters are the
+    # candidate's, in order: fit the program that is evaluated, keep the candidate
+    fitted = fit_constants(problem.realize(program), problem, rng, opts)
+    fitted = canonicalize(program.with_params(fitted.params), problem.spec.eval_dtype)
     return score(fitted, problem)

@@ -174,6 +174,10 @@ def fit_constants(program: Program, problem: Problem, rng: np.random.Generator, 
     opts = opts or FitOptions()
     if not program.param_indices:
         return program
+    if problem.spec.mode == "real":  # float64 stage, then minimax refinement in double-double
+        from .fit_real import fit_constants_real
+
+        return fit_constants_real(program, problem, rng, opts)
     theta = fit_float64(program, problem, rng, opts)
     if problem.spec.mode == "ulp" and problem.spec.dtype == "float32":
         theta = polish_float32(program, problem, theta, opts)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from dsl.program import Program
 from dsl.semantics import as_dtype
 
 from .metrics import ulp_of_exact
@@ -33,9 +34,14 @@ class ProblemSpec:
     dtype: str = "float32"
     mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation
     n_points: int = 2048
+    frame: str = ""  # a range-reduction frame (fitness.frames) the search fills in; "" for none
 
     def __post_init__(self) -> None:
         as_dtype(self.dtype)
+        if self.frame:
+            from .frames import get_frame
+
+            get_frame(self.frame)
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.n_points < 16:
@@ -79,7 +85,8 @@ class Problem:
                 weight = np.where(ref.hi != 0, 1.0 / np.abs(ref.hi), 0.0)
         n_fit = min(len(x), 512)
         fit_idx = np.unique(np.linspace(0, len(x) - 1, n_fit).round().astype(np.int64))
-        probes = np.linspace(spec.lo, spec.hi, 19)[1:-1].astype(dt)
+        plo, phi = (spec.lo, spec.hi) if not spec.frame else _core_domain(spec.frame)
+        probes = np.linspace(plo, phi, 19)[1:-1].astype(dt)
         val_x = val_ref = None
         if spec.mode == "ulp":
             # a denser, disjoint sample: fitted float32 constants are checked here, so that
@@ -88,6 +95,14 @@ class Problem:
             val_ref = reference_values(target, val_x, spec.lo, spec.hi, dt, use_cache=use_cache)
         return cls(spec, target, x, ref, weight, fit_idx, probes, val_x, val_ref)
 
+    def realize(self, program: Program) -> Program:
+        """The program that is actually evaluated: the candidate, or the frame around it."""
+        if not self.spec.frame:
+            return program
+        from .frames import compose
+
+        return compose(self.spec.frame, program)
+
     def problem_hash(self, ops: tuple[str, ...]) -> str:
         """Identifies the problem a checkpoint belongs to: spec, points and op set."""
         h = hashlib.sha256()
@@ -95,3 +110,9 @@ class Problem:
         h.update(np.ascontiguousarray(self.x).tobytes())
         h.update(",".join(ops).encode())
         return h.hexdigest()[:24]
+
+
+def _core_domain(frame: str) -> tuple[float, float]:
+    from .frames import get_frame
+
+    return get_frame(frame).core_domain

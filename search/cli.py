@@ -80,6 +80,7 @@ def cli():
 @click.option("--eval-timeout", type=float, help="Seconds before a hung evaluation is abandoned (default 120).")
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT to run workers on.")
 @click.option("--dask-local", type=int, help="Start a local Dask cluster with this many workers.")
+@click.option("--frame", help="Range-reduction frame the search fills in (e.g. exp: x = k ln2 + r).")
 @click.option("--no-cache", is_flag=True, default=False, help="Disable the functional-equivalence cache (for comparisons).")
 @click.option("--run-dir", help="Run directory (default runs/TARGET-DTYPE-sSEED-TIME).")
 @click.option("--quiet", is_flag=True, help="No progress line.")

@@ -51,6 +51,7 @@ class RunConfig:
     dask_local: int | None = None
     run_dir: str = ""
     caching: bool = True
+    frame: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -89,10 +90,20 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.problem_spec  # noqa: B018 - validates the frame name
+        if self.frame:
+            from fitness.frames import get_frame
+
+            if get_frame(self.frame).target != self.target:
+                raise ConfigError(f"frame {self.frame!r} is for target {get_frame(self.frame).target!r}, not {self.target!r}")
 
     @property
     def problem_spec(self) -> ProblemSpec:
-        return ProblemSpec(self.target, float(self.domain[0]), float(self.domain[1]), self.dtype, self.mode, self.n_points)
+        try:
+            return ProblemSpec(self.target, float(self.domain[0]), float(self.domain[1]), self.dtype, self.mode,
+                               self.n_points, self.frame)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -39,11 +39,21 @@ class RunRecord:
     def front(self) -> list[dict]:
         return pareto(self.best_per_cost)
 
-    def program(self, entry: dict) -> Program:
+    def core(self, entry: dict) -> Program:
+        """The program the search evolved (inside the frame, for a framed run)."""
         try:
             return parse_program(entry["program"])
         except (DSLSyntaxError, KeyError, TypeError) as exc:
             raise RunDirError(f"front entry {entry.get('id')} holds an invalid program: {exc}") from None
+
+    def program(self, entry: dict) -> Program:
+        """The complete program: the evolved one, composed with the run's frame if it has one."""
+        core = self.core(entry)
+        if not self.config.frame:
+            return core
+        from fitness.frames import compose
+
+        return compose(self.config.frame, core)
 
 
 def load_run(path: str) -> RunRecord:

@@ -1,0 +1,686 @@
+"""Real-number mode: fitting constants to minimax quality, and measuring the error exactly enough.
+
+Why a second stage.  ``fitness.fit`` fits in float64 with finite-difference Jacobians and
+Lawson reweighting.  That stalls around 1e-10..1e-12 relative error: the residuals of a program
+evaluated in float64 carry rounding noise of ~1e-16 times the program's condition (an 8th power
+multiplies it by 8), the finite-difference Jacobian is good to ~1e-8, and Lawson's iteration
+converges to the minimax fit only linearly.  Real mode asks for the *real-number* error, so this
+module refines the float64 result with
+
+- residuals evaluated in **double-double** arithmetic (about 106 bits, vectorized numpy, a few
+  tens of microseconds per operation on a thousand points) against the 106-bit reference
+  ``hi + lo``: the residual is exact to ~1e-30 whatever the program's condition;
+- **forward-mode derivatives** with respect to every constant (float64 tangents carried beside
+  the double-double values: exact up to float64 rounding, no step size);
+- **sequential linear programming** on the minimax problem: at each step the linearized problem
+  ``min_d max_i |r_i + J_i d|`` over the error curve's extrema and a sparse sample of a dense
+  grid, within a trust region, is one small LP (scipy's HiGHS; scipy comes with jax).  This is
+  the exchange idea of Remez (the active set is the error curve's extrema, re-found every step)
+  with Newton-like steps on all constants at once, and it needs no assumption on how many
+  alternation points the program's family has.  Near a strongly unique minimax fit (the
+  equioscillating one, for polynomial- and rational-like programs) it converges quadratically.
+
+Everything is deterministic (no random draws after the float64 stage).  The refinement runs on
+every real-mode candidate but stops as soon as a step gains less than ``stop_gain``: a
+structure that is already at its minimax fit, or a poor one that does not improve, costs two or
+three LP solves (about 10 ms); a good one near the front runs on until its error stops falling.
+
+Limits.  The constants stay float64 (the program is exported and scored with float64
+constants), so near 1e-16 relative error the fit is limited by the constants' granularity.
+``fitness.realmode`` scores with exact arithmetic, so that is a real limit of the program, not
+noise; but an *exported* real-mode program computes in float64, whose rounding (~1e-16 per
+operation) is of the same size: below ~1e-15, real-mode digits say how good the approximation
+is, not how accurate its float64 code is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsl.ops import LDEXP_CLAMP
+from dsl.program import Program
+
+from .problem import Problem, ProblemSpec
+from .reference import mp_values, reference_values
+
+# --- double-double arithmetic --------------------------------------------------------------------
+# A value is a pair (hi, lo) of float64 arrays (or scalars) with |lo| <= ulp(hi)/2.
+
+_SPLIT = 134217729.0  # 2**27 + 1
+
+
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _quick_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _two_prod(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _fix(hi, lo, plain):
+    """Where double-double overflowed (inf/NaN), fall back to the plain float64 result.
+
+    Overflow is not an error in real mode (the exact value exists), and IEEE infinities give the
+    right limit of expressions such as ``c / (x + k / x)`` at tiny x; NaN stays NaN.
+    """
+    bad = ~np.isfinite(hi)
+    if np.any(bad):
+        hi = np.where(bad, plain, hi)
+        lo = np.where(bad, 0.0, lo)
+    badlo = ~np.isfinite(lo)
+    if np.any(badlo):
+        lo = np.where(badlo, 0.0, lo)
+    return hi, lo
+
+
+def dd_add(a, b, careful: bool = True):
+    (ah, al), (bh, bl) = a, b
+    s, e = _two_sum(ah, bh)
+    t, f = _two_sum(al, bl)
+    s, e = _quick_two_sum(s, e + t)
+    s, e = _quick_two_sum(s, e + f)
+    return _fix(s, e, ah + bh) if careful else (s, e)
+
+
+def dd_neg(a):
+    return -a[0], -a[1]
+
+
+def dd_sub(a, b, careful: bool = True):
+    return dd_add(a, dd_neg(b), careful)
+
+
+def dd_mul(a, b, careful: bool = True):
+    (ah, al), (bh, bl) = a, b
+    p, e = _two_prod(ah, bh)
+    p, e = _quick_two_sum(p, e + (ah * bl + al * bh))
+    return _fix(p, e, ah * bh) if careful else (p, e)
+
+
+def _dd_mul_d(a, q):
+    p, e = _two_prod(a[0], q)
+    return _quick_two_sum(p, e + a[1] * q)
+
+
+def dd_div(a, b, careful: bool = True):
+    """a / b; division by an exact zero is undefined in real mode (NaN)."""
+    (ah, al), (bh, bl) = a, b
+    q1 = ah / bh
+    r = dd_sub(a, _dd_mul_d(b, q1), False)
+    q2 = r[0] / bh
+    r = dd_sub(r, _dd_mul_d(b, q2), False)
+    q3 = r[0] / bh
+    q1, q2 = _quick_two_sum(q1, q2)
+    hi, lo = dd_add((q1, q2), (q3, 0.0), False)
+    if not careful:
+        return hi, lo
+    hi, lo = _fix(hi, lo, ah / bh)
+    zero = (bh == 0) & (bl == 0)
+    if np.any(zero):
+        hi = np.where(zero, np.nan, hi)
+    return hi, lo
+
+
+def dd_sqrt(a, careful: bool = True):
+    ah, al = a
+    s = np.sqrt(np.maximum(ah, 0.0))
+    p, e = _two_prod(s, s)
+    r = dd_sub((ah, al), (p, e), False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(s > 0, r[0] / (2.0 * s), 0.0)
+    hi, lo = _quick_two_sum(s, corr)
+    if careful:
+        hi, lo = _fix(hi, lo, s)
+    neg = ah < 0
+    if np.any(neg):
+        hi = np.where(neg, np.nan, hi)
+    return hi, lo
+
+
+def _dd_floor(a):
+    ah, al = a
+    fh = np.floor(ah)
+    whole = fh == ah
+    fl = np.where(whole, np.floor(al), 0.0)
+    return _quick_two_sum(fh, fl)
+
+
+def _dd_round(a):
+    ah, al = a
+    rh = np.rint(ah)
+    whole = rh == ah
+    tie = (np.abs(ah - rh) == 0.5) & (al != 0)
+    rh = np.where(tie, ah + 0.5 * np.sign(al), rh)
+    rl = np.where(whole, np.rint(al), 0.0)
+    return _quick_two_sum(rh, rl)
+
+
+def _dd_trunc_int(k):
+    kh, kl = k
+    kk = np.trunc(kh)
+    whole = kk == kh
+    kk = np.where(whole & (kh > 0) & (kl < 0), kk - 1, kk)
+    kk = np.where(whole & (kh < 0) & (kl > 0), kk + 1, kk)
+    return kk
+
+
+def _dd_ldexp(a, k):
+    kk = _dd_trunc_int(k)
+    nan = np.isnan(kk)
+    kk = np.clip(np.nan_to_num(kk, nan=0.0), -LDEXP_CLAMP, LDEXP_CLAMP).astype(np.int64)
+    hi, lo = np.ldexp(a[0], kk), np.ldexp(a[1], kk)
+    return np.where(nan, np.nan, hi), lo, kk
+
+
+def _dd_frexp(a):
+    ah, al = a
+    m, e = np.frexp(ah)
+    e = e.astype(np.int64)
+    lower = (np.abs(m) == 0.5) & (al != 0) & (np.sign(al) != np.sign(ah))
+    e = np.where(lower, e - 1, e)
+    ok = np.isfinite(ah) & (ah != 0)
+    e = np.where(ok, e, 0)
+    return (np.ldexp(ah, -e), np.ldexp(al, -e)), e
+
+
+def _dd_less(a, b):
+    return (a[0] < b[0]) | ((a[0] == b[0]) & (a[1] < b[1]))
+
+
+def _t_add(*ts):
+    out = None
+    for t in ts:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
+def _t_scale(t, s):
+    return None if t is None else t * s
+
+
+def evaluate_dd(program: Program, x, params=None, jacobian: bool = False):
+    """The program at float64 points ``x`` in double-double arithmetic (real-number semantics).
+
+    Returns ``(hi, lo)``, or ``(hi, lo, jac)`` with ``jacobian``: ``jac[j]`` is the derivative of
+    the output with respect to the j-th parameter (forward mode, float64), shape ``(k, len(x))``.
+    ``params`` replaces the program's parameter values.  Undefined results are NaN.
+
+    A fast pass skips the overflow handling of every operation; points where its result is not
+    finite are evaluated again with it (``_fix``), so overflowing intermediates still give their
+    IEEE limits.
+    """
+    xs = np.asarray(x, np.float64)
+    theta = np.asarray(program.params if params is None else params, np.float64)
+    out = _evaluate_dd(program, xs, theta, jacobian, careful=False)
+    bad = ~(np.isfinite(out[0]) & np.isfinite(out[1]))
+    if jacobian:
+        bad |= ~np.all(np.isfinite(out[2]), axis=0)
+    if np.any(bad):
+        idx = np.nonzero(bad)[0]
+        again = _evaluate_dd(program, xs[idx], theta, jacobian, careful=True)
+        for full, part in zip(out, again):
+            full[..., idx] = part
+    return out
+
+
+def _evaluate_dd(program: Program, xs: np.ndarray, theta: np.ndarray, jacobian: bool, careful: bool):
+    n = xs.shape[0]
+    k = len(theta)
+    live = program.live()
+    vals: list = [None] * len(program.nodes)
+    tans: list = [None] * len(program.nodes)
+    p = 0
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(program.nodes):
+            if node.op == "param":
+                vals[i] = (float(theta[p]), 0.0)
+                if jacobian:
+                    t = np.zeros((k, 1))
+                    t[p, 0] = 1.0
+                    tans[i] = t
+                p += 1
+                continue
+            if not live[i]:
+                continue
+            if node.op == "x":
+                vals[i] = (xs, np.zeros(n))
+                continue
+            if node.op == "const":
+                vals[i] = (float(node.value), 0.0)
+                continue
+            a = [vals[j] for j in node.args]
+            ta = [tans[j] for j in node.args] if jacobian else [None] * len(node.args)
+            op = node.op
+            t = None
+            if op == "add":
+                v = dd_add(a[0], a[1], careful)
+                t = _t_add(ta[0], ta[1])
+            elif op == "sub":
+                v = dd_sub(a[0], a[1], careful)
+                t = _t_add(ta[0], _t_scale(ta[1], -1.0))
+            elif op == "mul":
+                v = dd_mul(a[0], a[1], careful)
+                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]))
+            elif op == "div":
+                v = dd_div(a[0], a[1], careful)
+                if ta[0] is not None or ta[1] is not None:
+                    t = _t_scale(_t_add(ta[0], _t_scale(ta[1], -v[0])), 1.0 / a[1][0])
+            elif op == "fma":
+                v = dd_add(dd_mul(a[0], a[1], careful), a[2], careful)
+                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]), ta[2])
+            elif op == "neg":
+                v = dd_neg(a[0])
+                t = _t_scale(ta[0], -1.0)
+            elif op == "sqrt":
+                v = dd_sqrt(a[0], careful)
+                t = _t_scale(ta[0], 0.5 / v[0])
+            elif op == "abs":
+                s = np.where(a[0][0] < 0, -1.0, 1.0)
+                v = (a[0][0] * s, a[0][1] * s)
+                t = _t_scale(ta[0], s)
+            elif op == "copysign":
+                s = np.where(a[0][0] < 0, -1.0, 1.0) * np.where(a[1][0] < 0, -1.0, 1.0)
+                v = (a[0][0] * s, a[0][1] * s)
+                t = _t_scale(ta[0], s)
+            elif op == "floor":
+                v = _dd_floor(a[0])
+            elif op == "round":
+                v = _dd_round(a[0])
+            elif op == "ldexp":
+                hi, lo, kk = _dd_ldexp(a[0], a[1])
+                v = (hi, lo)
+                t = _t_scale(ta[0], np.ldexp(1.0, kk))
+            elif op == "frexp_m":
+                v, e = _dd_frexp(a[0])
+                t = _t_scale(ta[0], np.ldexp(1.0, -e))
+            elif op == "frexp_e":
+                _, e = _dd_frexp(a[0])
+                v = (e.astype(np.float64), 0.0)
+            elif op == "select_lt":
+                less = _dd_less(a[0], a[1])
+                v = (np.where(less, a[2][0], a[3][0]), np.where(less, a[2][1], a[3][1]))
+                if ta[2] is not None or ta[3] is not None:
+                    zero = np.zeros((k, 1))
+                    t = np.where(less, zero if ta[2] is None else ta[2], zero if ta[3] is None else ta[3])
+            else:  # pragma: no cover - the op table and this list are checked by a test
+                raise ValueError(f"no double-double semantics for {op!r}")
+            if careful and t is not None and not np.all(np.isfinite(t)):
+                # an intermediate overflowed (c / x at tiny x): where the value is still finite its
+                # derivative's limit is 0 (c2 / (c1 / x) -> 0 whatever c1), not inf * 0 = NaN
+                t = np.where(np.isfinite(t) | ~np.isfinite(v[0]), t, 0.0)
+            vals[i] = v
+            tans[i] = t
+    hi, lo = vals[program.output]
+    hi = np.broadcast_to(np.asarray(hi, np.float64), (n,)).copy()
+    lo = np.broadcast_to(np.asarray(lo, np.float64), (n,)).copy()
+    if not jacobian:
+        return hi, lo
+    t = tans[program.output]
+    jac = np.zeros((k, n)) if t is None else np.broadcast_to(t, (k, n)).copy()
+    return hi, lo, jac
+
+
+def relative_residuals(program: Program, x, ref_hi, ref_lo, params=None, jacobian: bool = False):
+    """Signed relative errors ``p(x)/f(x) - 1`` with p in double-double (and their Jacobian).
+
+    Undefined or non-finite results count as ``inf``; where ``f(x) == 0`` the error is 0 if the
+    program is exactly 0 there and ``inf`` otherwise (``fitness.realmode``'s convention).
+    """
+    out = evaluate_dd(program, x, params, jacobian)
+    hi, lo = out[0], out[1]
+    ref_hi = np.asarray(ref_hi, np.float64)
+    ref_lo = np.asarray(ref_lo, np.float64)
+    with np.errstate(all="ignore"):
+        d_hi, d_lo = dd_sub((hi, lo), (ref_hi, ref_lo))
+        r = (d_hi + d_lo) / ref_hi
+        zero = ref_hi == 0
+        if np.any(zero):
+            r = np.where(zero, np.where((hi == 0) & (lo == 0), 0.0, np.inf), r)
+        r = np.where(np.isfinite(r) & np.isfinite(hi), r, np.inf)
+        if not jacobian:
+            return r
+        jac = out[2] / np.where(zero, np.inf, ref_hi)
+        jac = np.where(np.isfinite(jac), jac, 0.0)
+    return r, jac
+
+
+# --- the dense grid a real-mode problem is fitted and checked on ----------------------------------
+GRID_POINTS = 1024
+
+
+@dataclass(frozen=True)
+class RealGrid:
+    """Sorted float64 points (half Chebyshev-Lobatto, half uniform, ends included) and the 106-bit
+    reference at them.  Points where the target is exactly 0 are left out of ``x`` (the relative
+    error there is a limit) and kept in ``zeros`` (the program must vanish there)."""
+
+    x: np.ndarray
+    ref_hi: np.ndarray
+    ref_lo: np.ndarray
+    zeros: np.ndarray
+
+
+def _grid_points(lo: float, hi: float, n: int) -> np.ndarray:
+    from .realmode import sample_points
+
+    return sample_points(lo, hi, n)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(spec_json: str, n: int) -> RealGrid:
+    spec = ProblemSpec(**json.loads(spec_json))
+    from .targets import get_target
+
+    target = get_target(spec.target)
+    x = _grid_points(spec.lo, spec.hi, n)
+    ref = reference_values(target, x, spec.lo, spec.hi, "float64-realgrid")
+    keep = np.isfinite(ref.hi) & (ref.hi != 0)
+    return RealGrid(x[keep], ref.hi[keep], ref.lo[keep], x[ref.hi == 0])
+
+
+def real_grid(problem: Problem, n: int = GRID_POINTS) -> RealGrid:
+    """The problem's dense real-mode grid (reference values from the disk cache after the first build)."""
+    return _grid(json.dumps(problem.spec.to_dict(), sort_keys=True), n)
+
+
+# --- the error: dense values plus refinement of the worst peaks -----------------------------------
+def _local_peaks(err: np.ndarray, count: int) -> np.ndarray:
+    left = np.concatenate([[-np.inf], err[:-1]])
+    right = np.concatenate([err[1:], [-np.inf]])
+    peaks = np.nonzero((err >= left) & (err >= right) & np.isfinite(err))[0]
+    order = peaks[np.argsort(-err[peaks], kind="stable")]
+    return order[:count]
+
+
+def _target_at(problem: Problem, xs: np.ndarray):
+    ref = mp_values(problem.target, xs)
+    return ref.hi, ref.lo
+
+
+def refine_peaks(program: Program, problem: Problem, x: np.ndarray, err: np.ndarray,
+                 count: int = 6, steps: int = 2, params=None) -> tuple[float, float]:
+    """Largest ``|r|`` near the ``count`` worst local maxima of a sampled error curve ``err``.
+
+    All peaks are refined together by ``steps`` parabola fits through three points around each
+    (the vertices are evaluated exactly: double-double program, mpmath target, one batch per
+    step), each keeping its best three points.  Returns (max error, where); never below the
+    sampled maximum.
+    """
+    i_max = int(np.argmax(err))
+    best, best_x = float(err[i_max]), float(x[i_max])
+    if not math.isfinite(best) or len(x) < 3:
+        return best, best_x
+    peaks = [i for i in _local_peaks(err, count) if 0 < i < len(x) - 1]
+    if not peaks:
+        return best, best_x
+    pk = np.array(peaks)
+    px = np.stack([x[pk - 1], x[pk], x[pk + 1]], axis=1)
+    py = np.stack([err[pk - 1], err[pk], err[pk + 1]], axis=1)
+    for _ in range(steps):
+        a, b, c = px[:, 0], px[:, 1], px[:, 2]
+        fa, fb, fc = py[:, 0], py[:, 1], py[:, 2]
+        with np.errstate(all="ignore"):
+            den = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+            v = b - 0.5 * ((b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)) / den
+        ok = np.isfinite(v) & (a < v) & (v < c) & (v != b)
+        if not np.any(ok):
+            break
+        px, py = px[ok], py[ok]
+        v = v[ok]
+        hi_, lo_ = _target_at(problem, v)
+        fv = np.abs(relative_residuals(program, v, hi_, lo_, params))
+        j = int(np.argmax(fv))
+        if not math.isfinite(fv[j]):
+            return math.inf, float(v[j])
+        if fv[j] > best:
+            best, best_x = float(fv[j]), float(v[j])
+        # keep, for each peak, the three consecutive points around its largest value
+        allx = np.concatenate([px, v[:, None]], axis=1)
+        ally = np.concatenate([py, fv[:, None]], axis=1)
+        order = np.argsort(allx, axis=1)
+        allx = np.take_along_axis(allx, order, axis=1)
+        ally = np.take_along_axis(ally, order, axis=1)
+        top = np.clip(np.argmax(ally, axis=1), 1, 2)
+        sel = top[:, None] + np.array([-1, 0, 1])[None, :]
+        px = np.take_along_axis(allx, sel, axis=1)
+        py = np.take_along_axis(ally, sel, axis=1)
+    return best, best_x
+
+
+def real_max_error(program: Program, problem: Problem, refine: bool = True) -> tuple[float, float]:
+    """Max relative error with real-number arithmetic: the fitness points and the dense grid in
+    double-double, plus refinement of the worst peaks.  Returns (error, where)."""
+    grid = real_grid(problem)
+    r_fit = np.abs(relative_residuals(program, problem.x, problem.ref.hi, problem.ref.lo))
+    r_grid = np.abs(relative_residuals(program, grid.x, grid.ref_hi, grid.ref_lo))
+    i = int(np.argmax(r_fit))
+    fit_max, fit_x = float(r_fit[i]), float(problem.x[i])
+    if refine:
+        g_max, g_x = refine_peaks(program, problem, grid.x, r_grid)
+    else:
+        j = int(np.argmax(r_grid))
+        g_max, g_x = float(r_grid[j]), float(grid.x[j])
+    return (g_max, g_x) if g_max >= fit_max else (fit_max, fit_x)
+
+
+# --- minimax refinement of the constants -----------------------------------------------------------
+@dataclass(frozen=True)
+class RealFitOptions:
+    max_iterations: int = 40
+    stop_gain: float = 0.02  # stop once an accepted step lowers the max error by less than this
+    patience: int = 2  # ... for this many consecutive steps
+    max_rejections: int = 5  # rejected steps (error did not fall) before giving up
+    radius: float = 1e4  # initial trust radius, in units of "moves the residual by the max error"
+    tol: float = 2e-4  # converged when a step can lower the max error by less than this fraction
+    extra_stride: int = 16  # every n-th grid point joins the LP's constraints besides the extrema
+
+
+@dataclass(frozen=True)
+class RealFitInfo:
+    start_error: float
+    error: float
+    iterations: int
+    lp_solves: int
+
+
+def _active_set(r: np.ndarray, stride: int) -> np.ndarray:
+    """Grid indices for the LP: every extremum of each sign run of r (with its neighbours), the
+    ends, and a sparse sample."""
+    n = len(r)
+    sign = r >= 0
+    starts = np.concatenate([[0], np.nonzero(sign[1:] != sign[:-1])[0] + 1])
+    ends = np.concatenate([starts[1:], [n]])
+    a = np.abs(r)
+    idx = [s + int(np.argmax(a[s:e])) for s, e in zip(starts, ends)]
+    # local maxima of |r| inside a run too (a run can hold several bumps)
+    left = np.concatenate([[-np.inf], a[:-1]])
+    right = np.concatenate([a[1:], [-np.inf]])
+    bumps = np.nonzero((a >= left) & (a >= right))[0]
+    top = bumps[np.argsort(-a[bumps], kind="stable")[:64]]
+    core = np.unique(np.concatenate([np.array(idx, np.int64), top]))
+    around = np.concatenate([core - 2, core - 1, core, core + 1, core + 2, [0, n - 1], np.arange(0, n, stride)])
+    return np.unique(np.clip(around, 0, n - 1))
+
+
+def _lp_step(r: np.ndarray, jac: np.ndarray, scale: float, col: np.ndarray, radius: float):
+    """Solve min_u max_i |r_i + sum_j J_ij u_j / col_j| / scale with |u_j| <= radius.
+
+    Returns (delta, predicted max) or None when the LP fails.
+    """
+    from scipy.optimize import linprog
+
+    k = jac.shape[1]
+    a = jac / col[None, :] / scale
+    b = r / scale
+    m = len(b)
+    ones = np.ones((m, 1))
+    a_ub = np.vstack([np.hstack([a, -ones]), np.hstack([-a, -ones])])
+    b_ub = np.concatenate([-b, b])
+    c = np.zeros(k + 1)
+    c[-1] = 1.0
+    bounds = [(-radius, radius)] * k + [(0, None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = linprog(c, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ds")
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    if res.status != 0 or res.x is None or not np.all(np.isfinite(res.x)):
+        return None
+    u = res.x[:k]
+    return u / col, float(res.x[-1]) * scale
+
+
+def _alternation(r: np.ndarray, count: int) -> np.ndarray | None:
+    """Indices of ``count`` consecutive sign-alternating extrema of r (one per sign run, the
+    global maximum among them, the smaller ends dropped), or None if r alternates less."""
+    sign = r >= 0
+    starts = np.concatenate([[0], np.nonzero(sign[1:] != sign[:-1])[0] + 1])
+    if len(starts) < count:
+        return None
+    ends = np.concatenate([starts[1:], [len(r)]])
+    a = np.abs(r)
+    idx = [s + int(np.argmax(a[s:e])) for s, e in zip(starts, ends)]
+    lo, hi = 0, len(idx)
+    while hi - lo > count:
+        if a[idx[lo]] < a[idx[hi - 1]]:
+            lo += 1
+        else:
+            hi -= 1
+    return np.array(idx[lo:hi])
+
+
+def _exchange_step(r: np.ndarray, jac: np.ndarray, err: float):
+    """Remez-style Newton step: with the k+1 alternating extrema as reference, solve
+    ``r_i + J_i d = s_i E`` (s_i the sign of r_i) for the step d and the levelled error E."""
+    k = jac.shape[0]
+    ref = _alternation(r, k + 1)
+    if ref is None:
+        return None
+    j_ref = jac[:, ref].T
+    col = np.max(np.abs(j_ref), axis=0)
+    if not np.all(col > 0):
+        return None
+    a = np.hstack([j_ref / col[None, :], -np.sign(r[ref])[:, None] * err])
+    try:
+        sol = np.linalg.solve(a, -r[ref])
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(sol)):
+        return None
+    return sol[:k] / col, abs(sol[k]) * err
+
+
+def refine_minimax(program: Program, problem: Problem, theta=None,
+                   opts: RealFitOptions | None = None) -> tuple[np.ndarray, RealFitInfo]:
+    """Minimax refinement of the program's constants on the real-mode grid (see the module doc).
+
+    Each step tries the exchange (Remez) Newton step first, a (k+1)x(k+1) solve, and falls back
+    to the trust-region LP when the error does not alternate k+1 times or the exchange step does
+    not lower the maximum.  ``theta`` is the starting parameter vector (default: the program's
+    own).  Returns the best parameters found (never worse on the grid than the start).
+    """
+    opts = opts or RealFitOptions()
+    grid = real_grid(problem)
+    theta = np.asarray(program.params if theta is None else theta, np.float64).copy()
+    k = len(theta)
+    x, fh, fl = grid.x, grid.ref_hi, grid.ref_lo
+    r, jac = relative_residuals(program, x, fh, fl, theta, jacobian=True)
+    err = float(np.max(np.abs(r)))
+    start = err
+    if k == 0 or not math.isfinite(err) or err == 0.0:
+        return theta, RealFitInfo(start, err, 0, 0)
+    radius = opts.radius
+    slow, failed, it, solves = 0, 0, 0, 0
+    use_exchange = True
+    for it in range(1, opts.max_iterations + 1):
+        if use_exchange:
+            step = _exchange_step(r, jac, err)
+            if step is not None and err - step[1] <= opts.tol * err:
+                break  # levelled on its reference to within tol: the minimax fit on the grid
+            if step is not None:
+                trial = theta + step[0]
+                r_new, jac_new = relative_residuals(program, x, fh, fl, trial, jacobian=True)
+                err_new = float(np.max(np.abs(r_new)))
+                if err_new < err:
+                    gain = (err - err_new) / err
+                    theta, r, jac, err = trial, r_new, jac_new, err_new
+                    slow = slow + 1 if gain < opts.stop_gain else 0
+                    if slow >= opts.patience:
+                        break
+                    continue
+            use_exchange = False  # until the LP has made progress again
+        act = _active_set(r, opts.extra_stride)
+        j_act = jac[:, act].T
+        col = np.max(np.abs(j_act), axis=0) / err
+        usable = col > 0
+        if not np.any(usable):
+            break
+        col = np.where(usable, col, 1.0)
+        step = _lp_step(r[act], np.where(usable[None, :], j_act, 0.0), err, col, radius)
+        solves += 1
+        if step is None:
+            break
+        delta, predicted = step
+        delta = np.where(usable, delta, 0.0)
+        trial = theta + delta
+        if np.array_equal(trial, theta):
+            break  # below the constants' float64 granularity
+        pred_gain = err - predicted
+        if pred_gain <= opts.tol * err:
+            break  # the linearized problem is at its minimax point
+        r_new, jac_new = relative_residuals(program, x, fh, fl, trial, jacobian=True)
+        err_new = float(np.max(np.abs(r_new)))
+        rho = (err - err_new) / pred_gain if math.isfinite(err_new) else -math.inf
+        at_edge = bool(np.max(np.abs(delta * col)) > 0.5 * radius)
+        if err_new < err:
+            gain = (err - err_new) / err
+            theta, r, jac, err = trial, r_new, jac_new, err_new
+            use_exchange = True
+            # a step cut short by the trust region is not a sign of convergence
+            slow = slow + 1 if gain < opts.stop_gain and not at_edge else 0
+            if rho > 0.75 and at_edge:
+                radius = min(radius * 8.0, 1e12)
+            elif rho < 0.25:
+                radius *= 0.25
+            if slow >= opts.patience:
+                break
+        else:
+            radius = min(radius, float(np.max(np.abs(delta * col)))) * 0.2
+            failed += 1
+            if radius < 1e-6 or failed > opts.max_rejections:
+                break
+    return theta, RealFitInfo(start, err, it, solves)
+
+
+def fit_constants_real(program: Program, problem: Problem, rng: np.random.Generator, opts=None) -> Program:
+    """Real-mode fit: the float64 LM + Lawson stage of ``fitness.fit``, then ``refine_minimax``."""
+    from .fit import FitOptions, fit_float64
+
+    opts = opts or FitOptions()
+    theta = fit_float64(program, problem, rng, opts)
+    theta, _info = refine_minimax(program, problem, theta)
+    return program.with_params(theta)

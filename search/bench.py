@@ -1,0 +1,420 @@
+"""``autonumerics bench RUN_DIR``: how fast the exported winner runs, beside the platform's own
+function and the memory-copy floor.
+
+The winner is what ``autonumerics export`` would write (``search.exporting.choose_and_verify``:
+the cheapest front entry confirmed within ``--max-ulp`` on dense verification); ``--front`` adds
+every other front entry.  For each buffer size, every implementation is timed in one interleaved
+run (``interleaved``: a block of calls per implementation per round, the order reversed every
+other round) and reported as the median ns per element over the rounds, its spread (IQR/median)
+and ratios to the memory-copy floor (``np.copyto`` of the same buffer) and to the platform
+function (``np.exp2`` for exp2...), each ratio the median of the per-round ratios.  On a shared
+machine only such ratios mean something, never the absolute times of separate runs.
+
+Implementations:
+
+- ``memory copy``: ``np.copyto`` into a preallocated buffer, what reading and writing costs;
+- ``np.NAME`` / ``jnp.NAME``: the platform's function (numpy ufunc with ``out=``; ``jax.jit``
+  of the ``jax.numpy`` function, on the device, waiting for the result);
+- ``numpy evaluator``: ``backends.numpy_backend.evaluate`` (exact semantics; allocates at every
+  step and emulates fma exactly, so it is the slow reference, not a fast path);
+- ``llvmlite``: the compiled kernel called through raw pointers on preallocated buffers
+  (``Kernel.__call__``'s ~4 us of argument checks per call would dominate a 16K buffer);
+- ``XLA``: ``backends.jax_backend.jax_function``, one dispatch per call as a user would call it;
+  on a cache-resident buffer JAX's dispatch (20-200 us here) outweighs the kernel, so
+  ``XLA xR`` also runs the kernel R times inside one executable (``--xla-repeat``, see
+  ``backends.speed_cost.xla_raw_callable``) and reports time per element per run.
+
+Buffers: the first sizes (default 16384, in L2) show compute; 10M elements show the memory-bound
+cost, which for a cheap kernel is the copy floor.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import click
+import numpy as np
+
+from backends import timing
+from backends.timing import Timing
+from dsl.program import Program, cost as op_cost
+from dsl.semantics import as_dtype
+
+DEFAULT_SIZES = (16384, 10_000_000)
+BACKENDS = ("numpy", "llvm", "xla")
+LARGE = 1 << 20  # buffers from this size on are "large" (memory-bound); XLA xR is skipped there
+COPY = "memory copy (np.copyto)"
+
+# The platform's own function per built-in target: (numpy name, jax name), None where absent.
+PLATFORM = {
+    "exp": ("np.exp", "jnp.exp"),
+    "exp2": ("np.exp2", "jnp.exp2"),
+    "log": ("np.log", "jnp.log"),
+    "log2": ("np.log2", "jnp.log2"),
+    "tanh": ("np.tanh", "jnp.tanh"),
+    "sin": ("np.sin", "jnp.sin"),
+    "cos": ("np.cos", "jnp.cos"),
+    "erf": (None, "jax.scipy.special.erf"),
+    "sigmoid": (None, "jax.nn.sigmoid"),
+}
+
+
+class BenchError(click.ClickException):
+    """A user mistake (no such run, nothing within --max-ulp, bad sizes): one line, exit 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One row of the table: ``make(x, x_dev)`` builds a ``fn(x)`` timed on that buffer.
+
+    ``repeat`` is how many kernel runs one call makes (time per element is divided by it);
+    ``max_size``/``min_size`` skip the row on buffers outside that range.
+    """
+
+    label: str
+    make: Callable
+    repeat: int = 1
+    max_size: int | None = None
+    min_size: int | None = None
+    kind: str = ""
+
+    def applies(self, n: int) -> bool:
+        return (self.max_size is None or n <= self.max_size) and (self.min_size is None or n >= self.min_size)
+
+
+# --- implementations -------------------------------------------------------------------------------
+def _jax_fn(name: str):
+    import importlib
+
+    mod, _, attr = name.rpartition(".")
+    mod = {"jnp": "jax.numpy"}.get(mod, mod)
+    return getattr(importlib.import_module(mod), attr)
+
+
+def platform_impls(target: str, dtype, backends=BACKENDS) -> list[Impl]:
+    """Rows for the platform's own function of ``target`` (none for a user target)."""
+    np_name, jax_name = PLATFORM.get(target, (None, None))
+    dt = as_dtype(dtype)
+    out = []
+    if np_name:
+        ufunc = getattr(np, np_name.split(".", 1)[1])
+
+        def make_np(x, x_dev, ufunc=ufunc):
+            buf = np.empty_like(x)
+            return lambda a: ufunc(a, out=buf)
+
+        out.append(Impl(np_name, make_np, kind="platform-numpy"))
+    if jax_name and "xla" in backends:
+        def make_jax(x, x_dev, name=jax_name):
+            import jax
+
+            from backends.jax_backend import dtype_context
+
+            fn = jax.jit(_jax_fn(name))
+            if dt == np.float64:
+                def call(a):
+                    with dtype_context(dt):
+                        return fn(x_dev).block_until_ready()
+                return call
+            return lambda a: fn(x_dev).block_until_ready()
+
+        out.append(Impl(f"{jax_name} (XLA)", make_jax, kind="platform-xla"))
+    return out
+
+
+def program_impls(label: str, program: Program, dtype, backends=BACKENDS, xla_repeat: int = 64,
+                  numpy_max_size: int | None = None) -> list[Impl]:
+    """Rows for one program under each backend of ``backends``."""
+    from backends import speed_cost
+
+    dt = as_dtype(dtype)
+    out = []
+    if "numpy" in backends:
+        def make_numpy(x, x_dev):
+            from backends.numpy_backend import evaluate
+
+            return lambda a: evaluate(program, a, dt)
+
+        out.append(Impl(f"{label}, numpy evaluator", make_numpy, max_size=numpy_max_size, kind="numpy"))
+    if "llvm" in backends:
+        out.append(Impl(f"{label}, llvmlite",
+                        lambda x, x_dev: speed_cost.array_callable(speed_cost.llvm_raw_callable(program, x, dt)),
+                        kind="llvm"))
+    if "xla" in backends:
+        out.append(Impl(f"{label}, XLA",
+                        lambda x, x_dev: speed_cost.array_callable(speed_cost.xla_raw_callable(program, x_dev, dt)),
+                        kind="xla"))
+        if xla_repeat > 1:
+            out.append(Impl(f"{label}, XLA x{xla_repeat} per call",
+                            lambda x, x_dev: speed_cost.array_callable(
+                                speed_cost.xla_raw_callable(program, x_dev, dt, repeat=xla_repeat)),
+                            repeat=xla_repeat, max_size=LARGE - 1, kind="xla-loop"))
+    return out
+
+
+def copy_impl() -> Impl:
+    return Impl(COPY, lambda x, x_dev: timing.copy_floor(x), kind="copy")
+
+
+# --- timing ---------------------------------------------------------------------------------------
+@dataclass
+class SizeResult:
+    """Every row timed on one buffer, interleaved: per-round ns/element samples and summaries."""
+
+    n: int
+    samples: dict[str, np.ndarray]  # ns per element (per kernel run), one value per round
+    calls: dict[str, int]
+
+    @property
+    def timings(self) -> dict[str, Timing]:
+        return {k: Timing(float(np.median(v)), _spread(v), self.n, len(v), self.calls[k]) for k, v in self.samples.items()}
+
+    def median(self, label: str) -> float:
+        return float(np.median(self.samples[label]))
+
+    def ratio(self, a: str, b: str) -> float | None:
+        """Median over rounds of t(a) / t(b), both timed in the same round (None if absent)."""
+        if a not in self.samples or b not in self.samples:
+            return None
+        return float(np.median(self.samples[a] / self.samples[b]))
+
+    def ratio_spread(self, a: str, b: str) -> float | None:
+        if a not in self.samples or b not in self.samples:
+            return None
+        return _spread(self.samples[a] / self.samples[b])
+
+
+def _spread(v) -> float:
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    return float((q3 - q1) / med) if med > 0 else float("inf")
+
+
+def interleaved(cands: dict[str, Callable], x: np.ndarray, *, rounds: int = 21, block_s: float = 0.004,
+                warmup: int = 2, repeat: dict[str, int] | None = None) -> SizeResult:
+    """Time each candidate ``fn(x)`` in blocks of calls lasting about ``block_s`` (at least one
+    call), one block per candidate per round, the order reversed every other round.
+
+    Unlike ``backends.timing.compare``, every per-round sample is kept, so that a ratio is the
+    median of per-round ratios: two rows timed milliseconds apart share the machine's slow
+    phases, which then cancel (on this shared machine ratios of separate medians moved by tens
+    of percent between runs; per-round ratios by a few).
+    """
+    n = int(np.size(x))
+    repeat = repeat or {}
+    pc = time.perf_counter
+    calls = {}
+    for k, fn in cands.items():
+        for _ in range(warmup):
+            fn(x)
+        t0 = pc()
+        fn(x)
+        calls[k] = max(1, int(block_s / max(pc() - t0, 1e-9)))
+    keys = list(cands)
+    samples = {k: np.empty(rounds) for k in keys}
+    for r in range(rounds):
+        for k in (keys if r % 2 == 0 else keys[::-1]):
+            fn, c = cands[k], calls[k]
+            t0 = pc()
+            for _ in range(c):
+                fn(x)
+            samples[k][r] = (pc() - t0) / c * 1e9 / (n * repeat.get(k, 1))
+    return SizeResult(n, samples, calls)
+
+
+def time_impls(impls: list[Impl], sizes, lo: float, hi: float, dtype="float32", *, rounds: int = 21,
+               block_s: float = 0.004, log: Callable[[str], None] | None = None) -> dict[int, SizeResult]:
+    """For each size, every applicable row timed in one ``interleaved`` run on one buffer of
+    uniform inputs in [lo, hi] (one device copy shared by the XLA rows)."""
+    dt = as_dtype(dtype)
+    results: dict[int, SizeResult] = {}
+    for n in sizes:
+        x = timing.cache_resident_input(lo, hi, dt, n=int(n))
+        x_dev = None
+        rows = [i for i in impls if i.applies(int(n))]
+        if any(i.kind.startswith("xla") or i.kind == "platform-xla" for i in rows):
+            import jax
+
+            from backends.jax_backend import dtype_context
+
+            with dtype_context(dt):
+                x_dev = jax.device_put(x)
+        with np.errstate(all="ignore"):
+            cands = {i.label: i.make(x, x_dev) for i in rows}
+            if log:
+                log(f"timing {len(cands)} implementations on {n} elements, {rounds} rounds")
+            results[int(n)] = interleaved(cands, x, rounds=rounds, block_s=block_s,
+                                          repeat={i.label: i.repeat for i in rows})
+        del cands, x, x_dev
+    return results
+
+
+# --- formatting -----------------------------------------------------------------------------------
+def size_label(n: int) -> str:
+    kib = 2 * n * 4 / 1024  # float32 in + out
+    where = "cache-resident" if n < LARGE else "large"
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        name = f"{n // 1_000_000}M"
+    elif n % 1024 == 0:
+        name = f"{n // 1024}K"
+    else:
+        name = str(n)
+    return f"{name} ({where}{', %d KiB in+out' % kib if n < LARGE else ''})"
+
+
+def markdown_table(results: dict[int, SizeResult], ratio_to: list[str]) -> str:
+    """One markdown table: a row per (size, implementation); a ratio column per ``ratio_to`` label
+    (median of per-round ratios within the same size's run, "-" when absent)."""
+    head = ["buffer", "implementation", "ns/element (median)", "spread"] + [f"/ {r}" for r in ratio_to]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, res in results.items():
+        for label, t in res.timings.items():
+            cells = [size_label(n), label, f"{t.median_ns_per_element:.4g}", f"{100 * t.spread:.0f}%"]
+            for r in ratio_to:
+                q = res.ratio(label, r)
+                cells.append("-" if q is None else f"{q:.3g}x")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """CPU model (lscpu), cores, JAX backend and versions: what the numbers were measured on."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name"))
+    except Exception:  # noqa: BLE001 - no lscpu (macOS...), any parse problem
+        model = platform.processor() or "unknown CPU"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    bits = [f"{model}, {cores} cores", f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    try:
+        import jax
+        import llvmlite
+
+        bits += [f"llvmlite {llvmlite.__version__}", f"jax {jax.__version__} ({jax.default_backend()})"]
+    except Exception:  # noqa: BLE001
+        pass
+    return ", ".join(bits)
+
+
+# --- the command's logic ---------------------------------------------------------------------------
+def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends=BACKENDS, *,
+              whole_front: bool = False, exhaustive: bool = False, rounds: int = 21,
+              block_s: float = 0.004, xla_repeat: int = 64, numpy_max_size: int | None = None,
+              log: Callable[[str], None] | None = None) -> str:
+    """The benchmark table (text) for the winner of ``record`` (a ``search.results.RunRecord``).
+
+    Raises ``BenchError`` for user mistakes (nothing within ``max_ulp``, bad sizes or backends).
+    """
+    from fitness.targets import get_target
+
+    from .exporting import ExportError, choose_and_verify
+
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes or any(s < 1 for s in sizes):
+        raise BenchError("buffer sizes must be positive integers")
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad or not backends:
+        raise BenchError(f"unknown backend(s) {', '.join(bad) or '(none)'}; choose from {', '.join(BACKENDS)}")
+    if max_ulp is not None and not (max_ulp >= 0 and np.isfinite(max_ulp)):
+        raise BenchError("--max-ulp must be a finite number >= 0")
+    cfg = record.config
+    try:
+        entry, report = choose_and_verify(record, max_ulp, None, exhaustive)
+    except ExportError as exc:
+        raise BenchError(str(exc)) from None
+    dtype = "float64" if cfg.mode == "real" else cfg.dtype
+    programs = [("winner", entry)]
+    if whole_front:
+        programs += [(f"front #{e['id']}", e) for e in sorted(record.front, key=lambda e: e["cost"])
+                     if e["id"] != entry["id"]]
+    impls = [copy_impl(), *platform_impls(get_target(cfg.target).name, dtype, backends)]
+    for label, e in programs:
+        impls += program_impls(label, record.program(e), dtype, backends, xla_repeat, numpy_max_size)
+    t0 = time.perf_counter()
+    results = time_impls(impls, sizes, cfg.domain[0], cfg.domain[1], dtype, rounds=rounds, block_s=block_s, log=log)
+    np_name = PLATFORM.get(get_target(cfg.target).name, (None, None))[0]
+    ratio_to = [COPY] + ([np_name] if np_name and any(i.label == np_name for i in impls) else [])
+    lines = [
+        f"run {record.path}: {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {dtype}",
+        f"winner: candidate {entry['id']}, {op_cost(record.program(entry)):g} operations (cost {entry['cost']:g})"
+        + (f"; {report.describe()}" if report is not None else ""),
+    ]
+    for label, e in programs[1:]:
+        lines.append(f"{label}: cost {e['cost']:g}, error {e['error']:.4g} on the fitness points (not verified)")
+    lines += [
+        f"machine: {machine()}; {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"each buffer: all rows timed in one interleaved run ({rounds} rounds, blocks of ~{1e3 * block_s:g} ms, "
+        f"{time.perf_counter() - t0:.0f} s in all); ns/element = median over rounds, spread = IQR/median, "
+        "ratios = median of per-round ratios",
+        "",
+        markdown_table(results, ratio_to),
+    ]
+    return "\n".join(lines)
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    out = []
+    for tok in text.split(","):
+        tok = tok.strip().lower().replace("_", "")
+        if not tok:
+            continue
+        mult = 1
+        if tok[-1:] in ("k", "m"):
+            mult = 1024 if tok[-1] == "k" else 1_000_000
+            tok = tok[:-1]
+        try:
+            v = int(float(tok) * mult)
+        except ValueError:
+            raise BenchError(f"--sizes: {tok!r} is not a number (use e.g. 16K,10M or 16384,10000000)") from None
+        if v < 1:
+            raise BenchError("--sizes: sizes must be positive")
+        out.append(v)
+    if not out:
+        raise BenchError("--sizes: give at least one size")
+    return tuple(out)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--max-ulp", type=float, default=1.0, show_default=True,
+              help="Bench the cheapest program confirmed within this many ULP (as export picks it).")
+@click.option("--sizes", default="16K,10M", show_default=True,
+              help="Comma-separated buffer sizes in elements (K = 1024, M = 10**6).")
+@click.option("--backends", "backend_list", default=",".join(BACKENDS), show_default=True,
+              help="Comma-separated subset of numpy,llvm,xla.")
+@click.option("--front", "whole_front", is_flag=True, help="Also bench every other program on the front.")
+@click.option("--exhaustive", is_flag=True, help="Verify the winner on every float32 input (slow).")
+@click.option("--rounds", type=int, default=21, show_default=True,
+              help="Interleaved rounds per buffer size (medians are over rounds).")
+@click.option("--block-ms", type=float, default=4.0, show_default=True,
+              help="Milliseconds per timed block (at least one call).")
+@click.option("--xla-repeat", type=int, default=64, show_default=True,
+              help="Kernel runs per XLA call for the extra cache-resident XLA row (1: no such row).")
+@click.option("--quiet", is_flag=True)
+def bench(run_dir, max_ulp, sizes, backend_list, whole_front, exhaustive, rounds, block_ms, xla_repeat, quiet):
+    """Time the exported winner under numpy, llvmlite and XLA beside the platform's function."""
+    from .results import RunDirError, load_run
+
+    try:
+        record = load_run(run_dir)
+    except RunDirError as exc:
+        raise BenchError(str(exc)) from None
+    if rounds < 1 or not (block_ms > 0):
+        raise BenchError("--rounds must be at least 1 and --block-ms positive")
+    if xla_repeat < 1:
+        raise BenchError("--xla-repeat must be at least 1")
+    backends = tuple(b.strip() for b in backend_list.split(",") if b.strip())
+    log = None if quiet else (lambda m: click.echo(m, err=True))
+    click.echo(bench_run(record, max_ulp, _parse_sizes(sizes), backends, whole_front=whole_front,
+                         exhaustive=exhaustive, rounds=rounds, block_s=block_ms / 1e3, xla_repeat=xla_repeat,
+                         log=log))

@@ -1,0 +1,266 @@
+"""The search: determinism, the equivalence cache, functional hashing, failed candidates, fronts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import search.engine as engine_mod
+from dsl.canonical import canonicalize, structural_hash
+from dsl.program import cost
+from dsl.text import format_program, parse_program
+from fitness.problem import Problem
+from search import checkpoint
+from search.cache import EquivalenceCache, functional_hash, quantize
+from search.config import RunConfig
+from search.engine import Engine
+from search.front import cheapest_within, improves, most_accurate_within, pareto, pareto_ranks
+from search.run import run
+from search.worker import evaluate_batch, evaluate_one
+
+TINY = dict(target="exp2", domain=(0.0, 1.0), budget_evals=60, population_size=8, tournament_size=4,
+            n_points=256, time_limit=60.0, workers=1, max_ops=6)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUTONUMERICS_CACHE", str(tmp_path_factory.getbasetemp() / "refcache"))
+
+
+@pytest.fixture
+def problem() -> Problem:
+    return Problem.build(RunConfig(**TINY).problem_spec)
+
+
+def P(text: str):
+    return canonicalize(parse_program(text))
+
+
+def _state(run_dir: Path) -> dict:
+    """The checkpointed engine state without wall-clock fields."""
+    data = json.loads((Path(run_dir) / checkpoint.NAME).read_text())
+    st = data["state"]
+    st.pop("elapsed")
+    st["history"] = [h[:1] + h[2:] for h in st["history"]]  # [candidates, elapsed, cost, error]
+    return st
+
+
+# --- determinism ---------------------------------------------------------------------------------
+def test_same_seed_one_worker_gives_identical_runs(tmp_path):
+    a = run(RunConfig(**TINY, seed=5, run_dir=str(tmp_path / "a")), quiet=True)
+    b = run(RunConfig(**TINY, seed=5, run_dir=str(tmp_path / "b")), quiet=True)
+    c = run(RunConfig(**TINY, seed=6, run_dir=str(tmp_path / "c")), quiet=True)
+    assert a.candidates == b.candidates == 60
+    assert a.front == b.front
+    sa, sb, sc = _state(tmp_path / "a"), _state(tmp_path / "b"), _state(tmp_path / "c")
+    assert sa["population"] == sb["population"]
+    assert sa["best_per_cost"] == sb["best_per_cost"]
+    assert sa["cache"] == sb["cache"]
+    assert sa["rng_state"] == sb["rng_state"]
+    assert sa == sb
+    # the front file agrees too
+    fa = json.loads((tmp_path / "a" / "front.json").read_text())["front"]
+    fb = json.loads((tmp_path / "b" / "front.json").read_text())["front"]
+    assert fa == fb
+    # another seed is another run (so the equality above is not vacuous)
+    assert sc["population"] != sa["population"]
+
+
+# --- the equivalence cache -----------------------------------------------------------------------
+def _scripted(monkeypatch, programs):
+    """Make the engine's initial random programs come from ``programs``, in order."""
+    queue = list(programs)
+
+    def fake_random_program(rng, ops, n_ops, dtype="float32"):
+        rng.integers(2)  # keep consuming the generator, like the real one
+        return queue.pop(0)
+
+    monkeypatch.setattr(engine_mod, "random_program", fake_random_program)
+    return queue
+
+
+def _result(cand: dict, error: float, cost_: float) -> dict:
+    return {"id": cand["id"], "program": cand["program"], "error": error, "cost": cost_,
+            "summary": {"max_ulp": error}, "failed": None}
+
+
+P1 = "p = param 0.5\na = mul x p\nb = add a x\nreturn b"
+P1_EQUIV = "p = param 0.7\nq = sqrt x\na = mul p x\nb = add x a\nreturn b"  # commuted, dead code, other value
+P_SUB = "p = param 0.5\ny = sub x p\nreturn y"
+P_ADD_NEG = "p = param -0.5\ny = add x p\nreturn y"  # the same function, another structure
+P_OTHER = "a = mul x x\nreturn a"
+P_OTHER2 = "a = sqrt x\nreturn a"
+
+
+def test_structurally_equivalent_candidate_is_answered_from_the_cache(monkeypatch, problem):
+    p1, p2, p3 = P(P1), P(P1_EQUIV), P(P_OTHER)
+    assert structural_hash(p1) == structural_hash(p2)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY), problem)
+    (c1,) = eng.ask(1)
+    assert c1["program"] == format_program(p1) and eng.state.n_hits == 0
+    eng.tell([_result(c1, 5.0, 2.0)])
+    (c3,) = eng.ask(1)  # p2 is answered from the cache on the way; p3 needs evaluating
+    assert c3["program"] == format_program(p3)
+    assert eng.state.n_hits == 1
+    assert [c["id"] for c in eng.state.pending] == [c3["id"]]
+    hit = eng.state.population[-1]
+    assert hit["id"] == c1["id"] + 1 and hit["error"] == 5.0 and hit["program"] == c1["program"]
+    assert eng.state.n_told == 2 and eng.state.n_evaluated == 1
+    assert eng.hit_rate == 0.5
+
+
+def test_functionally_equivalent_candidate_is_answered_from_the_cache(monkeypatch, problem):
+    p1, p2, p3 = P(P_SUB), P(P_ADD_NEG), P(P_OTHER)
+    assert structural_hash(p1) != structural_hash(p2)
+    assert functional_hash(p1, problem.probes) == functional_hash(p2, problem.probes)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY), problem)
+    (c1,) = eng.ask(1)
+    eng.tell([_result(c1, 7.0, 1.0)])
+    (c3,) = eng.ask(1)
+    assert c3["program"] == format_program(p3)
+    assert eng.state.n_hits == 1 and eng.state.population[-1]["error"] == 7.0
+
+
+def test_without_caching_the_equivalent_candidate_is_evaluated(monkeypatch, problem):
+    p1, p2, p3 = P(P1), P(P1_EQUIV), P(P_OTHER)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY, caching=False), problem)
+    (c1,) = eng.ask(1)
+    eng.tell([_result(c1, 5.0, 2.0)])
+    (c2,) = eng.ask(1)
+    assert c2["program"] == format_program(p2)
+    assert eng.state.n_hits == 0 and not eng.state.cache.entries
+
+
+def test_failed_result_is_not_cached(monkeypatch, problem):
+    p1, p2, p3 = P(P1), P(P1_EQUIV), P(P_OTHER)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY), problem)
+    (c1,) = eng.ask(1)
+    eng.tell([dict(_result(c1, math.inf, 2.0), failed="worker failed: BrokenProcessPool", summary=None)])
+    (c2,) = eng.ask(1)  # a worker crash says nothing about the program: it is evaluated again
+    assert c2["program"] == format_program(p2) and eng.state.n_hits == 0
+    assert eng.state.n_failed == 1
+
+
+def test_cache_keeps_the_better_result():
+    cache = EquivalenceCache()
+    e1 = cache.store(("s1", "f1"), {"program": "a", "error": 3.0, "cost": 1.0})
+    e2 = cache.store(("s2", "f1"), {"program": "b", "error": 5.0, "cost": 1.0})
+    assert e2["program"] == "a" and cache.lookup("s2")["program"] == "a"
+    e3 = cache.store(("s3", "f1"), {"program": "c", "error": 1.0, "cost": 1.0})
+    assert e3["program"] == "c" and cache.lookup("s1")["program"] == "c" and cache.lookup("s3") is e3
+    assert cache.lookup("nope") is None
+    again = EquivalenceCache.from_dict(json.loads(json.dumps(cache.to_dict())))
+    assert again.lookup("s2") == cache.lookup("s2") and e1["key"] == e3["key"]
+
+
+# --- functional hashing --------------------------------------------------------------------------
+def test_quantize_merges_signed_zeros_and_maps_specials():
+    q = quantize(np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1.0, -1.0, 1e-300, 2.0]))
+    assert q[0] == q[1]
+    assert q[2] == q[3]  # every NaN is one token
+    assert len({int(v) for v in q[[0, 2, 4, 5, 6, 7, 8, 9]]}) == 8  # otherwise all distinct
+    # values equal up to rounding noise in the last mantissa bits share a token
+    assert quantize(np.array([1.0]))[0] == quantize(np.array([1.0 + 2.0**-40]))[0]
+    assert quantize(np.array([1.0]))[0] != quantize(np.array([1.0 + 2.0**-15]))[0]
+
+
+def test_functional_hash_merges_signed_zeros_and_treats_nan_specially():
+    probes = np.linspace(0.05, 0.95, 17).astype(np.float32)
+    h = lambda t: functional_hash(parse_program(t), probes)  # noqa: E731
+    # -0 and +0 outputs
+    assert h("a = mul x 0\nreturn a") == h("a = mul x 0\nb = neg a\nreturn b")
+    # NaN everywhere, of either sign, is one function; it differs from inf and from finite values
+    nan1 = h("a = neg x\nb = sqrt a\nreturn b")
+    nan2 = h("z = sub x x\nb = div z z\nreturn b")
+    nan3 = h("a = neg x\nb = sqrt a\nc = neg b\nreturn c")
+    assert nan1 == nan2 == nan3
+    inf = h("z = sub x x\nb = div x z\nreturn b")
+    ninf = h("z = sub x x\nb = div x z\nc = neg b\nreturn c")
+    assert len({nan1, inf, ninf, h("a = mul x 0\nreturn a"), h("return x")}) == 5
+    # a NaN at one probe only still tells functions apart
+    assert h("a = sub x 0.5\nb = sqrt a\nreturn b") != h("a = sub x 0.5\nb = abs a\nc = sqrt b\nreturn c")
+    # x*x*x and x*(x*x) are one function (reassociation canonicalization does not see)
+    assert h("a = mul x x\nb = mul a x\nreturn b") == h("a = mul x x\nb = mul a x\nc = mul b 1\nreturn c")
+    assert h("a = neg x\nb = neg a\nreturn b") == h("return x")
+
+
+# --- pathological programs ------------------------------------------------------------------------
+BAD = [
+    "z = sub x x\ny = div x z\nreturn y",  # x / 0: inf, and 0/0 = NaN at x = 0
+    "y = div 1 x\nreturn y",  # 1 / 0 at x = 0
+    "a = mul x 1e30\nb = mul a 1e30\nreturn b",  # overflow
+    "a = neg x\ny = sqrt a\nreturn y",  # NaN
+    "p = param 1\nz = sub x x\ny = div p z\nreturn y",  # with a constant to fit
+    "a = mul x x\nb = mul a 1e38\nc = mul b 1e38\nd = sub c c\nreturn d",  # inf - inf = NaN
+]
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_pathological_program_scores_infinite_error(problem, text):
+    res = evaluate_one(problem, {"id": 0, "program": text, "seed": 1})
+    assert res["error"] == math.inf
+    assert res["cost"] == cost(parse_program(res["program"]))
+
+
+def test_pathological_programs_never_enter_the_front(monkeypatch, problem):
+    good = P("p = param 1\nq = param 0.7\ny = fma x q p\nreturn y")
+    bad = [P(t) for t in BAD]
+    queue = _scripted(monkeypatch, bad + [good])
+    eng = Engine(RunConfig(**TINY), problem)
+    spec = json.dumps(problem.spec.to_dict(), sort_keys=True)
+    while queue:
+        cands = eng.ask(1)  # (some bad programs share a functional hash: answered from the cache)
+        if cands:
+            eng.tell(evaluate_batch(spec, cands))
+    assert eng.state.n_told == len(bad) + 1
+    errors = [m["error"] for m in eng.state.population]
+    assert errors[: len(bad)] == [math.inf] * len(bad)
+    assert math.isfinite(errors[-1])
+    front = eng.front()
+    assert len(front) == 1 and front[0]["program"] != format_program(bad[0])
+    assert all(math.isfinite(e["error"]) for e in eng.state.best_per_cost.values())
+    assert len(eng.state.best_per_cost) == 1
+    assert eng.state.history and all(math.isfinite(h[3]) for h in eng.state.history)
+
+
+# --- Pareto helpers -------------------------------------------------------------------------------
+def _bpc(points):
+    return {float(c): {"id": i, "cost": float(c), "error": float(e)} for i, (c, e) in enumerate(points)}
+
+
+def test_pareto_front_of_hand_made_points():
+    best = _bpc([(1, 10.0), (2, 5.0), (3, 7.0), (4, 1.0), (5, 1.0), (6, 0.5), (0, 100.0)])
+    front = pareto(best)
+    assert [(e["cost"], e["error"]) for e in front] == [(0, 100.0), (1, 10.0), (2, 5.0), (4, 1.0), (6, 0.5)]
+    assert pareto({}) == []
+    assert [e["cost"] for e in pareto(_bpc([(3, 1.0), (1, 1.0)]))] == [1.0]  # equal error: the cheaper
+
+
+def test_improves_and_selection_helpers():
+    best = _bpc([(1, 10.0), (2, 5.0), (4, 1.0), (6, 0.5)])
+    assert improves(best, {"cost": 3.0, "error": 100.0})  # a new cost is always an improvement
+    assert improves(best, {"cost": 2.0, "error": 4.9})
+    assert not improves(best, {"cost": 2.0, "error": 5.0})  # ties keep the incumbent
+    assert not improves(best, {"cost": 2.0, "error": 6.0})
+    assert cheapest_within(best, 5.0)["cost"] == 2.0
+    assert cheapest_within(best, 1.0)["cost"] == 4.0
+    assert cheapest_within(best, 0.1) is None
+    assert most_accurate_within(best, 4.0)["cost"] == 4.0
+    assert most_accurate_within(best, 100.0)["cost"] == 6.0
+    assert most_accurate_within(best, 0.5) is None
+
+
+def test_pareto_ranks():
+    pts = [(1.0, 1.0), (2.0, 2.0), (0.5, 3.0), (3.0, 0.5), (2.0, 2.0), (1.0, 1.0), (5.0, 5.0), (math.inf, 0.0)]
+    ranks = pareto_ranks(pts)
+    assert ranks == [0, 1, 0, 0, 1, 0, 2, 0]
+    assert pareto_ranks([]) == []
+    assert pareto_ranks([(1.0, 1.0)]) == [0]
