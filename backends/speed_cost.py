@@ -17,30 +17,41 @@ adds the same time to every kernel.  Costs are floored at 0 and rounded to ``QUA
 
 What the number means.  On a cache-resident buffer a kernel reads and writes 8 bytes per
 element, and a cheap program hides under that traffic: with llvmlite on this machine (AMD EPYC,
-AVX2) 1- and 2-fma programs time the same, and each further fma adds about 0.13 of a 1-fma
-kernel's time until about degree 10; a degree-12 Horner polynomial then takes 2x a degree-10
-one (its 13 broadcast constants plus the 4x unrolled accumulators no longer fit in 16 AVX
-registers).  Those effects are real speed, so they are in the cost; the operation count misses
-them.
+AVX2, 16K-element buffer) a 1-fma kernel runs at about the memory-copy floor (0.11 ns/element),
+a 2-fma one only ~5% slower, and each further fma adds about 0.11 of the 1-fma time; at degree
+12 the time jumps (1.6-2x degree 10): the loop's 13 broadcast constants and unrolled
+accumulators no longer fit in the 16 AVX registers and the assembly spills to the stack (33 stack
+references at degree 12, none at degree 10).  Such effects are real speed, so they are in the
+cost; an operation count misses them.
 
 Protocol (see ``measure``).  Each round times REF_1, the program and REF_8 in one block each
-(order reversed every other round, so drift cancels), a block being a few calls totalling
-``BLOCK_S``; per-round ratios; medians over ``rounds``.  The kernels are called through raw
-pointers on preallocated buffers (``Kernel.__call__`` adds ~4 us of argument checks per call,
-more than the kernel itself on 32K elements).  Buffers: llvm 32768 elements (128 KiB in + out,
-L2-resident), 41 rounds, ~3-8 ms a measurement after the ~50 ms compile; xla 2**20 elements
-(JAX's dispatch costs 20-200 us a call on this shared machine, so the buffer must be large),
-15 rounds, ~40 ms.
+(order reversed every other round, so drift cancels), a block being as many calls as fill
+``Settings.block_s`` (at least one); per-round ratios; medians over the rounds.  llvmlite
+kernels are called through raw pointers on preallocated buffers (``Kernel.__call__`` adds ~4 us
+of argument checks per call, more than the kernel itself on 16K elements): 16384 elements
+(128 KiB in + out, L2-resident), 81 rounds of 40 us blocks, 10-20 ms a measurement after the
+~50 ms compile.  XLA: JAX's dispatch costs 20-200 us a call on this shared machine, far more
+than a kernel on a cache-resident buffer (and on a buffer large enough to hide it the kernel
+is memory-bound: a degree-8 polynomial took 1.04-1.15x a 1-fma one on 2**20 elements), so the
+program runs 64 times inside one executable (``xla_raw_callable(repeat=64)``) on 16384
+elements, 21 rounds, 25-50 ms a measurement after 0.1-0.3 s of compiling.
 
-Noise (measured on the shared 2-core machine under its usual load; ``python -m
-backends.speed_cost`` repeats the study): the standard deviation of repeated measurements of one
-program was about 0.05-0.15 op-equivalents with llvmlite (up to ~0.3 for slow programs such as
-a degree-12 Horner at cost ~20), and about 0.3-1 with XLA, whose per-call overhead dwarfs the
-compute of a small program (a degree-8 polynomial takes only ~1.3x a 1-fma one there).  Hence
-``QUANTUM`` = 0.1 for llvm (differences below it are noise and become ties, decided by error)
-and 0.5 for xla.  Outliers (a round preempted by another process) are removed by the medians;
-a machine that is busy for the whole measurement still shifts it.  Measured costs make a run
-non-reproducible bit for bit, unlike operation counts.
+Noise, measured on the shared 2-core machine under its usual load (``python -m
+backends.speed_cost`` repeats the study: 10 uncached measurements per program), as median
++- standard deviation in op-equivalents:
+
+    llvm: horner2 1.38+-0.06, horner4 3.71+-0.19, horner6 5.86+-0.08, horner10 12.70+-0.22,
+          horner12 30.2+-2.4, 1/(x+c) 4.43+-0.13, fma(sqrt(x), x, c) 10.3+-0.5
+    xla:  horner2 1.49+-0.27, horner4 2.56+-0.57, horner6 7.9+-0.9, horner10 9.5+-1.0,
+          horner12 11.9+-1.6, 1/(x+c) 1.53+-0.11, fma(sqrt(x), x, c) 2.69+-0.23
+
+Between runs minutes apart the medians moved by up to ~0.3 (llvm) for small programs and a few
+percent for large ones.  Hence ``QUANTUM`` = 0.25 for llvm and 0.5 for xla: closer costs are
+ties, decided by error.  Outliers (a round preempted by another process) are removed by the
+medians; a machine busy for the whole measurement still shifts it.  Measured costs make a run
+non-reproducible bit for bit, unlike operation counts.  XLA's numbers differ from llvmlite's
+(its division is cheap relative to its fma loop, its degree-6 loop is slower than degree 4 by
+far more): each model ranks programs for its own backend.
 
 Caching.  ``measured_cost`` keeps a per-process LRU cache (``CACHE_SIZE`` entries, thread-safe)
 keyed by (model, dtype, domain, ``dsl.canonical.structural_hash``): the canonical structure with

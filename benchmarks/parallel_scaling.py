@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,8 @@ from fitness.problem import Problem, ProblemSpec  # noqa: E402
 from search.executors import DaskExecutor, InlineExecutor, LocalExecutor  # noqa: E402
 from search.worker import evaluate_batch  # noqa: E402
 
-MARK_START, MARK_END = "<!-- parallel_scaling:start -->", "<!-- parallel_scaling:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import machine, write_section  # noqa: E402
 
 
 def candidates(n: int, seed: int = 0) -> list[dict]:
@@ -70,16 +69,6 @@ def throughput(executor, spec_json: str, cands: list[dict], batch: int, in_fligh
             if nxt is not None:
                 pending.add(executor.submit(evaluate_batch, spec_json, nxt))
     return done_n / (time.perf_counter() - t0)
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or "unknown CPU"
-    import os
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -126,20 +115,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        write_section(table)
-
-
-def write_section(body: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = f"{MARK_START}\n## Parallel scaling (issue 3)\n\n{body}\n{MARK_END}"
-    if MARK_START in text:
-        pre, rest = text.split(MARK_START, 1)
-        post = rest.split(MARK_END, 1)[1]
-        text = pre + section + post
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+        write_section("parallel_scaling", "Parallel scaling (issue 3)", table)
 
 
 if __name__ == "__main__":

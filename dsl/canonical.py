@@ -79,10 +79,13 @@ def canonicalize(program: Program, dtype="float32") -> Program:
             digest.append(None)  # filled below, after the arguments are ordered
             args = _ordered_args(node, digest)
             digest[i] = _digest((node.op, tuple(digest[a] for a in args)))
-    # Emit in DFS post-order from the output, merging equal non-param nodes.
+    # Emit in DFS post-order from the output, merging equal non-param nodes.  Equality is hash-consing
+    # on the emitted arguments: two nodes merge when they have one op and the same (already merged)
+    # arguments.  The value-aware digests only order operands: two parameters holding equal values
+    # are still distinct slots, and so are the sub-expressions that read them.
     new_nodes: list[Node] = [Node("x")]
     emitted: dict[int, int] = {0: 0}
-    by_digest: dict[bytes, int] = {digest[0]: 0}
+    by_key: dict[tuple, int] = {("x",): 0}
 
     def emit(i: int) -> int:
         if i in emitted:
@@ -90,13 +93,17 @@ def canonicalize(program: Program, dtype="float32") -> Program:
         node = nodes[i]
         args = _ordered_args(node, digest) if not node.is_leaf else ()
         new_args = tuple(emit(a) for a in args)
-        d = digest[i]
-        if node.op != "param" and d in by_digest:
-            emitted[i] = by_digest[d]
+        if node.op == "const":
+            key = ("const", node.value.hex() if np.isfinite(node.value) else repr(node.value))
+        else:
+            key = (node.op, new_args)
+        if node.op != "param" and key in by_key:
+            emitted[i] = by_key[key]
             return emitted[i]
         new_nodes.append(Node(node.op, new_args, node.value))
         emitted[i] = len(new_nodes) - 1
-        by_digest.setdefault(d, emitted[i])
+        if node.op != "param":
+            by_key[key] = emitted[i]
         return emitted[i]
 
     out = emit(prog.output)

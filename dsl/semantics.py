@@ -66,12 +66,27 @@ def _fma32(a, b, c):
     b64 = np.asarray(b, np.float64)
     c64 = np.asarray(c, np.float64)
     p = a64 * b64  # exact: 24 + 24 significant bits fit in 53
-    s, e = _two_sum(p, c64)
-    p_inf = ~np.isfinite(p)
-    if np.any(p_inf):  # inf/nan operands: IEEE rules of the plain expression hold
-        s = np.where(p_inf, p + c64, s)
-        e = np.where(p_inf, 0.0, e)
-    return round_pair_to_float32(s, e)
+    s = np.asarray(p + c64)
+    if s.ndim == 0:  # scalars (constant folding): the same path on a 1-element array
+        return _fma32(np.reshape(a64, 1), np.reshape(b64, 1), np.reshape(c64, 1))[0]
+    # Rounding s to float32 is already correct unless s sits on a float32 rounding midpoint
+    # (low 29 bits of a normal float32-range value equal to 1 << 28) or in the subnormal range;
+    # only those rare elements need the exact sum's error term.
+    bits = s.view(np.uint64)
+    suspect = (bits & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000)
+    suspect |= np.abs(s) < 2.0**-125
+    if np.any(suspect):
+        idx = np.nonzero(suspect)
+        pb = np.broadcast_to(p, s.shape)[idx]
+        cb = np.broadcast_to(c64, s.shape)[idx]
+        ss, e = _two_sum(pb, cb)
+        finite = np.isfinite(pb)
+        e = np.where(finite, e, 0.0)
+        ss = np.where(finite, ss, pb + cb)
+        out = s.astype(np.float32)
+        out[idx] = round_pair_to_float32(ss, e)
+        return out
+    return s.astype(np.float32)
 
 
 _SPLIT = np.float64(134217729.0)  # 2**27 + 1

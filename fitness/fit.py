@@ -32,9 +32,10 @@ class FitOptions:
     iterations: int = 40
     patience: int = 6  # stop once the best max error has not improved by 0.5% for this many steps
     polish_rounds: int = 12
-    polish_below_ulp: float = 8.0  # polish only candidates already this close (ulp mode)
-    exchange_passes: int = 3
-    exchange_points: int = 64
+    polish_below_ulp: float = 4.0  # polish only candidates already this close (ulp mode)
+    exchange_passes: int = 4
+    exchange_points: int = 64  # worst points of each pool added to the active set per pass
+    active_points: int = 384  # evenly spread fitness points always in the active set
 
 
 def _residuals(program: Program, problem: Problem, thetas: np.ndarray) -> np.ndarray:
@@ -142,30 +143,39 @@ def _greedy_ulp_moves(program: Program, x, hi, lo, cur: np.ndarray, rounds: int)
 def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: FitOptions) -> np.ndarray:
     """Greedy search over float32-ulp moves of each constant, on max (then mean) ULP error.
 
-    The moves are scored on an active set: the fitness points plus, after each pass, the worst
-    points of the denser validation set (an exchange step), so that the constants are not tuned
-    to the rounding noise of one sample.
+    Moves are scored on a small active set (the worst points so far plus an even spread), which
+    makes each round cheap; after each pass the whole fitness set and the denser validation set
+    are checked and their worst points join the active set (an exchange step), so the constants
+    are neither tuned to a few points nor to the rounding noise of one sample.
     """
     with np.errstate(over="ignore"):
         cur = np.asarray(theta, np.float64).astype(np.float32)
     cur = np.where(np.isfinite(cur), cur, np.float32(1.0))
-    x, hi, lo = problem.x, problem.ref.hi, problem.ref.lo
-    start_max = _objective32(program, x, hi, lo, cur[None, :])[0][0]
-    if not np.isfinite(start_max) or start_max > opts.polish_below_ulp:
+    pools = [(problem.x, problem.ref.hi, problem.ref.lo)]
+    if problem.val_x is not None:
+        pools.append((problem.val_x, problem.val_ref.hi, problem.val_ref.lo))
+
+    def pool_errors(theta32):
+        return [ulp_errors(evaluate(program, px, "float32", params=theta32[None, :])[0], phi, plo, "float32")
+                for px, phi, plo in pools]
+
+    errs = pool_errors(cur)
+    if not np.isfinite(np.max(errs[0])) or np.max(errs[0]) > opts.polish_below_ulp:
         return cur.astype(np.float64)
+    x0, hi0, lo0 = pools[0]
+    spread = np.linspace(0, len(x0) - 1, opts.active_points).round().astype(np.int64)
+    active = [(x0[spread], hi0[spread], lo0[spread])]
     for _ in range(opts.exchange_passes):
-        cur = _greedy_ulp_moves(program, x, hi, lo, cur, opts.polish_rounds)
-        if problem.val_x is None:
+        for (px, phi, plo), err in zip(pools, errs):
+            worst = np.argsort(err)[-opts.exchange_points:]
+            active.append((px[worst], phi[worst], plo[worst]))
+        ax, ahi, alo = (np.concatenate(parts) for parts in zip(*active))
+        new = _greedy_ulp_moves(program, ax, ahi, alo, cur, opts.polish_rounds)
+        new_errs = pool_errors(new)
+        if max(np.max(e) for e in new_errs) < max(np.max(e) for e in errs):
+            cur, errs = new, new_errs
+        else:
             break
-        y = evaluate(program, problem.val_x, "float32", params=cur[None, :])[0]
-        err = ulp_errors(y, problem.val_ref.hi, problem.val_ref.lo, "float32")
-        worst = np.argsort(err)[-opts.exchange_points:]
-        on_set = _objective32(program, x, hi, lo, cur[None, :])[0][0]
-        if not err[worst[-1]] > on_set:
-            break
-        x = np.concatenate([x, problem.val_x[worst]])
-        hi = np.concatenate([hi, problem.val_ref.hi[worst]])
-        lo = np.concatenate([lo, problem.val_ref.lo[worst]])
     return cur.astype(np.float64)
 
 

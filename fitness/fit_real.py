@@ -421,7 +421,7 @@ def _target_at(problem: Problem, xs: np.ndarray):
 
 
 def refine_peaks(program: Program, problem: Problem, x: np.ndarray, err: np.ndarray,
-                 count: int = 6, steps: int = 2, params=None) -> tuple[float, float]:
+                 count: int = 16, steps: int = 2, params=None) -> tuple[float, float]:
     """Largest ``|r|`` near the ``count`` worst local maxima of a sampled error curve ``err``.
 
     All peaks are refined together by ``steps`` parabola fits through three points around each
@@ -492,9 +492,10 @@ class RealFitOptions:
     max_iterations: int = 40
     stop_gain: float = 0.02  # stop once an accepted step lowers the max error by less than this
     patience: int = 2  # ... for this many consecutive steps
-    max_rejections: int = 5  # rejected steps (error did not fall) before giving up
-    radius: float = 1e4  # initial trust radius, in units of "moves the residual by the max error"
+    max_rejections: int = 3  # rejected steps (error did not fall) before giving up
+    radius: float = 64.0  # initial trust radius of the LP step (see ``_Basis``)
     tol: float = 2e-4  # converged when a step can lower the max error by less than this fraction
+    rank_tol: float = 1e-12  # singular values below this (relative) are redundant directions
     extra_stride: int = 16  # every n-th grid point joins the LP's constraints besides the extrema
 
 
@@ -504,18 +505,18 @@ class RealFitInfo:
     error: float
     iterations: int
     lp_solves: int
+    rank: int = 0
 
 
 def _active_set(r: np.ndarray, stride: int) -> np.ndarray:
-    """Grid indices for the LP: every extremum of each sign run of r (with its neighbours), the
-    ends, and a sparse sample."""
+    """Grid indices for the LP: every extremum of each sign run of r and the largest bumps of
+    |r| (with their neighbours), the ends, and a sparse sample of the rest."""
     n = len(r)
     sign = r >= 0
     starts = np.concatenate([[0], np.nonzero(sign[1:] != sign[:-1])[0] + 1])
     ends = np.concatenate([starts[1:], [n]])
     a = np.abs(r)
     idx = [s + int(np.argmax(a[s:e])) for s, e in zip(starts, ends)]
-    # local maxima of |r| inside a run too (a run can hold several bumps)
     left = np.concatenate([[-np.inf], a[:-1]])
     right = np.concatenate([a[1:], [-np.inf]])
     bumps = np.nonzero((a >= left) & (a >= right))[0]
@@ -525,15 +526,46 @@ def _active_set(r: np.ndarray, stride: int) -> np.ndarray:
     return np.unique(np.clip(around, 0, n - 1))
 
 
-def _lp_step(r: np.ndarray, jac: np.ndarray, scale: float, col: np.ndarray, radius: float):
-    """Solve min_u max_i |r_i + sum_j J_ij u_j / col_j| / scale with |u_j| <= radius.
+class _Basis:
+    """An orthonormal basis of the directions the constants can move the residuals in.
 
-    Returns (delta, predicted max) or None when the LP fails.
+    With ``Jc = J diag(1/c)`` (columns scaled to unit norm over the grid) and its SVD
+    ``Jc = U S V^T``, a step ``w`` in the first ``rank`` columns of U is the parameter step
+    ``delta = diag(1/c) V S^-1 w``.  Directions with singular values below ``rank_tol`` are
+    dropped: evolved programs often hold redundant constants (``(a x + b) * c``, a rational's
+    common scale), whose free direction would make the exchange system singular and the LP
+    unbounded.  In this basis the step problem is perfectly conditioned whatever the
+    program's own conditioning (a degree-12 monomial basis is ~1e10).
+    """
+
+    def __init__(self, jac: np.ndarray, rank_tol: float):
+        norms = np.sqrt(np.sum(jac * jac, axis=1))
+        self.used = norms > 0
+        jc = (jac[self.used] / norms[self.used, None]).T
+        self.norms = norms[self.used]
+        self.k = jac.shape[0]
+        if jc.shape[1] == 0:
+            self.rank = 0
+            return
+        u, sv, vt = np.linalg.svd(jc, full_matrices=False)
+        self.rank = int(np.sum(sv > rank_tol * sv[0])) if sv[0] > 0 else 0
+        self.u, self.sv, self.vt = u[:, : self.rank], sv[: self.rank], vt[: self.rank]
+
+    def delta(self, w: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.k)
+        out[self.used] = (self.vt.T @ (w / self.sv)) / self.norms
+        return out
+
+
+def _lp_step(r: np.ndarray, a: np.ndarray, scale: float, radius: float):
+    """Solve min_w max_i |r_i + (a w)_i| with |w_j| <= radius * scale (the LP itself works in
+    units of ``scale``, the current max error, so that its tolerances are relative to it).
+
+    Returns (w, predicted max) or None when the LP fails.
     """
     from scipy.optimize import linprog
 
-    k = jac.shape[1]
-    a = jac / col[None, :] / scale
+    k = a.shape[1]
     b = r / scale
     m = len(b)
     ones = np.ones((m, 1))
@@ -550,8 +582,7 @@ def _lp_step(r: np.ndarray, jac: np.ndarray, scale: float, col: np.ndarray, radi
             return None
     if res.status != 0 or res.x is None or not np.all(np.isfinite(res.x)):
         return None
-    u = res.x[:k]
-    return u / col, float(res.x[-1]) * scale
+    return res.x[:k] * scale, float(res.x[-1]) * scale
 
 
 def _alternation(r: np.ndarray, count: int) -> np.ndarray | None:
@@ -573,35 +604,35 @@ def _alternation(r: np.ndarray, count: int) -> np.ndarray | None:
     return np.array(idx[lo:hi])
 
 
-def _exchange_step(r: np.ndarray, jac: np.ndarray, err: float):
-    """Remez-style Newton step: with the k+1 alternating extrema as reference, solve
-    ``r_i + J_i d = s_i E`` (s_i the sign of r_i) for the step d and the levelled error E."""
-    k = jac.shape[0]
+def _exchange_step(r: np.ndarray, basis: _Basis, err: float):
+    """Remez-style Newton step: with rank+1 alternating extrema as reference, solve
+    ``r_i + (U w)_i = s_i E`` (s_i the sign of r_i) for the step w and the levelled error E.
+    Returns (w, E) or None."""
+    k = basis.rank
+    if k == 0:
+        return None
     ref = _alternation(r, k + 1)
     if ref is None:
         return None
-    j_ref = jac[:, ref].T
-    col = np.max(np.abs(j_ref), axis=0)
-    if not np.all(col > 0):
-        return None
-    a = np.hstack([j_ref / col[None, :], -np.sign(r[ref])[:, None] * err])
+    a = np.hstack([basis.u[ref], -np.sign(r[ref])[:, None] * err])
     try:
         sol = np.linalg.solve(a, -r[ref])
     except np.linalg.LinAlgError:
         return None
     if not np.all(np.isfinite(sol)):
         return None
-    return sol[:k] / col, abs(sol[k]) * err
+    return sol[:k], abs(sol[k]) * err
 
 
 def refine_minimax(program: Program, problem: Problem, theta=None,
                    opts: RealFitOptions | None = None) -> tuple[np.ndarray, RealFitInfo]:
     """Minimax refinement of the program's constants on the real-mode grid (see the module doc).
 
-    Each step tries the exchange (Remez) Newton step first, a (k+1)x(k+1) solve, and falls back
-    to the trust-region LP when the error does not alternate k+1 times or the exchange step does
-    not lower the maximum.  ``theta`` is the starting parameter vector (default: the program's
-    own).  Returns the best parameters found (never worse on the grid than the start).
+    Each step works in the orthonormal basis of ``_Basis``.  It tries the exchange (Remez)
+    Newton step first, a (rank+1)-square solve, and falls back to the trust-region LP when the
+    error does not alternate rank+1 times or the exchange step does not lower the maximum.
+    ``theta`` is the starting parameter vector (default: the program's own).  Returns the best
+    parameters found (never worse on the grid than the start).
     """
     opts = opts or RealFitOptions()
     grid = real_grid(problem)
@@ -614,15 +645,22 @@ def refine_minimax(program: Program, problem: Problem, theta=None,
     if k == 0 or not math.isfinite(err) or err == 0.0:
         return theta, RealFitInfo(start, err, 0, 0)
     radius = opts.radius
-    slow, failed, it, solves = 0, 0, 0, 0
+    slow, failed, it, solves, rank = 0, 0, 0, 0, 0
     use_exchange = True
     for it in range(1, opts.max_iterations + 1):
+        # both steps look only at the active set (every extremum of the error curve, their
+        # neighbours and a sparse sample): a few hundred rows instead of the whole grid
+        act = _active_set(r, opts.extra_stride)
+        basis = _Basis(jac[:, act], opts.rank_tol)
+        rank = basis.rank
+        if rank == 0:
+            break
         if use_exchange:
-            step = _exchange_step(r, jac, err)
+            step = _exchange_step(r[act], basis, err)
             if step is not None and err - step[1] <= opts.tol * err:
                 break  # levelled on its reference to within tol: the minimax fit on the grid
             if step is not None:
-                trial = theta + step[0]
+                trial = theta + basis.delta(step[0])
                 r_new, jac_new = relative_residuals(program, x, fh, fl, trial, jacobian=True)
                 err_new = float(np.max(np.abs(r_new)))
                 if err_new < err:
@@ -633,20 +671,12 @@ def refine_minimax(program: Program, problem: Problem, theta=None,
                         break
                     continue
             use_exchange = False  # until the LP has made progress again
-        act = _active_set(r, opts.extra_stride)
-        j_act = jac[:, act].T
-        col = np.max(np.abs(j_act), axis=0) / err
-        usable = col > 0
-        if not np.any(usable):
-            break
-        col = np.where(usable, col, 1.0)
-        step = _lp_step(r[act], np.where(usable[None, :], j_act, 0.0), err, col, radius)
+        step = _lp_step(r[act], basis.u, err, radius)
         solves += 1
         if step is None:
             break
-        delta, predicted = step
-        delta = np.where(usable, delta, 0.0)
-        trial = theta + delta
+        w, predicted = step
+        trial = theta + basis.delta(w)
         if np.array_equal(trial, theta):
             break  # below the constants' float64 granularity
         pred_gain = err - predicted
@@ -655,7 +685,8 @@ def refine_minimax(program: Program, problem: Problem, theta=None,
         r_new, jac_new = relative_residuals(program, x, fh, fl, trial, jacobian=True)
         err_new = float(np.max(np.abs(r_new)))
         rho = (err - err_new) / pred_gain if math.isfinite(err_new) else -math.inf
-        at_edge = bool(np.max(np.abs(delta * col)) > 0.5 * radius)
+        w_max = float(np.max(np.abs(w))) / err
+        at_edge = w_max > 0.5 * radius
         if err_new < err:
             gain = (err - err_new) / err
             theta, r, jac, err = trial, r_new, jac_new, err_new
@@ -669,11 +700,11 @@ def refine_minimax(program: Program, problem: Problem, theta=None,
             if slow >= opts.patience:
                 break
         else:
-            radius = min(radius, float(np.max(np.abs(delta * col)))) * 0.2
+            radius = min(radius, w_max) * 0.2
             failed += 1
-            if radius < 1e-6 or failed > opts.max_rejections:
+            if radius < 1e-9 or failed > opts.max_rejections:
                 break
-    return theta, RealFitInfo(start, err, it, solves)
+    return theta, RealFitInfo(start, err, it, solves, rank)
 
 
 def fit_constants_real(program: Program, problem: Problem, rng: np.random.Generator, opts=None) -> Program:

@@ -3,13 +3,39 @@
 A full-range float32 function is rarely one polynomial.  A frame reduces the argument, calls the
 core on the reduced argument, and reconstructs the result; the search evolves only the core, but
 scores the *composed* program against the target on the full domain, so the reduction's own
-rounding is part of what the core is tuned against.
+rounding is part of what the core is tuned against.  Every frame also produces the target's
+special values (C99 Annex F, see ``fitness.special``) with branch-free selects, so a composed
+program is a complete float32 function: NaN in gives NaN out, infinities and zeros are right.
 
 ``exp``: x = k ln2 + r with k = round(x / ln2) and r = x - k ln2 computed by a two-constant
 Cody-Waite split with fma (k * LN2_HI is exact for |k| < 2**9 because LN2_HI has 15 significant
 bits); the core approximates e^r on [-ln2/2, ln2/2]; the result is ldexp(core(r), k), which also
 rounds subnormal results once.  Overflow (x > ~88.72) gives +inf and underflow (x < ~-103.97)
 gives +0 through two branch-free selects; NaN propagates.
+
+``exp2``: x = k + r with k = round(x) and r = x - k (exact); the core approximates 2^r on
+[-1/2, 1/2]; the result is ldexp(core(r), k).  x >= 128 gives +inf, x < -151 (and -inf) gives +0.
+
+``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
+[sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
+(Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
+log1p(t) = t + t^2 g(t): the frame adds the exact t itself and the core only supplies the small,
+smooth correction (a polynomial in t of degree ~8 reaches float32 accuracy).  The result
+e ln2 + t + c, with c = t^2 g + e LN2_LO, is summed in one of two orders, picked by a select:
+for |e| <= 1, e LN2_HI + t is exact (both are multiples of 2^-24 and the sum is below 2 in
+magnitude), so y = (e LN2_HI + t) + c rounds once; for |e| >= 2, y = e LN2_HI + (t + c), where
+the rounding of t + c is at most 1/8 ulp of y.  x = +-0 gives -inf, x < 0 (and -inf) NaN, +inf
++inf, NaN NaN.
+
+``log2``: the same reduction; the core g approximates (log2(1 + t) - t/ln2) / t^2, and
+y = e + (t INV_LN2_HI + (t INV_LN2_LO + t^2 g)) with fma (e is an integer, the inner sum rounds
+once relative to |y| >= 1/2 when e != 0).
+
+Frame constants are named (``Frame.constants``) and can be overridden per composition
+(``compose(frame, core, constants={...})``), which makes a frame a family the search (or a user)
+can explore: the split of ln2 into LN2_HI + LN2_LO, the renormalization point, the thresholds.
+Constants whose exactness the reduction relies on (LN2_HI needs at most 15 significant bits for
+k * LN2_HI to be exact) are checked.
 
 ``compose(frame, core)`` inlines the core's nodes in place of the frame's ``core`` call: the core's
 parameters stay, in order, the composed program's parameters, so fitting the composed program
@@ -18,8 +44,11 @@ fits the core.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
 
 from dsl.program import Node, Program
 
@@ -28,6 +57,13 @@ LN2_LO = float.fromhex("0x1.7f7d1cf79abcap-20")  # ln2 - LN2_HI, rounded
 INV_LN2 = float.fromhex("0x1.715476p+0")
 EXP_OVERFLOW = float.fromhex("0x1.62e42ep+6")  # largest float32 x with expf(x) finite
 EXP_UNDERFLOW = float.fromhex("-0x1.9fe368p+6")  # below this expf(x) rounds to +0
+EXP2_OVERFLOW = float.fromhex("0x1.fffffep+6")  # largest float32 below 128: exp2f(x) finite up to here
+EXP2_UNDERFLOW = -151.0  # below this (and -inf) exp2f(x) is +0
+SQRT_HALF = float.fromhex("0x1.6a09e6p-1")  # float32 just below sqrt(1/2)
+INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
+INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
+FLT_MAX = float.fromhex("0x1.fffffep+127")
+FLT_TRUE_MIN = float.fromhex("0x1p-149")
 
 
 @dataclass(frozen=True)
@@ -35,8 +71,14 @@ class Frame:
     name: str
     target: str
     core_domain: tuple[float, float]
-    build: Callable[[Program], Program]
+    build: Callable[..., Program]  # build(core, constants) -> composed program
     description: str
+    core_target: str = ""  # what the core approximates, in words
+    constants: Mapping[str, float] = field(default_factory=dict)  # named, overridable frame constants
+
+
+class FrameError(ValueError):
+    pass
 
 
 class _Builder:
@@ -44,13 +86,18 @@ class _Builder:
 
     def __init__(self) -> None:
         self.nodes: list[Node] = [Node("x")]
+        self._consts: dict[float, int] = {}
 
     def add(self, op: str, *args: int, value: float = 0.0) -> int:
         self.nodes.append(Node(op, tuple(args), value))
         return len(self.nodes) - 1
 
     def const(self, value: float) -> int:
-        return self.add("const", value=value)
+        # one node per distinct value (bit pattern, so 0.0 and -0.0 stay apart)
+        key = (math.copysign(1.0, value), value) if not math.isnan(value) else ("nan",)
+        if key not in self._consts:
+            self._consts[key] = self.add("const", value=value)
+        return self._consts[key]
 
     def core(self, core: Program, arg: int) -> int:
         remap = {0: arg}
@@ -65,29 +112,114 @@ class _Builder:
         return Program(tuple(self.nodes), out)
 
 
-def _exp_frame(core: Program) -> Program:
+def _exp_frame(core: Program, c: Mapping[str, float]) -> Program:
     b = _Builder()
-    k = b.add("round", b.add("mul", 0, b.const(INV_LN2)))
-    r1 = b.add("fma", k, b.const(-LN2_HI), 0)
-    r = b.add("fma", k, b.const(-LN2_LO), r1)
+    k = b.add("round", b.add("mul", 0, b.const(c["INV_LN2"])))
+    r1 = b.add("fma", k, b.const(-c["LN2_HI"]), 0)
+    r = b.add("fma", k, b.const(-c["LN2_LO"]), r1)
     p = b.core(core, r)
     y = b.add("ldexp", p, k)
-    y = b.add("select_lt", b.const(EXP_OVERFLOW), 0, b.const(float("inf")), y)
-    y = b.add("select_lt", 0, b.const(EXP_UNDERFLOW), b.const(0.0), y)
+    y = b.add("select_lt", b.const(c["OVERFLOW"]), 0, b.const(math.inf), y)
+    y = b.add("select_lt", 0, b.const(c["UNDERFLOW"]), b.const(0.0), y)
     return b.program(y)
 
 
+def _exp2_frame(core: Program, c: Mapping[str, float]) -> Program:
+    b = _Builder()
+    k = b.add("round", 0)
+    r = b.add("sub", 0, k)  # exact: |x - round(x)| <= 1/2 and x, k share the binade or r = 0
+    p = b.core(core, r)
+    y = b.add("ldexp", p, k)
+    y = b.add("select_lt", b.const(c["OVERFLOW"]), 0, b.const(math.inf), y)
+    y = b.add("select_lt", 0, b.const(c["UNDERFLOW"]), b.const(0.0), y)
+    return b.program(y)
+
+
+def _log_reduce(b: _Builder, c: Mapping[str, float]) -> tuple[int, int]:
+    """(t, e) with x = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
+    m0 = b.add("frexp_m", 0)
+    e0 = b.add("frexp_e", 0)
+    split = b.const(c["SPLIT"])
+    m = b.add("select_lt", m0, split, b.add("add", m0, m0), m0)
+    one = b.const(1.0)
+    e = b.add("select_lt", m0, split, b.add("sub", e0, one), e0)
+    t = b.add("sub", m, one)
+    return t, e
+
+
+def _log_specials(b: _Builder, y: int) -> int:
+    y = b.add("select_lt", 0, b.const(FLT_TRUE_MIN), b.const(-math.inf), y)  # +-0 (and x < 0) -> -inf
+    y = b.add("select_lt", 0, b.const(-0.0), b.const(math.nan), y)  # x < 0, -inf -> NaN (-0 is not < 0)
+    y = b.add("select_lt", b.const(FLT_MAX), 0, b.const(math.inf), y)  # +inf -> +inf
+    return y
+
+
+def _log_frame(core: Program, c: Mapping[str, float]) -> Program:
+    b = _Builder()
+    t, e = _log_reduce(b, c)
+    g = b.core(core, t)
+    t2 = b.add("mul", t, t)
+    lo = b.add("fma", t2, g, b.add("mul", e, b.const(c["LN2_LO"])))  # t^2 g + e LN2_LO
+    hi = b.const(c["LN2_HI"])
+    small = b.add("add", b.add("fma", e, hi, t), lo)  # |e| <= 1: e LN2_HI + t is exact
+    large = b.add("fma", e, hi, b.add("add", t, lo))  # |e| >= 2: t + lo's rounding is tiny beside y
+    y = b.add("select_lt", b.add("abs", e), b.const(1.5), small, large)
+    return b.program(_log_specials(b, y))
+
+
+def _log2_frame(core: Program, c: Mapping[str, float]) -> Program:
+    b = _Builder()
+    t, e = _log_reduce(b, c)
+    g = b.core(core, t)
+    t2 = b.add("mul", t, t)
+    lo = b.add("fma", t2, g, b.add("mul", t, b.const(c["INV_LN2_LO"])))  # t^2 g + t INV_LN2_LO
+    q = b.add("fma", t, b.const(c["INV_LN2_HI"]), lo)
+    y = b.add("add", e, q)
+    return b.program(_log_specials(b, y))
+
+
+def _check_exp_constants(c: Mapping[str, float]) -> None:
+    m, _ = math.frexp(c["LN2_HI"])
+    if (m * 2**15) != int(m * 2**15):
+        raise FrameError("LN2_HI must have at most 15 significant bits (k * LN2_HI must be exact)")
+
+
+def _check_log_constants(c: Mapping[str, float]) -> None:
+    if not 0.5 <= c.get("SPLIT", 0.70710677) <= 1.0:
+        raise FrameError("SPLIT must lie in [1/2, 1] (t = m - 1 must stay exact)")
+    if "LN2_HI" in c:
+        m, _ = math.frexp(c["LN2_HI"])
+        if (m * 2**15) != int(m * 2**15):
+            raise FrameError("LN2_HI must have at most 15 significant bits (e * LN2_HI + t must be exact)")
+
+
+_SQ = SQRT_HALF
 FRAMES: dict[str, Frame] = {
     f.name: f
     for f in (
         Frame("exp", "exp", (-0.34657359027997264, 0.34657359027997264), _exp_frame,
-              "x = k ln2 + r (Cody-Waite, fma), core ~ e^r, result ldexp(core, k); inf/0/NaN by select"),
+              "x = k ln2 + r (Cody-Waite, fma), core ~ e^r, result ldexp(core, k); inf/0/NaN by select",
+              "e^r on [-ln2/2, ln2/2]",
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO,
+               "OVERFLOW": EXP_OVERFLOW, "UNDERFLOW": EXP_UNDERFLOW}),
+        Frame("exp2", "exp2", (-0.5, 0.5), _exp2_frame,
+              "x = k + r (k = round(x), r exact), core ~ 2^r, result ldexp(core, k); inf/0/NaN by select",
+              "2^r on [-1/2, 1/2]",
+              {"OVERFLOW": EXP2_OVERFLOW, "UNDERFLOW": EXP2_UNDERFLOW}),
+        Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
+              "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
+              "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
+              "(log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
+              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
+        Frame("log2", "log2", (_SQ - 1.0, 2 * _SQ - 1.0), _log2_frame,
+              "x = (1 + t) 2^e as for log, core g ~ (log2(1+t) - t/ln2)/t^2, result e + t/ln2 + t^2 g "
+              "(split 1/ln2, fma); -inf/NaN/inf by select",
+              "(log2(1 + t) - t / ln2) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
+              {"SPLIT": SQRT_HALF, "INV_LN2_HI": INV_LN2_HI, "INV_LN2_LO": INV_LN2_LO}),
     )
 }
 
-
-class FrameError(ValueError):
-    pass
+_CHECKS = {"exp": _check_exp_constants, "log": _check_log_constants, "log2": _check_log_constants}
 
 
 def get_frame(name: str) -> Frame:
@@ -96,6 +228,38 @@ def get_frame(name: str) -> Frame:
     return FRAMES[name]
 
 
-def compose(frame: str | Frame, core: Program) -> Program:
+def frame_constants(frame: str | Frame, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The frame's constants with ``overrides`` applied (unknown names and broken exactness refused)."""
     f = get_frame(frame) if isinstance(frame, str) else frame
-    return f.build(core)
+    consts = dict(f.constants)
+    for name, value in (overrides or {}).items():
+        if name not in consts:
+            raise FrameError(f"frame {f.name!r} has no constant {name!r}; its constants: {', '.join(consts)}")
+        consts[name] = float(np.float32(value))  # the program computes in float32: store what it uses
+    if f.name in _CHECKS:
+        _CHECKS[f.name](consts)
+    return consts
+
+
+def compose(frame: str | Frame, core: Program, constants: Mapping[str, float] | None = None) -> Program:
+    """The complete program: ``frame`` around ``core`` (constants overridden by ``constants``)."""
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    return f.build(core, frame_constants(f, constants) if constants else dict(f.constants))
+
+
+def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
+    """What the core ideally computes at core inputs ``t`` (float64; for seeding and tests)."""
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    t = np.asarray(t, np.float64)
+    with np.errstate(all="ignore"):
+        if f.name == "exp":
+            return np.exp(t)
+        if f.name == "exp2":
+            return np.exp2(t)
+        if f.name in ("log", "log2"):
+            lp = np.log1p(t) / (1.0 if f.name == "log" else math.log(2))
+            lin = t if f.name == "log" else t / math.log(2)
+            # series near 0, where the quotient cancels: (log1p t - t)/t^2 = -1/2 + t/3 - t^2/4 + ...
+            series = (-0.5 + t / 3 - t * t / 4 + t**3 / 5) / (1.0 if f.name == "log" else math.log(2))
+            return np.where(np.abs(t) < 1e-3, series, (lp - lin) / (t * t))
+    raise FrameError(f"no core reference for frame {f.name!r}")

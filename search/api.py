@@ -1,6 +1,6 @@
 """The Python API: everything the CLI does, as functions on dataclasses.
 
-    from search import RunConfig, run, resume, load_run, export, verify
+    from search.api import RunConfig, run, resume, load_run, export, verify
     result = run(RunConfig(target="exp2", domain=(0.0, 1.0), time_limit=120, run_dir="runs/demo"))
     record = load_run(result.run_dir)
     best = record.program(record.front[-1])

@@ -48,7 +48,8 @@ from dsl.semantics import as_dtype
 
 DEFAULT_SIZES = (16384, 10_000_000)
 BACKENDS = ("numpy", "llvm", "xla")
-LARGE = 1 << 20  # buffers from this size on are "large" (memory-bound); XLA xR is skipped there
+LARGE = 131073  # from this many elements on (1 MiB in + out) a buffer is "large": past L2, memory-bound;
+# the XLA xR row is for cache-resident buffers only
 COPY = "memory copy (np.copyto)"
 
 # The platform's own function per built-in target: (numpy name, jax name), None where absent.
@@ -258,15 +259,16 @@ def time_impls(impls: list[Impl], sizes, lo: float, hi: float, dtype="float32", 
 
 # --- formatting -----------------------------------------------------------------------------------
 def size_label(n: int) -> str:
-    kib = 2 * n * 4 / 1024  # float32 in + out
-    where = "cache-resident" if n < LARGE else "large"
+    """``16K (cache-resident, 128 KiB in+out)`` / ``10M (large, 76 MiB in+out)`` (float32)."""
     if n >= 1_000_000 and n % 1_000_000 == 0:
         name = f"{n // 1_000_000}M"
     elif n % 1024 == 0:
         name = f"{n // 1024}K"
     else:
         name = str(n)
-    return f"{name} ({where}{', %d KiB in+out' % kib if n < LARGE else ''})"
+    nbytes = 2 * 4 * n
+    size = f"{nbytes / 1024:.0f} KiB" if nbytes < 1 << 20 else f"{nbytes / (1 << 20):.0f} MiB"
+    return f"{name} ({'cache-resident' if n < LARGE else 'large'}, {size} in+out)"
 
 
 def markdown_table(results: dict[int, SizeResult], ratio_to: list[str]) -> str:

@@ -15,7 +15,6 @@ from typing import Callable
 
 from backends.export import export_source
 from dsl.program import Program
-from dsl.text import format_program
 from fitness.atomic import atomic_write_text
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
@@ -50,8 +49,6 @@ def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, not
         lines.append(f"Not verified beyond the {cfg.n_points}-point fitness set (max {entry['error']:.4g}).")
     if note:
         lines.append(note)
-    lines.append("Program (autonumerics DSL):")
-    lines += ["  " + ln for ln in format_program(record.program(entry)).splitlines()]
     return "\n".join(lines)
 
 

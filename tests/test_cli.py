@@ -150,7 +150,7 @@ def test_run_dir_in_read_only_dir(tmp_path):
     ("n_points = = 3\n", ["not valid TOML"]),
     ("[section\n", ["not valid TOML"]),
     ("frobnicate = 1\n", ["unknown configuration key", "frobnicate"]),
-    ("budget_evals = \"many\"\n", ["budget_evals"]),
+    ("seed = \"many\"\n", ["seed"]),
     ("domain = [0, \"a\"]\n", ["domain"]),
     ("domain = [1, 0]\n", ["domain"]),
     ("ops = 5\n", ["ops"]),
@@ -233,6 +233,10 @@ EDITS = {
 @pytest.mark.parametrize("kind", list(EDITS))
 def test_resume_and_report_on_edited_checkpoint(base_run, tmp_path, kind):
     for command in (["report"], ["resume", "--quiet"], ["export", "--max-ulp", "1e9", "--quiet"]):
+        if kind in ("bad_program", "front_error_text") and command[0] == "resume":
+            # resume (with its budget spent) does not parse the front's programs; a front error given
+            # as text is a known bug: see test_resume_on_malformed_checkpoint_state
+            continue
         d = _edited(base_run, tmp_path / f"e-{command[0]}", EDITS[kind])
         before = snapshot(d)
         code, out, err = cli([command[0], d, *command[1:]])
@@ -243,8 +247,7 @@ def test_resume_and_report_on_edited_checkpoint(base_run, tmp_path, kind):
             assert code == 0  # report shows the table without parsing programs
             continue
         assert_user_error((code, out, err))
-        if command[0] != "export":
-            assert snapshot(d) == before
+        assert snapshot(d) == before
 
 
 BUG_EDITS = {
@@ -255,6 +258,7 @@ BUG_EDITS = {
     "rng_state_text": lambda d: d["state"].__setitem__("rng_state", "abc"),
     "pending_garbage": lambda d: d["state"].__setitem__("pending", [{"id": 1}]),
     "cache_number": lambda d: d["state"].__setitem__("cache", 5),
+    "front_error_text": EDITS["front_error_text"],
 }
 
 
@@ -262,14 +266,14 @@ BUG_EDITS = {
     "BUG (search/run.py resume, search/results.py load_run, search/config.py RunConfig.from_dict): a "
     "checkpoint that is valid JSON with the right problem hash but a malformed 'config' (a list: "
     "AttributeError in from_dict, which only ConfigError/TypeError are caught around) or malformed state "
-    "fields (population, rng_state, pending, cache: TypeError/KeyError/AttributeError raised in Engine() or "
-    "the drive loop, outside the KeyError/TypeError/ValueError guard around EngineState.from_dict) ends "
+    "fields (population, rng_state, pending, cache, a front entry's error as text: TypeError/KeyError/"
+    "AttributeError raised in Engine(), the drive loop or pareto(), outside the KeyError/TypeError/ValueError guard around EngineState.from_dict) ends "
     "in a traceback with exit status 1 instead of one 'error:' line and status 2"))
 @pytest.mark.parametrize("kind", list(BUG_EDITS))
 def test_resume_on_malformed_checkpoint_state(base_run, tmp_path, kind):
     d = _edited(base_run, tmp_path / "e", BUG_EDITS[kind])
     before = snapshot(d)
-    code, out, err = cli(["resume", d, "--quiet"])
+    code, out, err = cli(["resume", d, "--budget-evals", "60", "--time-limit", "20", "--quiet"])
     assert_user_error((code, out, err))
     assert snapshot(d) == before
 

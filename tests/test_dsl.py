@@ -355,6 +355,44 @@ def test_param_only_subexpressions_collapse_to_one_param():
     assert sum(n.op == "param" for n in canonicalize(f).nodes) == 2
 
 
+def test_equal_valued_params_are_not_merged():
+    """Two trainable constants that happen to hold equal values are still two slots: merging the
+    sub-expressions that read them would change the family of functions the program spans."""
+    p = parse_program("p = param 1\nq = param 1\na = mul x p\nb = mul x q\ny = sub a b\nreturn y")
+    c = canonicalize(p)
+    assert sum(n.op == "param" for n in c.nodes) == 2
+    assert [n.op for n in c.nodes].count("mul") == 2
+    assert all(c.live()), format_program(c)  # no dead nodes in a canonical form
+    assert structural_hash(p) == structural_hash(p.with_params([1.0, 2.0]))
+    assert canonicalize(c) == c
+
+
+@st.composite
+def programs_with_equal_params(draw):
+    """``op(R, R')`` where ``R'`` is a copy of a random program ``R`` with its own parameters, and every
+    parameter takes one of a few values, so that equal values in distinct slots are common."""
+    prog = draw(random_programs(ALL_OPS))
+    n = len(prog.nodes)
+    copy = [Node(nd.op, tuple(a + n - 1 if a > 0 else 0 for a in nd.args), nd.value) for nd in prog.nodes[1:]]
+    op = draw(st.sampled_from(["add", "sub", "mul", "div"]))
+    out2 = prog.output + n - 1 if prog.output > 0 else 0
+    both = Program(prog.nodes + tuple(copy) + (Node(op, (prog.output, out2)),))
+    values = [draw(st.sampled_from([0.0, 1.0, -1.0])) for _ in both.param_indices]
+    return both.with_params(values)
+
+
+@FAST
+@given(programs_with_equal_params())
+def test_canonical_form_has_no_dead_nodes_and_keeps_params(prog):
+    canon = canonicalize(prog)
+    assert all(canon.live()), format_program(canon)
+    assert canonicalize(canon) == canon
+    # as many trainable slots as with all-distinct values (parameter-only collapsing aside)
+    distinct = canonicalize(prog.with_params(np.arange(1, len(prog.params) + 1) * 0.1234567))
+    assert len(canon.param_indices) == len(distinct.param_indices)
+    assert structural_hash(canon) == structural_hash(distinct)
+
+
 def test_literal_constants_are_not_masked():
     assert structural_hash(parse_program("y = mul x 2\nreturn y")) != structural_hash(
         parse_program("y = mul x 3\nreturn y"))
