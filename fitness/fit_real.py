@@ -492,7 +492,7 @@ class RealFitOptions:
     max_iterations: int = 40
     stop_gain: float = 0.02  # stop once an accepted step lowers the max error by less than this
     patience: int = 2  # ... for this many consecutive steps
-    max_rejections: int = 3  # rejected steps (error did not fall) before giving up
+    max_rejections: int = 2  # rejected steps (error did not fall) before giving up
     radius: float = 64.0  # initial trust radius of the LP step (see ``_Basis``)
     tol: float = 2e-4  # converged when a step can lower the max error by less than this fraction
     rank_tol: float = 1e-12  # singular values below this (relative) are redundant directions

@@ -76,4 +76,7 @@ class EquivalenceCache:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EquivalenceCache":
+        if not isinstance(data, dict) or not isinstance(data.get("entries", {}), dict) \
+                or not isinstance(data.get("keys", {}), dict):
+            raise ValueError("cache is not a pair of tables")
         return cls(data.get("entries", {}), data.get("keys", {}))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+
+import numpy as np
 from dataclasses import asdict, dataclass, fields, replace
 
 from dsl.ops import CORE_OPS, op_set_from_names
@@ -63,6 +65,13 @@ class RunConfig:
             check_domain(target, float(lo), float(hi))
         except TargetError as exc:
             raise ConfigError(str(exc)) from None
+        if self.dtype in ("float32", "float64"):
+            from fitness.points import clamp_domain
+
+            with np.errstate(over="ignore"):
+                a, b = clamp_domain(float(lo), float(hi), self.dtype)
+            if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+                raise ConfigError(f"domain [{lo}, {hi}] holds no finite {self.dtype} value")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.mode not in MODES:
@@ -113,6 +122,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a configuration must be a table of options, not {type(data).__name__}")
         names = {f.name for f in fields(cls)}
         clean = {}
         for key, value in data.items():

@@ -65,6 +65,16 @@ class EngineState:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EngineState":
+        """Parse and check a checkpointed state; any malformation raises ValueError."""
+        try:
+            state = cls._parse(d)
+            _check_state(state)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+        return state
+
+    @classmethod
+    def _parse(cls, d: dict) -> "EngineState":
         return cls(
             population=list(d["population"]),
             best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
@@ -79,6 +89,50 @@ class EngineState:
             elapsed=float(d["elapsed"]),
             rng_state=d["rng_state"],
         )
+
+
+def _check_entry(e, what: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(e, dict):
+        raise ValueError(f"{what} is not an object")
+    for k in keys:
+        if k not in e:
+            raise ValueError(f"{what} lacks {k!r}")
+    if "program" in keys:
+        parse_program(e["program"]) if isinstance(e["program"], str) else _fail(f"{what}: program is not text")
+    for k in ("error", "cost"):
+        if k in keys and (isinstance(e[k], bool) or not isinstance(e[k], (int, float)) or math.isnan(e[k])):
+            raise ValueError(f"{what}: {k} is not a number")
+
+
+def _fail(message: str):
+    raise ValueError(message)
+
+
+def _check_state(st: EngineState) -> None:
+    """Everything the engine will read, checked once, so a bad checkpoint fails at load time."""
+    for i, e in enumerate(st.population):
+        _check_entry(e, f"population[{i}]", ("id", "program", "error", "cost"))
+    for c, e in st.best_per_cost.items():
+        _check_entry(e, f"front entry at cost {c}", ("id", "program", "error", "cost"))
+    for i, e in enumerate(st.pending):
+        _check_entry(e, f"pending[{i}]", ("id", "program", "seed", "hashes", "mutation"))
+        if not isinstance(e["hashes"], list) or not all(isinstance(h, str) for h in e["hashes"]):
+            raise ValueError(f"pending[{i}]: hashes are not a list of strings")
+    if not isinstance(st.cache.entries, dict) or not isinstance(st.cache.keys, dict):
+        raise ValueError("cache is not a pair of tables")
+    for k, e in st.cache.entries.items():
+        _check_entry(e, f"cache entry {k}", ("key", "program", "error", "cost"))
+    if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
+        raise ValueError("cache keys point to missing entries")
+    if not all(isinstance(h, list) and len(h) == 4 for h in st.history):
+        raise ValueError("history rows are malformed")
+    if min(st.next_id, st.n_told, st.n_evaluated, st.n_hits) < 0:
+        raise ValueError("negative counters")
+    if st.rng_state is not None:
+        try:
+            np.random.PCG64().state = st.rng_state
+        except Exception as exc:  # numpy raises several types for a bad state
+            raise ValueError(f"random generator state is invalid ({type(exc).__name__})") from None
 
 
 class Engine:

@@ -108,8 +108,13 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     if record.history:
         h = np.array(record.history, float)
         best_so_far = np.minimum.accumulate(h[:, 3])
+        xs, ys = list(h[:, 0]), list(best_so_far)
+        end = float(record.stats.get("n_told", xs[-1]))
+        if end > xs[-1]:  # the best error holds until the last candidate
+            xs.append(end)
+            ys.append(ys[-1])
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        ax.step(h[:, 0], best_so_far, where="post")
+        ax.step(xs, ys, where="post")
         ax.set_yscale("log")
         ax.set_xlabel("candidates")
         ax.set_ylabel(f"best {unit}")

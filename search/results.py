@@ -69,6 +69,8 @@ def load_run(path: str) -> RunRecord:
     except (ConfigError, TypeError) as exc:
         raise RunDirError(f"{p / checkpoint.NAME}: invalid config: {exc}") from None
     state = data["state"]
+    if not isinstance(state, dict):
+        raise RunDirError(f"{p / checkpoint.NAME}: malformed state: not an object")
     try:
         best = {}
         for e in state["best_per_cost"]:

@@ -112,8 +112,8 @@ def run(config: RunConfig, quiet: bool = False) -> RunResult:
     if not config.run_dir:
         config = config.replace(run_dir=default_run_dir(config))
     rd = RunDir(config.run_dir)
+    problem = _build_problem(config)  # before creating anything: a bad problem leaves no trace
     rd.create()
-    problem = Problem.build(config.problem_spec)
     atomic_write_text(rd.config, json.dumps(config.to_dict(), indent=1))
     engine = Engine(config, problem)
     _save(rd, engine, problem.problem_hash(config.ops), [])  # resumable from the first moment
@@ -135,6 +135,8 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
         config = RunConfig.from_dict(data["config"])
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"checkpoint config is invalid: {exc}") from None
+    if not isinstance(data["state"], dict):
+        raise ConfigError("checkpoint state is malformed: not an object")
     changes = {"run_dir": str(rd.path)}
     if budget_evals is not None:
         changes["budget_evals"] = budget_evals
@@ -142,8 +144,11 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
         changes["time_limit"] = time_limit
     if workers is not None:
         changes["workers"] = workers
-    config = config.replace(**changes)
-    problem = Problem.build(config.problem_spec)
+    try:
+        config = config.replace(**changes)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot resume with these options: {exc}") from None
+    problem = _build_problem(config)
     expected = problem.problem_hash(config.ops)
     if data["problem_hash"] != expected:
         raise ConfigError(
@@ -157,6 +162,13 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
     engine = Engine(config, problem, state)
     rd.event("resume", candidates=state.n_told, budget_evals=config.budget_evals)
     return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
+
+
+def _build_problem(config: RunConfig) -> Problem:
+    try:
+        return Problem.build(config.problem_spec)
+    except ValueError as exc:  # the target is not finite somewhere in the domain, for example
+        raise ConfigError(str(exc)) from None
 
 
 class _StopFlag:

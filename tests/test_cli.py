@@ -262,13 +262,6 @@ BUG_EDITS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (search/run.py resume, search/results.py load_run, search/config.py RunConfig.from_dict): a "
-    "checkpoint that is valid JSON with the right problem hash but a malformed 'config' (a list: "
-    "AttributeError in from_dict, which only ConfigError/TypeError are caught around) or malformed state "
-    "fields (population, rng_state, pending, cache, a front entry's error as text: TypeError/KeyError/"
-    "AttributeError raised in Engine(), the drive loop or pareto(), outside the KeyError/TypeError/ValueError guard around EngineState.from_dict) ends "
-    "in a traceback with exit status 1 instead of one 'error:' line and status 2"))
 @pytest.mark.parametrize("kind", list(BUG_EDITS))
 def test_resume_on_malformed_checkpoint_state(base_run, tmp_path, kind):
     d = _edited(base_run, tmp_path / "e", BUG_EDITS[kind])
@@ -278,20 +271,11 @@ def test_resume_on_malformed_checkpoint_state(base_run, tmp_path, kind):
     assert snapshot(d) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (search/results.py load_run; search/config.py RunConfig.from_dict): a checkpoint whose "
-    "'config' is a JSON list raises AttributeError ('list' object has no attribute 'items') out of "
-    "RunConfig.from_dict; load_run only catches ConfigError/TypeError, so 'report' shows a traceback"))
 def test_report_on_checkpoint_with_list_config(base_run, tmp_path):
     d = _edited(base_run, tmp_path / "e", BUG_EDITS["config_list"])
     assert_user_error(cli(["report", d]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (search/run.py run -> fitness/problem.py Problem.build; search/cli.py USER_ERRORS): a domain "
-    "where the target's reference is not finite (exp2 on [0, 2000], or a user target such as "
-    "mpmath:log on [-1, 1]) raises a plain ValueError from Problem.build, which the CLI does not map to "
-    "a user error: traceback, exit status 1; RunDir.create() has already made the (empty) run directory"))
 @pytest.mark.parametrize("args", [
     ["--target", "exp2", "--domain", "0", "2000"],
     ["--target", "mpmath:log", "--domain", "-1", "1"],
@@ -302,11 +286,6 @@ def test_run_on_domain_where_target_is_not_finite(tmp_path, tiny_toml, args):
     assert not rd.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (search/config.py RunConfig.validate / fitness/targets.py check_domain): a domain holding no "
-    "float32 value ([1e-46, 2e-46]) or beyond float32's range ([1e39, 1e40]) passes validation and "
-    "crashes in fitness.points.fitness_points (numpy 'high - low < 0' ValueError / OverflowError): "
-    "traceback, exit status 1, and an empty run directory left behind"))
 @pytest.mark.parametrize("domain", [["1e-46", "2e-46"], ["1e39", "1e40"]])
 def test_run_on_domain_without_float32_values(tmp_path, tiny_toml, domain):
     rd = tmp_path / "never"
