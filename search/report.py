@@ -33,8 +33,9 @@ def front_table(record: RunRecord) -> str:
         f"{100 * hits / told if told else 0:.1f}%), {float(st.get('elapsed', 0)):.1f} s of search",
         "",
     ]
+    col = "ops" if cfg.cost_model == "ops" else "cost"
     if cfg.mode == "ulp":
-        lines.append(f"{'ops':>4}  {'max ULP':>10}  {'mean ULP':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
+        lines.append(f"{col:>4}  {'max ULP':>10}  {'mean ULP':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
         for e in record.front:
             s = e.get("summary") or {}
             cr = s.get("frac_correctly_rounded")
@@ -42,7 +43,7 @@ def front_table(record: RunRecord) -> str:
                          f"{(_num(100 * cr, '12.3f') + '%') if cr is not None else '-':>13}  "
                          f"{_num(s.get('max_rel_error'), '11.3e')}  {e['id']:>7}")
     else:
-        lines.append(f"{'ops':>4}  {'max rel err':>11}  {'digits':>6}  {'id':>7}")
+        lines.append(f"{col:>4}  {'max rel err':>11}  {'digits':>6}  {'id':>7}")
         for e in record.front:
             digits = -math.log10(e["error"]) if e["error"] > 0 else float("inf")
             lines.append(f"{e['cost']:>4g}  {_num(e['error'], '11.3e')}  {_num(digits, '6.2f')}  {e['id']:>7}")
@@ -78,7 +79,7 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     if cfg.mode == "ulp":
         ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label="1 ULP")
     ax.set_yscale("log")
-    ax.set_xlabel("cost (operations)")
+    ax.set_xlabel("cost (operations)" if cfg.cost_model == "ops" else f"measured cost ({cfg.cost_model}, op-count units)")
     ax.set_ylabel(unit)
     ax.set_title(f"{cfg.target} on [{cfg.domain[0]:g}, {cfg.domain[1]:g}], {cfg.dtype}: Pareto front")
     ax.legend()

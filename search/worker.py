@@ -41,8 +41,15 @@ def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
     try:
         _inject_fault(cand["id"])
         scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"])
+        cost = scored.cost
+        if cost_model != "ops":
+            # measured speed of the program as it will run (frame included), in op-count units
+            from backends.speed_cost import program_cost
+
+            spec = problem.spec
+            cost = program_cost(problem.realize(scored.program), spec.eval_dtype, cost_model, (spec.lo, spec.hi))
         return {"id": cand["id"], "program": format_program(scored.program), "error": scored.error,
-                "cost": scored.cost, "summary": scored.summary.to_dict(), "failed": None,
+                "cost": cost, "summary": scored.summary.to_dict(), "failed": None,
                 "seconds": time.perf_counter() - t0}
     except Exception as exc:  # a pathological program must not end the run: score it as failed
         log.warning("candidate %s failed: %s: %s", cand["id"], type(exc).__name__, exc)
