@@ -35,7 +35,11 @@ Frame constants are named (``Frame.constants``) and can be overridden per compos
 (``compose(frame, core, constants={...})``), which makes a frame a family the search (or a user)
 can explore: the split of ln2 into LN2_HI + LN2_LO, the renormalization point, the thresholds.
 Constants whose exactness the reduction relies on (LN2_HI needs at most 15 significant bits for
-k * LN2_HI to be exact) are checked.
+k * LN2_HI to be exact) are checked.  ``compose_trainable(frame, core, names)`` turns the named
+constants into ``param`` nodes, so that one fit tunes them with the core; ``split_params`` maps
+the fitted parameters back to (core parameters, frame constants).  (The search itself still fits
+the core only: ``fitness.evaluate.fit_and_score`` relies on ``compose`` keeping the parameters
+exactly the core's.)
 
 ``compose(frame, core)`` inlines the core's nodes in place of the frame's ``core`` call: the core's
 parameters stay, in order, the composed program's parameters, so fitting the composed program
@@ -71,7 +75,7 @@ class Frame:
     name: str
     target: str
     core_domain: tuple[float, float]
-    build: Callable[..., Program]  # build(core, constants) -> composed program
+    build: Callable[..., int]  # build(builder, core) -> output node; the builder holds the constants
     description: str
     core_target: str = ""  # what the core approximates, in words
     constants: Mapping[str, float] = field(default_factory=dict)  # named, overridable frame constants
@@ -84,9 +88,25 @@ class FrameError(ValueError):
 class _Builder:
     """Appends nodes to a growing program; ``core`` inlines a core program."""
 
-    def __init__(self) -> None:
+    def __init__(self, constants: Mapping[str, float] | None = None, trainable: tuple[str, ...] = ()) -> None:
         self.nodes: list[Node] = [Node("x")]
         self._consts: dict[float, int] = {}
+        self.constants = dict(constants or {})
+        self.trainable = tuple(trainable)
+        self._named: dict[tuple[str, bool], int] = {}
+        self.frame_params: dict[int, tuple[str, bool]] = {}  # param node -> (constant name, negated)
+
+    def named(self, name: str, negate: bool = False) -> int:
+        """The frame constant ``name`` (or its negation): a literal, or a trainable ``param`` if asked for."""
+        key = (name, negate)
+        if key not in self._named:
+            value = -self.constants[name] if negate else self.constants[name]
+            if name in self.trainable:
+                self._named[key] = self.add("param", value=value)
+                self.frame_params[self._named[key]] = key
+            else:
+                self._named[key] = self.const(value)
+        return self._named[key]
 
     def add(self, op: str, *args: int, value: float = 0.0) -> int:
         self.nodes.append(Node(op, tuple(args), value))
@@ -109,37 +129,38 @@ class _Builder:
         return remap[core.output]
 
     def program(self, out: int) -> Program:
-        return Program(tuple(self.nodes), out)
+        prog = Program(tuple(self.nodes), out)
+        self.layout = tuple(("frame", *self.frame_params[i]) if i in self.frame_params else ("core",)
+                            for i in prog.param_indices)
+        return prog
 
 
-def _exp_frame(core: Program, c: Mapping[str, float]) -> Program:
-    b = _Builder()
-    k = b.add("round", b.add("mul", 0, b.const(c["INV_LN2"])))
-    r1 = b.add("fma", k, b.const(-c["LN2_HI"]), 0)
-    r = b.add("fma", k, b.const(-c["LN2_LO"]), r1)
+def _exp_frame(b: _Builder, core: Program) -> int:
+    k = b.add("round", b.add("mul", 0, b.named("INV_LN2")))
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), 0)
+    r = b.add("fma", k, b.named("LN2_LO", negate=True), r1)
     p = b.core(core, r)
     y = b.add("ldexp", p, k)
-    y = b.add("select_lt", b.const(c["OVERFLOW"]), 0, b.const(math.inf), y)
-    y = b.add("select_lt", 0, b.const(c["UNDERFLOW"]), b.const(0.0), y)
-    return b.program(y)
+    y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
+    y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
+    return y
 
 
-def _exp2_frame(core: Program, c: Mapping[str, float]) -> Program:
-    b = _Builder()
+def _exp2_frame(b: _Builder, core: Program) -> int:
     k = b.add("round", 0)
     r = b.add("sub", 0, k)  # exact: |x - round(x)| <= 1/2 and x, k share the binade or r = 0
     p = b.core(core, r)
     y = b.add("ldexp", p, k)
-    y = b.add("select_lt", b.const(c["OVERFLOW"]), 0, b.const(math.inf), y)
-    y = b.add("select_lt", 0, b.const(c["UNDERFLOW"]), b.const(0.0), y)
-    return b.program(y)
+    y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
+    y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
+    return y
 
 
-def _log_reduce(b: _Builder, c: Mapping[str, float]) -> tuple[int, int]:
+def _log_reduce(b: _Builder) -> tuple[int, int]:
     """(t, e) with x = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
     m0 = b.add("frexp_m", 0)
     e0 = b.add("frexp_e", 0)
-    split = b.const(c["SPLIT"])
+    split = b.named("SPLIT")
     m = b.add("select_lt", m0, split, b.add("add", m0, m0), m0)
     one = b.const(1.0)
     e = b.add("select_lt", m0, split, b.add("sub", e0, one), e0)
@@ -154,28 +175,26 @@ def _log_specials(b: _Builder, y: int) -> int:
     return y
 
 
-def _log_frame(core: Program, c: Mapping[str, float]) -> Program:
-    b = _Builder()
-    t, e = _log_reduce(b, c)
+def _log_frame(b: _Builder, core: Program) -> int:
+    t, e = _log_reduce(b)
     g = b.core(core, t)
     t2 = b.add("mul", t, t)
-    lo = b.add("fma", t2, g, b.add("mul", e, b.const(c["LN2_LO"])))  # t^2 g + e LN2_LO
-    hi = b.const(c["LN2_HI"])
+    lo = b.add("fma", t2, g, b.add("mul", e, b.named("LN2_LO")))  # t^2 g + e LN2_LO
+    hi = b.named("LN2_HI")
     small = b.add("add", b.add("fma", e, hi, t), lo)  # |e| <= 1: e LN2_HI + t is exact
     large = b.add("fma", e, hi, b.add("add", t, lo))  # |e| >= 2: t + lo's rounding is tiny beside y
     y = b.add("select_lt", b.add("abs", e), b.const(1.5), small, large)
-    return b.program(_log_specials(b, y))
+    return _log_specials(b, y)
 
 
-def _log2_frame(core: Program, c: Mapping[str, float]) -> Program:
-    b = _Builder()
-    t, e = _log_reduce(b, c)
+def _log2_frame(b: _Builder, core: Program) -> int:
+    t, e = _log_reduce(b)
     g = b.core(core, t)
     t2 = b.add("mul", t, t)
-    lo = b.add("fma", t2, g, b.add("mul", t, b.const(c["INV_LN2_LO"])))  # t^2 g + t INV_LN2_LO
-    q = b.add("fma", t, b.const(c["INV_LN2_HI"]), lo)
+    lo = b.add("fma", t2, g, b.add("mul", t, b.named("INV_LN2_LO")))  # t^2 g + t INV_LN2_LO
+    q = b.add("fma", t, b.named("INV_LN2_HI"), lo)
     y = b.add("add", e, q)
-    return b.program(_log_specials(b, y))
+    return _log_specials(b, y)
 
 
 def _check_exp_constants(c: Mapping[str, float]) -> None:
@@ -235,16 +254,56 @@ def frame_constants(frame: str | Frame, overrides: Mapping[str, float] | None = 
     for name, value in (overrides or {}).items():
         if name not in consts:
             raise FrameError(f"frame {f.name!r} has no constant {name!r}; its constants: {', '.join(consts)}")
-        consts[name] = float(np.float32(value))  # the program computes in float32: store what it uses
+        consts[name] = float(value)
     if f.name in _CHECKS:
-        _CHECKS[f.name](consts)
+        _CHECKS[f.name]({k: float(np.float32(v)) for k, v in consts.items()})  # what float32 code uses
     return consts
 
 
 def compose(frame: str | Frame, core: Program, constants: Mapping[str, float] | None = None) -> Program:
-    """The complete program: ``frame`` around ``core`` (constants overridden by ``constants``)."""
+    """The complete program: ``frame`` around ``core`` (constants overridden by ``constants``).
+
+    Its parameters are the core's, in order: fitting it fits the core.
+    """
     f = get_frame(frame) if isinstance(frame, str) else frame
-    return f.build(core, frame_constants(f, constants) if constants else dict(f.constants))
+    return _build(f, core, frame_constants(f, constants) if constants else dict(f.constants), ())[0]
+
+
+def _build(f: Frame, core: Program, consts: Mapping[str, float], trainable: tuple[str, ...]) -> tuple[Program, tuple]:
+    b = _Builder(consts, trainable)
+    prog = b.program(f.build(b, core))
+    return prog, b.layout
+
+
+def compose_trainable(frame: str | Frame, core: Program, trainable: tuple[str, ...],
+                      constants: Mapping[str, float] | None = None) -> tuple[Program, tuple]:
+    """``compose`` with the frame constants named in ``trainable`` as ``param`` nodes.
+
+    Returns (program, layout): ``layout[i]`` says what the program's i-th parameter is, ``("core",)``
+    or ``("frame", NAME, negated)``; ``split_params(layout, params)`` maps fitted values back to
+    (core parameters, frame constants).  This is how a search can tune the frame itself (the low
+    part of ln2, the renormalization point...) with the core's fitter; constants whose exactness the
+    reduction needs (LN2_HI) must not be trained by moves that leave their bit budget.
+    """
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    unknown = [n for n in trainable if n not in f.constants]
+    if unknown:
+        raise FrameError(f"frame {f.name!r} has no constant {', '.join(map(repr, unknown))}; "
+                         f"its constants: {', '.join(f.constants)}")
+    consts = frame_constants(f, constants) if constants else dict(f.constants)
+    return _build(f, core, consts, tuple(trainable))
+
+
+def split_params(layout: tuple, params) -> tuple[tuple[float, ...], dict[str, float]]:
+    """(core parameters in order, {frame constant: value}) from a composed program's parameters."""
+    core, frame = [], {}
+    for spec, value in zip(layout, params):
+        if spec[0] == "core":
+            core.append(float(value))
+        else:
+            _, name, negated = spec
+            frame[name] = -float(value) if negated else float(value)
+    return tuple(core), frame
 
 
 def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:

@@ -5,6 +5,12 @@ by bit pattern, plus every binade edge).  ``exhaustive``: every float of the dty
 in chunks.  The reference is the target's float64 function, with mpmath (>= 100 bits) wherever a
 float64 value lies close enough to a float32 rounding midpoint that its own error could matter
 (``fitness.reference.fast_reference``), so "correctly rounded" is exact.
+
+``full_range``: every float32 bit pattern (2^32 inputs: infinities, NaNs, zeros, subnormals and
+the overflow/underflow ranges included) with the target's special values checked
+(``fitness.fullrange``, ``fitness.special``), for a complete float32 function such as a
+framed program; returns a ``fitness.fullrange.FullRangeReport`` (same ``describe``/``to_dict``/
+``max_ulp``/``worst_x`` as ``VerifyReport``, plus the special-value figures).
 """
 
 from __future__ import annotations
@@ -69,7 +75,15 @@ def _chunks(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
 
 def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",
            exhaustive: bool = False, n_dense: int = DENSE_POINTS, evaluator=None,
-           progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22) -> VerifyReport:
+           progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22,
+           full_range: bool = False, workers: int = 1):
+    if full_range:
+        if dtype != "float32":
+            raise ValueError("full-range verification is for float32 programs")
+        from .fullrange import verify_full_range
+
+        return verify_full_range(program, target, evaluator=evaluator, progress=progress,
+                                 chunk=min(chunk, 1 << 22), workers=workers)
     t0 = time.perf_counter()
     if evaluator is None:
         fn, ev_name = best_evaluator(program, dtype)

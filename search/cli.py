@@ -183,12 +183,17 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, quiet):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--exhaustive", is_flag=True, help="Check every float32 input in the domain.")
+@click.option("--exhaustive", is_flag=True, help="Check every float32 input in the domain (for a framed run: all "
+              "2^32 float32 bit patterns, special values included).")
 @click.option("--max-ops", type=float, help="Verify the most accurate program with at most this many operations.")
 @click.option("--bound", is_flag=True, help="Rigorous interval-arithmetic bound of the relative error (real mode).")
+@click.option("--full-range", is_flag=True, help="With --exhaustive: all 2^32 float32 inputs and the special values, "
+              "also for a run without a frame (a free search with the reduction ops).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes for an exhaustive check.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
 @click.option("--quiet", is_flag=True)
 @_user_errors
-def verify(run_dir, exhaustive, max_ops, bound, quiet):
+def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, quiet):
     """Verify the front's most accurate program (or the best within --max-ops)."""
     from fitness.targets import get_target
     from fitness.verify import verify as verify_program
@@ -212,11 +217,33 @@ def verify(run_dir, exhaustive, max_ops, bound, quiet):
         return
     if cfg.dtype != "float32" and exhaustive:
         raise UserError("--exhaustive is for float32 runs")
-    rep = verify_program(program, target, cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "ulp" else "float64",
-                         exhaustive=exhaustive, n_dense=(1 << 22) if cfg.dtype == "float32" else (1 << 14),
-                         progress=_progress_bar("verifying", quiet))
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    # a framed program is a complete float32 function: --exhaustive checks all 2^32 inputs
+    if full_range and not (exhaustive and cfg.dtype == "float32" and cfg.mode == "ulp"):
+        raise UserError("--full-range needs --exhaustive and a float32 ulp-mode run")
+    full_range = bool(exhaustive and (cfg.frame or full_range) and cfg.mode == "ulp")
+    try:
+        rep = verify_program(program, target, cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "ulp" else "float64",
+                             exhaustive=exhaustive, n_dense=(1 << 22) if cfg.dtype == "float32" else (1 << 14),
+                             progress=_progress_bar("verifying", quiet), full_range=full_range, workers=workers)
+    except ValueError as exc:  # e.g. a user target without a float64 function cannot be checked on 2^32 inputs
+        if not full_range:
+            raise
+        raise UserError(str(exc)) from None
     click.echo(f"{int(entry['cost'])}-op program (candidate {entry['id']}): {rep.describe()}; "
                f"{rep.seconds:.1f} s with the {rep.evaluator} evaluator")
+    if full_range and not rep.specials_ok:
+        for ex in rep.special_examples[:5]:
+            click.echo(f"  special-value mismatch: x = {ex[0]}: got {ex[1]}, expected {ex[2]}")
+        for m in rep.special_case_mismatches[:5]:
+            click.echo(f"  special case wrong: x = {m['x']}: got {m['got']}, expected {m['expected']} ({m['why']})")
+    if json_out:
+        import json
+        from pathlib import Path
+
+        Path(json_out).write_text(json.dumps({"candidate": entry["id"], "cost": entry["cost"], **rep.to_dict()},
+                                             indent=1), encoding="utf-8")
 
 
 @cli.command()
@@ -227,6 +254,17 @@ def targets():
         dom = f"[{t.default_domain[0]:.6g}, {t.default_domain[1]:.6g}]"
         click.echo(f"{t.name:<9} {dom:<26} {t.description}")
     click.echo("\nAny importable module:function taking and returning an mpmath number is a user target.")
+    from fitness.frames import FRAMES
+    from fitness.special import describe_specs
+
+    click.echo("\nRange-reduction frames (run --frame NAME; the search evolves the core):")
+    for f in FRAMES.values():
+        click.echo(f"{f.name:<9} core ~ {f.core_target}")
+        click.echo(f"{'':<9} {f.description}")
+    click.echo("\nFull-range float32 targets (frame, search domain, special values checked by verify --exhaustive):")
+    for line in describe_specs():
+        click.echo(line)
+    click.echo("Add one with fitness.special.register(FullRangeSpec(...)).")
 
 
 def main(argv: list[str] | None = None) -> None:

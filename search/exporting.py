@@ -19,6 +19,7 @@ from fitness.atomic import atomic_write_text
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 
+from .config import default_workers
 from .results import ExportError, RunRecord
 
 EXTENSIONS = {"c": "c", "numpy": "py", "jax": "py", "llvm": "ll"}
@@ -80,7 +81,7 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
         if e["error"] > limit:
             continue
         rep = _verify(record, e, target, exhaustive, progress)
-        if rep.max_ulp <= limit:
+        if rep.max_ulp <= limit and _specials_ok(rep):
             return e, rep
         tried.append(f"{int(e['cost'])} ops: {rep.max_ulp:.4f} ULP")
     detail = f" (dense check: {'; '.join(tried)})" if tried else ""
@@ -88,13 +89,22 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
     raise ExportError(f"no program on the front is within {limit:g} ULP{detail}; best on the fitness points: {best:.4g} ULP")
 
 
+def _specials_ok(rep) -> bool:
+    """Full-range reports also check special values (inf, NaN, signed zeros, overflow)."""
+    ok = getattr(rep, "specials_ok", True)
+    return ok() if callable(ok) else bool(ok)
+
+
 def _verify(record: RunRecord, entry: dict, target, exhaustive: bool, progress) -> VerifyReport:
     cfg = record.config
     n = 1 << 22 if cfg.dtype == "float32" else 1 << 14
     if exhaustive and cfg.dtype != "float32":
         raise ExportError("exhaustive verification is for float32 programs only")
+    # a framed program is a whole function: exhaustively, every float32 and its special values
+    full = bool(exhaustive and cfg.frame)
     return verify(record.program(entry), target, cfg.domain[0], cfg.domain[1], cfg.dtype,
-                  exhaustive=exhaustive, n_dense=n, progress=progress)
+                  exhaustive=exhaustive, n_dense=n, progress=progress, full_range=full,
+                  workers=default_workers() if full else 1)
 
 
 def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, max_ulp: float | None = None,

@@ -1,0 +1,286 @@
+"""Full-range float32 functions: frames, special values, exhaustive verification, C export.
+
+The cores here are hand-made (float64 minimax-leaning fits rounded to float32), not evolved, so the
+tests are fast and deterministic; what they check is the frame machinery around any core.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import platform
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from backends.export import export_source
+from backends.llvm_backend import compile_program
+from backends.numpy_backend import evaluate
+from dsl.program import Node, Program
+from dsl.text import format_program, parse_program
+from fitness.frames import (FRAMES, FrameError, compose, compose_trainable, core_reference, frame_constants,
+                            get_frame, split_params)
+from fitness.fullrange import reference_f32, verify_full_range
+from fitness.metrics import correctly_rounded, ulp_errors
+from fitness.reference import mp_values
+from fitness.special import FULL_RANGE, check_specials, get_spec, same_float32
+from fitness.targets import get_target
+from fitness.verify import verify
+
+CC = shutil.which("cc") or shutil.which("gcc")
+DEGREE = {"exp": 6, "exp2": 6, "log": 8, "log2": 8}
+
+
+def horner(coeffs) -> Program:
+    """c0 + t (c1 + t (c2 + ...)) with float32-rounded parameters."""
+    nodes = [Node("x")] + [Node("param", (), float(np.float32(c))) for c in coeffs]
+    acc = len(coeffs)
+    for i in range(len(coeffs) - 2, -1, -1):
+        nodes.append(Node("fma", (0, acc, 1 + i)))
+        acc = len(nodes) - 1
+    return Program(tuple(nodes), acc)
+
+
+def fitted_core(frame: str, degree: int | None = None, interval: tuple[float, float] | None = None) -> Program:
+    """A Lawson-weighted least-squares polynomial for the frame's core function."""
+    a, b = interval or get_frame(frame).core_domain
+    t = np.cos(np.linspace(0.0, math.pi, 2000)) * (b - a) / 2 + (a + b) / 2
+    y = core_reference(frame, t)
+    v = np.vander(t, (degree or DEGREE[frame]) + 1, increasing=True)
+    w = np.ones_like(t)
+    for _ in range(20):
+        c, *_ = np.linalg.lstsq(v * w[:, None], y * w, rcond=None)
+        r = np.abs(v @ c - y)
+        w = w * np.sqrt(r / r.max() + 1e-3)
+    if frame in ("exp", "exp2"):
+        c[0] = 1.0  # core(0) = 1 exactly: exp(+-0) = 1 and exp2(k) = 2^k exactly
+    return horner(c)
+
+
+@pytest.fixture(scope="module")
+def composed() -> dict[str, Program]:
+    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "log", "log2")}
+
+
+def random_full_range(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0**-149, -(2.0**-149), 2.0**-126,
+                         3.4028235e38, -3.4028235e38, 88.72283, 88.72284, -103.97208, -103.97209, 128.0,
+                         127.99999, -150.0, -149.99998, -151.0, 0.5, 0.70710677, 1.4142135], np.float32)
+    return np.concatenate([specials, -specials, bits.view(np.float32)])
+
+
+# --- frames ------------------------------------------------------------------------------------------
+def test_frames_compose_keep_core_params_in_order(composed):
+    for name, prog in composed.items():
+        core = fitted_core(name)
+        assert prog.params == core.params, name
+        assert get_frame(name).target == name
+        # the frame's constants are literals: only the core's constants are fitted
+        assert all(n.op != "param" for n in prog.nodes if n.value not in core.params)
+
+
+def test_frames_accurate_with_hand_made_cores(composed):
+    """The composed programs are accurate where the search scores them (a hand-made core)."""
+    for name, (lo, hi), limit in (("exp", (-87.0, 88.0), 1.2), ("exp2", (-125.0, 127.0), 1.2),
+                                  ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1)):
+        rng = np.random.default_rng(3)
+        if name.startswith("log"):
+            x = np.exp2(rng.uniform(math.log2(lo), math.log2(hi), 20000)).astype(np.float32)
+        else:
+            x = rng.uniform(lo, hi, 20000).astype(np.float32)
+        x = np.concatenate([x, rng.uniform(0.25, 4.0, 20000).astype(np.float32)])
+        cr, ref_hi, ref_lo, _ = reference_f32(get_target(name), x)
+        err = ulp_errors(evaluate(composed[name], x, "float32"), ref_hi, ref_lo, "float32")
+        assert err.max() < limit, (name, err.max(), x[np.argmax(err)])
+
+
+def test_frame_constants_override_and_checks():
+    core = fitted_core("exp")
+    base = compose("exp", core)
+    same = compose("exp", core, constants={"LN2_LO": get_frame("exp").constants["LN2_LO"]})
+    assert format_program(base) == format_program(same)
+    with pytest.raises(FrameError):
+        frame_constants("exp", {"LN2_HI": math.log(2)})  # too many bits: k * LN2_HI inexact
+    with pytest.raises(FrameError):
+        frame_constants("log", {"NOPE": 1.0})
+    with pytest.raises(FrameError):
+        get_frame("nope")
+    # a different split point (t in [-1/4, 1/2)) still reduces exactly and stays accurate
+    prog = compose("log", fitted_core("log", 9, (-0.25, 0.5)), constants={"SPLIT": 0.75})
+    x = np.exp2(np.random.default_rng(0).uniform(-10, 10, 5000)).astype(np.float32)
+    cr, hi, lo, _ = reference_f32(get_target("log"), x)
+    assert ulp_errors(evaluate(prog, x, "float32"), hi, lo, "float32").max() < 2.0
+
+
+def test_trainable_frame_constants_round_trip(composed):
+    core = fitted_core("log")
+    prog, layout = compose_trainable("log", core, ("LN2_LO", "SPLIT"))
+    assert len(layout) == len(prog.params) == len(core.params) + 2
+    core_params, consts = split_params(layout, prog.params)
+    assert core_params == core.params
+    assert consts == {"LN2_LO": get_frame("log").constants["LN2_LO"], "SPLIT": get_frame("log").constants["SPLIT"]}
+    x = random_full_range(5000, seed=2)
+    assert np.all(same_float32(evaluate(prog, x, "float32"), evaluate(composed["log"], x, "float32")))
+    # a negated literal (exp's -LN2_HI, -LN2_LO) comes back with its sign
+    eprog, elayout = compose_trainable("exp", fitted_core("exp"), ("LN2_LO",))
+    assert split_params(elayout, eprog.params)[1]["LN2_LO"] == get_frame("exp").constants["LN2_LO"]
+    with pytest.raises(FrameError):
+        compose_trainable("exp", core, ("NOPE",))
+
+
+def test_core_reference_is_smooth_near_zero():
+    for name in ("log", "log2"):
+        t = np.array([-1e-4, -1e-6, 0.0, 1e-6, 1e-4])
+        g = core_reference(name, t)
+        assert np.all(np.isfinite(g))
+        assert abs(g[2] - (-0.5 / (1.0 if name == "log" else math.log(2)))) < 1e-9
+
+
+# --- special values ----------------------------------------------------------------------------------
+def test_special_values_of_composed_programs(composed):
+    for name, prog in composed.items():
+        assert check_specials(prog, name) == [], name
+        # the llvmlite kernel agrees
+        assert check_specials(compile_program(prog), name) == [], name
+
+
+def test_special_checker_catches_wrong_values(composed):
+    prog = composed["exp"]
+    bad = lambda x: np.where(np.isnan(x), np.float32(0), evaluate(prog, x, "float32"))  # noqa: E731
+    miss = check_specials(bad, "exp")
+    assert miss and all("NaN" in m.why for m in miss)
+    # a core with core(0) != 1: exp(0) is no longer exactly 1
+    core = fitted_core("exp")
+    nodes = list(core.nodes)
+    nodes[1] = Node("param", (), float(np.float32(0.99999994)))
+    off = compose("exp", Program(tuple(nodes), core.output))
+    assert any(m.x == 0.0 and m.expected == 1.0 for m in check_specials(off, "exp"))
+    # signed zero matters: a log returning +inf at 0 (and -0) is wrong
+    logp = composed["log"]
+    flipped = lambda x: np.where(x == 0, np.float32(np.inf), evaluate(logp, x, "float32"))  # noqa: E731
+    assert len([m for m in check_specials(flipped, "log") if m.x == 0.0]) == 2
+
+
+def test_full_range_registry():
+    for name in ("exp", "exp2", "log", "log2", "tanh", "sigmoid"):
+        spec = get_spec(name)
+        assert spec.cases and spec.target == name
+        if spec.frame:
+            assert get_frame(spec.frame).target == name
+    assert set(FRAMES) >= {"exp", "exp2", "log", "log2"}
+    assert set(FULL_RANGE) >= {"exp", "exp2", "log", "log2"}
+
+
+# --- exhaustive verification -------------------------------------------------------------------------
+def _direct(prog: Program, target: str, x: np.ndarray):
+    """Max ULP and correctly rounded count computed point by point with mpmath."""
+    y = evaluate(prog, x, "float32")
+    ref = mp_values(get_target(target), x.astype(np.float64))
+    cr = correctly_rounded(ref.hi, ref.lo, "float32")
+    fin = np.isfinite(cr) & (cr != 0)
+    err = ulp_errors(y[fin], ref.hi[fin], ref.lo[fin], "float32")
+    return float(err.max()), int(np.count_nonzero(same_float32(y, cr))), int(np.count_nonzero(~fin & ~same_float32(y, cr)))
+
+
+@pytest.mark.parametrize("name,lo,hi", [("exp", 88.7, 88.76), ("exp2", -150.05, -149.9), ("log", 0.9999, 1.0002),
+                                        ("log2", 1e-45, 1e-44)])
+def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
+    prog = composed[name]
+    rep = verify_full_range(prog, name, lo, hi, chunk=1 << 20)
+    from fitness.points import all_floats
+
+    x = np.concatenate(list(all_floats(lo, hi, "float32")))
+    assert rep.n_points == len(x)
+    max_ulp, n_cr, n_special_bad = _direct(prog, name, x)
+    assert rep.max_ulp == pytest.approx(max_ulp, abs=1e-6)  # float64 reference noise: ~2^-29 ULP
+    assert round(rep.frac_correctly_rounded * rep.n_points) == n_cr
+    assert rep.special_mismatches == n_special_bad
+    assert rep.method == "exhaustive"
+
+
+def test_full_range_detects_special_mismatches(composed):
+    prog = composed["exp2"]
+    broken = lambda x: np.where(x > 127.0, np.float32(3.0e38), evaluate(prog, x, "float32"))  # noqa: E731
+    rep = verify_full_range(prog, "exp2", 127.99, 129.0, evaluator=broken, chunk=1 << 20)
+    assert rep.special_mismatches > 0 and not rep.specials_ok
+    assert rep.special_examples
+    d = rep.to_dict()
+    assert d["domain"] == [127.99, 129.0]
+    good = verify_full_range(prog, "exp2", 127.99, 129.0, chunk=1 << 20)
+    assert good.special_mismatches == 0
+
+
+def test_verify_full_range_option_dispatches(composed, monkeypatch):
+    """``fitness.verify.verify(full_range=True)`` hands over to ``verify_full_range`` (the 2^32 run
+    itself is too slow for the fast suite; the sub-range tests above cover what it computes)."""
+    import fitness.fullrange as fr
+
+    seen = {}
+
+    def fake(program, target, **kw):
+        seen.update(kw, program=program, target=target)
+        return "report"
+
+    monkeypatch.setattr(fr, "verify_full_range", fake)
+    prog = composed["log"]
+    assert verify(prog, get_target("log"), 0.5, 1.0, full_range=True, workers=3) == "report"
+    assert seen["workers"] == 3 and seen["program"] is prog
+    with pytest.raises(ValueError):
+        verify(prog, get_target("log"), 0.5, 1.0, dtype="float64", full_range=True)
+
+
+def test_reference_f32_handles_specials():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, 1.0, 2.0**-149], np.float32)
+    cr, hi, lo, n = reference_f32(get_target("log"), x)
+    assert np.isnan(cr[0]) and cr[1] == np.inf and np.isnan(cr[2])
+    assert cr[3] == -np.inf and cr[4] == -np.inf and np.isnan(cr[5])
+    assert cr[6] == 0 and not np.signbit(cr[6])
+    cr, *_ = reference_f32(get_target("exp"), np.array([100.0, -200.0, 88.72283], np.float32))
+    assert cr[0] == np.inf and cr[1] == 0 and np.isfinite(cr[2])
+
+
+# --- C export ----------------------------------------------------------------------------------------
+@pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
+def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
+    x = random_full_range(200_000)
+    for name in ("exp", "exp2", "log"):
+        fname = f"{name}_f32"
+        src = tmp_path / f"{fname}.h"
+        src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
+        loop = tmp_path / f"{name}_loop.c"
+        loop.write_text(f'#include "{src.name}"\n#include <stddef.h>\n'
+                        f"void run(const float *restrict x, float *restrict y, size_t n)\n"
+                        f"{{ for (size_t i = 0; i < n; i++) y[i] = {fname}(x[i]); }}\n")
+        lib = tmp_path / f"lib{name}.so"
+        res = subprocess.run([CC, "-O3", "-march=native", "-ffp-contract=off", "-fopt-info-vec-optimized",
+                              "-shared", "-fPIC", str(loop), "-o", str(lib), "-lm"],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        if "GCC" in subprocess.run([CC, "--version"], capture_output=True, text=True).stdout.upper() or "gcc" in CC:
+            assert f"{name}_loop.c:3" in res.stderr and "loop vectorized" in res.stderr, res.stderr
+        fn = ctypes.CDLL(str(lib)).run
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, len(x))
+        ref = evaluate(composed[name], x, "float32")
+        bad = ~same_float32(y, ref)
+        assert not np.any(bad), (name, x[bad][:5], y[bad][:5], ref[bad][:5])
+        assert check_specials(lambda v: _call(fn, v), name) == []
+
+
+def _call(fn, v):
+    v = np.ascontiguousarray(v, np.float32)
+    out = np.empty_like(v)
+    fn(v.ctypes.data, out.ctypes.data, len(v))
+    return out
+
+
+def test_composed_programs_round_trip_as_text(composed):
+    for prog in composed.values():
+        again = parse_program(format_program(prog))
+        x = random_full_range(2000, seed=5)
+        assert np.all(same_float32(evaluate(again, x, "float32"), evaluate(prog, x, "float32")))
