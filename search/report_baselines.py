@@ -46,6 +46,7 @@ from .results import RunRecord
 MEASURE_PREC_BITS = 128
 MEASURE_POINTS = 4096
 CACHE_VERSION = 1
+MEASURE_VERSION = 2  # 2: programs with a pole inside the domain measure as undefined
 METHOD_TITLES = {"evolved": "evolved", "taylor": "Taylor", "pade": "Padé",
                  "minimax_poly": "minimax poly", "minimax_rational": "minimax rational"}
 COST_MODELS = {"fma1": "fma = 1 op (this project's cost)", "paper": "paper count (mul + add = 2 ops, fma = 2)"}
@@ -100,7 +101,17 @@ def _read_json(path: Path) -> dict:
 
 
 def measure(program: Program, target: str, lo: float, hi: float) -> tuple[float, float]:
-    """(max relative error, digits) of ``program`` read as real arithmetic over [lo, hi]."""
+    """(max relative error, digits) of ``program`` read as real arithmetic over [lo, hi].
+
+    A program with a division whose denominator vanishes inside [lo, hi] is undefined there as
+    a real function (``fitness.fit_real.interior_pole``), however well its samples look: its
+    error is inf (digits -inf), as the search scores it and as the interval bound finds.
+    """
+    from fitness.fit_real import interior_pole
+    from fitness.realmode import sample_points
+
+    if interior_pole(program, sample_points(lo, hi, MEASURE_POINTS)) is not None:
+        return math.inf, -math.inf
     r = max_relative_error(program, target, lo, hi, n_points=MEASURE_POINTS, prec_bits=MEASURE_PREC_BITS)
     return r.max_rel_error, r.digits
 
@@ -117,7 +128,7 @@ class DigitsCache:
 
     def measure(self, program: Program | str, target: str, lo: float, hi: float, label: str = "") -> Measured:
         text = program if isinstance(program, str) else format_program(program)
-        key = _key(target, float(lo).hex(), float(hi).hex(), MEASURE_PREC_BITS, MEASURE_POINTS, text)
+        key = _key(target, float(lo).hex(), float(hi).hex(), MEASURE_PREC_BITS, MEASURE_POINTS, MEASURE_VERSION, text)
         hit = self.data["entries"].get(key)
         if hit is not None:
             try:
