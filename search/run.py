@@ -208,9 +208,14 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
         fut = executor.submit(evaluate_batch, spec_json, cands, config.cost_model)
         in_flight[fut] = (cands, time.monotonic(), tries)
 
-    def resubmit_all(retry: list[tuple[list[dict], int]]) -> None:
-        """After a restart every running batch is lost: send them again (with the retries)."""
-        batches = [(c, n) for c, _, n in in_flight.values()] + retry
+    # Batches that were running when a worker died are retried one at a time, alone on the
+    # executor ("quarantine"): a batch that kills its worker when alone is the guilty one, and
+    # only its candidates are scored as failed.
+    quarantine: list[list[dict]] = []
+
+    def resubmit_running() -> None:
+        """After a restart every running batch is lost: send them again."""
+        batches = [(c, n) for c, _, n in in_flight.values()]
         in_flight.clear()
         for cands, tries in batches:
             submit(cands, tries)
@@ -229,18 +234,21 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
             if time.monotonic() - start >= session_limit:
                 reason = "time"
                 break
-            while len(in_flight) < max_in_flight:
-                cands = engine.ask(batch_size)
-                if not cands:
-                    break
-                submit(cands)
+            if quarantine:
+                if not in_flight:
+                    submit(quarantine.pop(0), tries=1)
+            else:
+                while len(in_flight) < max_in_flight and not any(n for _c, _t, n in in_flight.values()):
+                    cands = engine.ask(batch_size)
+                    if not cands:
+                        break
+                    submit(cands)
             if not in_flight:
                 reason = "target" if engine.reached_target() else "budget"
                 break
             wait_s = max(0.01, min(0.25, session_limit - (time.monotonic() - start)))
             done, _ = cf.wait(list(in_flight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
             results: list[dict] = []
-            retry: list[tuple[list[dict], int]] = []
             broken = False
             for fut in done:
                 cands, _t, tries = in_flight.pop(fut)
@@ -250,14 +258,14 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                     broken = True
                     ids = [c["id"] for c in cands]
                     why = f"{type(exc).__name__}: {exc}"
-                    # a dead pool fails every batch it held: retry each once, so that only the
-                    # candidate that really kills its worker is scored as failed
+                    # a dead pool fails every batch it held: retry each alone, so that only the
+                    # candidates that really kill their worker are scored as failed
                     if tries == 0:
-                        retry.append((cands, 1))
-                        log.warning("worker lost while evaluating %s (%s); retrying once", ids, why)
+                        quarantine.append(cands)
+                        log.warning("worker lost while evaluating %s (%s); retrying alone", ids, why)
                         continue
                     rd.event("worker_failed", ids=ids, why=why)
-                    log.warning("worker failed again on candidates %s: %s", ids, why)
+                    log.warning("worker failed again on candidates %s, alone: %s", ids, why)
                     results.extend(failed_result(c, f"worker failed: {type(exc).__name__}") for c in cands)
             now = time.monotonic()
             hung = [f for f, (c, t, _n) in in_flight.items() if now - t > config.eval_timeout * len(c)]
@@ -268,7 +276,11 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 results.extend(failed_result(c, "evaluation timed out") for c in cands)
             if broken or hung:
                 executor.restart()
-                resubmit_all(retry)
+                for fut, (cands, _t, tries) in list(in_flight.items()):
+                    if broken and tries == 0:  # lost with the pool: to quarantine as well
+                        quarantine.append(cands)
+                        del in_flight[fut]
+                resubmit_running()
             for res in results:
                 if res.get("failed"):
                     rd.event("candidate_failed", id=res["id"], why=res["failed"])
