@@ -37,21 +37,27 @@ program runs 64 times inside one executable (``xla_raw_callable(repeat=64)``) on
 elements, 21 rounds, 25-50 ms a measurement after 0.1-0.3 s of compiling.
 
 Noise, measured on the shared 2-core machine under its usual load (``python -m
-backends.speed_cost`` repeats the study: 10 uncached measurements per program), as median
-+- standard deviation in op-equivalents:
+backends.speed_cost`` repeats the study: 10 uncached measurements per program, one process), as
+median +- standard deviation in op-equivalents:
 
-    llvm: horner2 1.38+-0.06, horner4 3.71+-0.19, horner6 5.86+-0.08, horner10 12.70+-0.22,
-          horner12 30.2+-2.4, 1/(x+c) 4.43+-0.13, fma(sqrt(x), x, c) 10.3+-0.5
-    xla:  horner2 1.49+-0.27, horner4 2.56+-0.57, horner6 7.9+-0.9, horner10 9.5+-1.0,
-          horner12 11.9+-1.6, 1/(x+c) 1.53+-0.11, fma(sqrt(x), x, c) 2.69+-0.23
+    llvm: horner2 0.89+-0.06, horner4 3.82+-0.04, horner6 6.84+-0.22, horner10 12.62+-0.10,
+          horner12 24.9+-0.1, 1/(x+c) 4.70+-0.08, fma(sqrt(x), x, c) 10.38+-0.09
+    xla:  horner2 1.6+-0.5, horner4 2.5+-0.2, horner6 6.6+-0.4, horner10 9.9+-0.7,
+          horner12 11.3+-0.5, 1/(x+c) 2.7+-0.3, fma(sqrt(x), x, c) 4.7+-0.6
 
-Between runs minutes apart the medians moved by up to ~0.3 (llvm) for small programs and a few
-percent for large ones.  Hence ``QUANTUM`` = 0.25 for llvm and 0.5 for xla: closer costs are
-ties, decided by error.  Outliers (a round preempted by another process) are removed by the
-medians; a machine busy for the whole measurement still shifts it.  Measured costs make a run
-non-reproducible bit for bit, unlike operation counts.  XLA's numbers differ from llvmlite's
-(its division is cheap relative to its fma loop, its degree-6 loop is slower than degree 4 by
-far more): each model ranks programs for its own backend.
+Between processes (runs minutes apart) the llvm medians of small programs moved by up to ~0.3
+and horner6 by up to 1; the register-spilling horner12 measured 25 in one process and 52 in
+another (its stack reloads may alias the buffers, which depend on where things were allocated).
+Hence ``QUANTUM`` = 0.25 for llvm and 0.5 for xla: closer costs are ties, decided by error.
+Outliers (a round preempted by another process) are removed by the medians; a machine busy for
+the whole measurement still shifts it.  Measured costs make a run non-reproducible bit for bit,
+unlike operation counts.  XLA's numbers differ from llvmlite's (its division is cheap relative to
+its fma loop, its degree-6 loop is far slower than its degree-4 one): each model ranks programs
+for its own backend.
+
+Buffers are placed by ``output_buffer`` (input page-aligned, output half a page away): with an
+output 16 bytes past its input modulo 4 KiB (what ``np.empty_like`` right after the input gave)
+a streaming copy ran 10x slower here ("4K aliasing").
 
 Caching.  ``measured_cost`` keeps a per-process LRU cache (``CACHE_SIZE`` entries, thread-safe)
 keyed by (model, dtype, domain, ``dsl.canonical.structural_hash``): the canonical structure with
@@ -81,6 +87,7 @@ MODELS = ("llvm", "xla")
 COST_MODELS = ("ops", *MODELS)
 QUANTUM = {"llvm": 0.25, "xla": 0.5}
 REF_HIGH_OPS = 8  # REF_1 costs 1, REF_8 costs REF_HIGH_OPS
+MIN_REF_RATIO = 1.15  # t(REF_8) / t(REF_1) is ~1.7 (llvm) and ~3 (xla) here; below this the scale is noise
 CACHE_SIZE = 4096
 DEFAULT_DOMAIN = (0.0, 1.0)
 
@@ -148,6 +155,38 @@ REF_LOW = horner_program(1)
 REF_HIGH = horner_program(REF_HIGH_OPS)
 
 
+# --- buffers ---------------------------------------------------------------------------------------
+PAGE = 4096
+
+
+def aligned_empty(n: int, dtype, page_offset: int = 0) -> np.ndarray:
+    """An uninitialized 1-D array whose data starts ``page_offset`` bytes into a 4 KiB page."""
+    dt = as_dtype(dtype)
+    raw = np.empty(n * dt.itemsize + 2 * PAGE, np.uint8)
+    start = (page_offset - raw.ctypes.data) % PAGE
+    return raw[start:start + n * dt.itemsize].view(dt)
+
+
+def output_buffer(x: np.ndarray, dtype=None) -> np.ndarray:
+    """An output array like ``x`` placed half a page away from it modulo 4 KiB.
+
+    Where an output lies less than one vector (32 bytes) past its input modulo 4 KiB, every
+    load in a streaming loop seems to depend on a store just issued ("4K aliasing"): measured
+    here, ``np.copyto`` of 64K float32 took 1.4 ns/element into ``np.empty_like(x)`` allocated
+    right after ``x`` on the heap (16 bytes past it modulo 4 KiB) and 0.11-0.13 ns/element
+    elsewhere.  Every timed kernel writes into a buffer placed by this function, so that timings
+    do not depend on where the allocator happened to put the arrays.
+    """
+    dt = x.dtype if dtype is None else as_dtype(dtype)
+    return aligned_empty(int(np.size(x)), dt, (x.ctypes.data + PAGE // 2) % PAGE)
+
+
+def copy_callable(x: np.ndarray) -> Callable:
+    """``np.copyto`` of ``x`` into a preallocated ``output_buffer``: the memory-copy floor."""
+    out = output_buffer(x)
+    return lambda a: np.copyto(out, a)
+
+
 # --- raw callables: no argument checks, fixed buffers ------------------------------------------
 def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable[[], None]:
     """A zero-argument call of the llvmlite kernel on ``x`` into a preallocated output.
@@ -160,7 +199,7 @@ def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Calla
     dt = as_dtype(dtype)
     kernel = compile_program(program, dt)
     xs = np.ascontiguousarray(x, dt)
-    out = np.empty_like(xs)
+    out = output_buffer(xs)
     kernel(xs, out=out)  # validates the buffers once (shape, dtype, no overlap)
     fn, xp, yp, n = kernel._fn, xs.ctypes.data, out.ctypes.data, int(xs.shape[0])
 
@@ -252,8 +291,10 @@ def _check_model(model: str) -> None:
 def _input(domain, dtype, n: int) -> np.ndarray:
     lo, hi = (DEFAULT_DOMAIN if domain is None else domain)
     rng = np.random.default_rng(12345)
+    x = aligned_empty(n, dtype)  # page-aligned; outputs go half a page away (see output_buffer)
     with np.errstate(over="ignore"):
-        return rng.uniform(float(lo), float(hi), n).astype(as_dtype(dtype))
+        x[:] = rng.uniform(float(lo), float(hi), n).astype(as_dtype(dtype))
+    return x
 
 
 def _calls_for(fn: Callable[[], None], block_s: float) -> int:
@@ -304,8 +345,8 @@ def measure(program: Program, dtype="float32", model: str = "llvm", domain=None,
     ratios = times[:, 1] / times[:, 0]
     ref_ratios = times[:, 2] / times[:, 0]
     r_p, r_8 = float(np.median(ratios)), float(np.median(ref_ratios))
-    if not r_8 > 1.0:
-        # the two references timed alike: nothing to scale by (an absurdly loaded machine)
+    if not r_8 > MIN_REF_RATIO:
+        # the two references timed (nearly) alike: no scale to read the program's time against
         raw = float("nan")
     else:
         raw = 1.0 + (REF_HIGH_OPS - 1) * (r_p - 1.0) / (r_8 - 1.0)

@@ -12,7 +12,7 @@ machine only such ratios mean something, never the absolute times of separate ru
 
 Implementations:
 
-- ``memory copy``: ``np.copyto`` into a preallocated buffer, what reading and writing costs;
+- ``memory copy``: ``np.copyto`` into a preallocated buffer: what reading and writing costs;
 - ``np.NAME`` / ``jnp.NAME``: the platform's function (numpy ufunc with ``out=``; ``jax.jit``
   of the ``jax.numpy`` function, on the device, waiting for the result);
 - ``numpy evaluator``: ``backends.numpy_backend.evaluate`` (exact semantics; allocates at every
@@ -25,7 +25,9 @@ Implementations:
   ``backends.speed_cost.xla_raw_callable``) and reports time per element per run.
 
 Buffers: the first sizes (default 16384, in L2) show compute; 10M elements show the memory-bound
-cost, which for a cheap kernel is the copy floor.
+cost, which for a cheap kernel is the copy floor.  The input is page-aligned and every output
+buffer this module allocates sits half a page from it (``backends.speed_cost.output_buffer``):
+an output just past its input modulo 4 KiB made even ``np.copyto`` 10x slower here.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ def platform_impls(target: str, dtype, backends=BACKENDS) -> list[Impl]:
         ufunc = getattr(np, np_name.split(".", 1)[1])
 
         def make_np(x, x_dev, ufunc=ufunc):
-            buf = np.empty_like(x)
+            from backends.speed_cost import output_buffer
+
+            buf = output_buffer(x)
             return lambda a: ufunc(a, out=buf)
 
         out.append(Impl(np_name, make_np, kind="platform-numpy"))
@@ -162,7 +166,9 @@ def program_impls(label: str, program: Program, dtype, backends=BACKENDS, xla_re
 
 
 def copy_impl() -> Impl:
-    return Impl(COPY, lambda x, x_dev: timing.copy_floor(x), kind="copy")
+    from backends.speed_cost import copy_callable
+
+    return Impl(COPY, lambda x, x_dev: copy_callable(x), kind="copy")
 
 
 # --- timing ---------------------------------------------------------------------------------------
@@ -236,8 +242,11 @@ def time_impls(impls: list[Impl], sizes, lo: float, hi: float, dtype="float32", 
     uniform inputs in [lo, hi] (one device copy shared by the XLA rows)."""
     dt = as_dtype(dtype)
     results: dict[int, SizeResult] = {}
+    from backends.speed_cost import aligned_empty
+
     for n in sizes:
-        x = timing.cache_resident_input(lo, hi, dt, n=int(n))
+        x = aligned_empty(int(n), dt)  # page-aligned; outputs half a page away (speed_cost.output_buffer)
+        x[:] = timing.cache_resident_input(lo, hi, dt, n=int(n))
         x_dev = None
         rows = [i for i in impls if i.applies(int(n))]
         if any(i.kind.startswith("xla") or i.kind == "platform-xla" for i in rows):

@@ -177,7 +177,7 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, quiet):
     done = export_run(record, lang, name, out, max_ulp, max_ops, exhaustive,
                       progress=_progress_bar("verifying", quiet))
     if done.report is not None:
-        click.echo(f"{int(done.entry['cost'])}-op program: {done.report.describe()}")
+        click.echo(f"{done.entry['cost']:g}-op program: {done.report.describe()}")
     click.echo(f"wrote {done.path}")
 
 
@@ -265,6 +265,15 @@ def targets():
     for line in describe_specs():
         click.echo(line)
     click.echo("Add one with fitness.special.register(FullRangeSpec(...)).")
+
+
+def _register_extra_commands() -> None:
+    from .bench import bench
+
+    cli.add_command(bench)
+
+
+_register_extra_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,7 +38,9 @@ class Exported:
 def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, note: str = "") -> str:
     cfg = record.config
     lines = [
-        f"{cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {cfg.dtype}, {int(entry['cost'])} operations",
+        f"{cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {cfg.dtype}, "
+        + (f"{int(entry['cost'])} operations" if cfg.cost_model == "ops"
+           else f"measured cost {entry['cost']:g} ({cfg.cost_model}, in op-count units)"),
         "Discovered by AutoNumerics (regularized evolution with functional hashing).",
     ]
     if cfg.mode == "real":
