@@ -11,6 +11,8 @@ exported program is confirmed on 2**22 inputs or exhaustively by ``autonumerics 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import multiprocessing
 import shutil
 import statistics
 import sys
@@ -43,26 +45,33 @@ def one(seed: int, caching: bool, time_limit: float, root: Path) -> dict:
             "best_ulp": best["error"], "best_cost": best["cost"]}
 
 
+def _one(job: tuple) -> dict:
+    return one(*job)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--time-limit", type=float, default=600.0)
+    ap.add_argument("--jobs", type=int, default=1, help="searches run at once (one core each)")
     ap.add_argument("--write", action="store_true", help="record the table in BENCHMARKS.md")
     args = ap.parse_args()
     Problem.build(RunConfig(target="exp2", domain=(0.0, 1.0)).problem_spec)  # warm the reference cache
     root = Path(tempfile.mkdtemp(prefix="an-search-speed-"))
-    rows = []
+    jobs = [(seed, caching, args.time_limit, root) for seed in args.seeds for caching in (True, False)]
     try:
-        for seed in args.seeds:
-            for caching in (True, False):
-                r = one(seed, caching, args.time_limit, root)
-                rows.append(r)
-                print(r, flush=True)
+        # --jobs N runs N searches at once, one per core (each search has one worker)
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+            rows = list(pool.map(_one, jobs))
+        for r in rows:
+            print(r, flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     lines = [
         f"Machine: {machine()}. Command: `python benchmarks/search_speed.py --seeds {' '.join(map(str, args.seeds))} "
-        f"--time-limit {args.time_limit:g}`. One worker per run (rates are per core); runs stop at the first "
+        f"--time-limit {args.time_limit:g} --jobs {args.jobs}`. One worker per run, {args.jobs} run(s) at once on "
+        f"separate cores (rates are per core); runs stop at the first "
         f"program within 1 ULP on the fitness + validation points, or at the time limit.",
         "",
         "| seed | cache | reached <= 1 ULP | time (s) | candidates | fitted | hit rate | candidates/s/core | fits/s/core | best (ops: ULP) |",

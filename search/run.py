@@ -200,7 +200,9 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
     elapsed0 = engine.state.elapsed
     last_ckpt = start
     in_flight: dict[cf.Future, tuple[list[dict], float, int]] = {}  # batch, sent at, tries
-    max_in_flight = max(1, executor.workers)
+    # two tasks per worker process keep every worker busy while the driver handles a result;
+    # in-process (one worker) evaluation stays strictly sequential, hence deterministic
+    max_in_flight = 1 if executor.name == "inline" else 2 * executor.workers
     log.info("run %s: %s on [%s, %s] %s, %s worker(s) (%s)", rd.path, config.target, *config.domain,
              config.dtype, executor.workers, executor.name)
 
