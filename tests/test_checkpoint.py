@@ -142,3 +142,24 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
     ref = _state(whole)
     assert final["population"] == ref["population"]
     assert final["best_per_cost"] == ref["best_per_cost"]
+
+
+def test_report_and_export_refuse_another_checkpoint_format(tmp_path, capsys):
+    """A run directory written by another version of the checkpoint format is refused with a
+    clear one-line message by every command that reads it (format 1 is the only one so far)."""
+    from search.cli import main
+
+    rd = tmp_path / "r"
+    run(RunConfig(**SMALL, budget_evals=20, run_dir=str(rd)), quiet=True)
+    for name in ("checkpoint.json", "checkpoint.json.bak"):
+        p = rd / name
+        if p.exists():
+            data = json.loads(p.read_text())
+            data["format_version"] = 0
+            p.write_text(json.dumps(data))
+    for argv in (["report", str(rd)], ["export", str(rd), "--max-ulp", "1e12", "--quiet"], ["resume", str(rd)]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert info.value.code == 2 and len(err) == 1
+        assert "format version 0" in err[0] and "reads version 1" in err[0]
