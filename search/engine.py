@@ -160,7 +160,8 @@ class Engine:
     # --- ask ---------------------------------------------------------------------------------
     def _new_candidate(self) -> dict:
         st = self.state
-        if len(st.population) + len(st.pending) < self.config.population_size and st.n_told < self.config.population_size:
+        filling = len(st.population) + len(st.pending) < self.config.population_size and st.n_told < self.config.population_size
+        if filling or not st.population:  # nothing to select from yet (all candidates in flight)
             n_ops = int(self.rng.integers(1, 4))
             child = random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
             parent, kind = None, "random"

@@ -58,3 +58,15 @@ def test_dask_local_cluster(tmp_path):
     assert res.front
     start = _events(rd)[0]
     assert start["event"] == "start" and start["config"]["dask_local"] == 2
+
+
+def test_more_candidates_in_flight_than_the_population_holds():
+    """With many workers, every member can be in flight before any result is back: asking
+    then must not select from an empty population."""
+    from fitness.problem import Problem
+    from search.engine import Engine
+
+    cfg = RunConfig(**SMALL, budget_evals=100, workers=1, population_size=4, tournament_size=2, run_dir="unused")
+    engine = Engine(cfg, Problem.build(cfg.problem_spec))
+    asked = engine.ask(10)
+    assert len(asked) + engine.state.n_hits == 10
