@@ -66,7 +66,8 @@ def test_more_candidates_in_flight_than_the_population_holds():
     from fitness.problem import Problem
     from search.engine import Engine
 
-    cfg = RunConfig(**SMALL, budget_evals=100, workers=1, population_size=4, tournament_size=2, run_dir="unused")
+    cfg = RunConfig(**{**SMALL, "population_size": 4, "tournament_size": 2}, budget_evals=100, workers=1,
+                    run_dir="unused")
     engine = Engine(cfg, Problem.build(cfg.problem_spec))
     asked = engine.ask(10)
     assert len(asked) + engine.state.n_hits == 10
