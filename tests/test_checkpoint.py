@@ -76,15 +76,21 @@ def test_resume_refuses_another_problem(tmp_path):
         resume(rd, budget_evals=30, quiet=True)
 
 
-def test_resume_refuses_unknown_format_version(tmp_path):
+def _run_with_format_version(tmp_path: Path, version: int) -> Path:
+    """A small run whose checkpoints (and backup) claim another format version."""
     rd = tmp_path / "r"
     run(RunConfig(**SMALL, budget_evals=20, run_dir=str(rd)), quiet=True)
     for name in ("checkpoint.json", "checkpoint.json.bak"):
         p = rd / name
         if p.exists():
             data = json.loads(p.read_text())
-            data["format_version"] = 99
+            data["format_version"] = version
             p.write_text(json.dumps(data))
+    return rd
+
+
+def test_resume_refuses_unknown_format_version(tmp_path):
+    rd = _run_with_format_version(tmp_path, 99)
     with pytest.raises(ConfigError, match="format version 99"):
         resume(rd, quiet=True)
 
@@ -149,14 +155,7 @@ def test_report_and_export_refuse_another_checkpoint_format(tmp_path, capsys):
     clear one-line message by every command that reads it (format 1 is the only one so far)."""
     from search.cli import main
 
-    rd = tmp_path / "r"
-    run(RunConfig(**SMALL, budget_evals=20, run_dir=str(rd)), quiet=True)
-    for name in ("checkpoint.json", "checkpoint.json.bak"):
-        p = rd / name
-        if p.exists():
-            data = json.loads(p.read_text())
-            data["format_version"] = 0
-            p.write_text(json.dumps(data))
+    rd = _run_with_format_version(tmp_path, 0)
     for argv in (["report", str(rd)], ["export", str(rd), "--max-ulp", "1e12", "--quiet"], ["resume", str(rd)]):
         with pytest.raises(SystemExit) as info:
             main(argv)
