@@ -141,7 +141,7 @@ def _dd_mul_d(a, q):
 
 def dd_div(a, b, careful: bool = True):
     """a / b; division by an exact zero is undefined in real mode (NaN)."""
-    (ah, al), (bh, bl) = a, b
+    ah, (bh, bl) = a[0], b
     q1 = ah / bh
     r = dd_sub(a, _dd_mul_d(b, q1), False)
     q2 = r[0] / bh

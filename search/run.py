@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import logging
-import math
 import multiprocessing
 import os
 import signal
@@ -99,7 +98,8 @@ def _write_front(rd: RunDir, engine: Engine) -> None:
     atomic_write_text(rd.front, json.dumps({"config": engine.config.to_dict(), "front": engine.front()}, indent=1))
 
 
-def _save(rd: RunDir, engine: Engine, problem_hash: str, in_flight_cands: list[dict]) -> None:
+def _save(rd: RunDir, engine: Engine, problem_hash: str) -> None:
+    """Checkpoint the engine; candidates in flight are in its state's ``pending`` list."""
     st = engine.state
     st.rng_state = engine.rng.bit_generator.state
     payload = {"config": engine.config.to_dict(), "problem_hash": problem_hash, "state": st.to_dict()}
@@ -116,7 +116,7 @@ def run(config: RunConfig, quiet: bool = False) -> RunResult:
     rd.create()
     atomic_write_text(rd.config, json.dumps(config.to_dict(), indent=1))
     engine = Engine(config, problem)
-    _save(rd, engine, problem.problem_hash(config.ops), [])  # resumable from the first moment
+    _save(rd, engine, problem.problem_hash(config.ops))  # resumable from the first moment
     rd.event("start", config=config.to_dict())
     return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
 
@@ -291,12 +291,12 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
             progress.update()
             if time.monotonic() - last_ckpt >= config.checkpoint_every:
-                _save(rd, engine, problem_hash, [])
+                _save(rd, engine, problem_hash)
                 rd.event("checkpoint", candidates=engine.state.n_told)
                 last_ckpt = time.monotonic()
     finally:
         engine.state.elapsed = elapsed0 + (time.monotonic() - start)
-        _save(rd, engine, problem_hash, [])
+        _save(rd, engine, problem_hash)
         executor.shutdown() if reason != "interrupted" else _quick_shutdown(executor)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
@@ -316,6 +316,3 @@ def _quick_shutdown(executor) -> None:
     finally:
         executor.shutdown()
 
-
-def front_summary(front: list[dict]) -> str:
-    return " ".join(f"{int(e['cost']) if float(e['cost']).is_integer() else e['cost']}:{e['error']:.3g}" for e in front if math.isfinite(e["error"]))

@@ -5,7 +5,6 @@ computes exactly what the program computes."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import ctypes
 import hashlib
 import io

@@ -15,7 +15,7 @@ import pytest
 import fitness.reference as reference
 from dsl.semantics import fma
 from fitness.metrics import correctly_rounded, exact_exponent, summarize, ulp_errors, ulp_of_exact
-from fitness.reference import Reference, fast_reference, mp_values, reference_values
+from fitness.reference import fast_reference, mp_values, reference_values
 from fitness.targets import Target, get_target
 
 CC = shutil.which("cc") or shutil.which("gcc")

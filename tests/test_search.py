@@ -53,7 +53,7 @@ def _state(run_dir: Path) -> dict:
 def test_same_seed_one_worker_gives_identical_runs(tmp_path):
     a = run(RunConfig(**TINY, seed=5, run_dir=str(tmp_path / "a")), quiet=True)
     b = run(RunConfig(**TINY, seed=5, run_dir=str(tmp_path / "b")), quiet=True)
-    c = run(RunConfig(**TINY, seed=6, run_dir=str(tmp_path / "c")), quiet=True)
+    run(RunConfig(**TINY, seed=6, run_dir=str(tmp_path / "c")), quiet=True)
     assert a.candidates == b.candidates == 60
     assert a.front == b.front
     sa, sb, sc = _state(tmp_path / "a"), _state(tmp_path / "b"), _state(tmp_path / "c")
