@@ -329,11 +329,8 @@ def test_llvm_ir_vectorizes_horner_with_fma():
     assert "llvm.fma.f32" in unoptimized and "<8 x float>" not in unoptimized
 
 
-def test_llvm_reduction_ops_vectorize():
-    features = llvm.get_host_cpu_features()
-    if not features.get("avx2"):
-        pytest.skip("host has no AVX2")
-    prog = parse_program("""
+# every range-reduction op in one chain, ending in c (vectorization tests add their tails)
+REDUCTION_CHAIN = """
         k = round x
         r = ldexp x k
         m = frexp_m r
@@ -342,6 +339,14 @@ def test_llvm_reduction_ops_vectorize():
         s = select_lt e f m x
         a = abs s
         c = copysign a x
+"""
+
+
+def test_llvm_reduction_ops_vectorize():
+    features = llvm.get_host_cpu_features()
+    if not features.get("avx2"):
+        pytest.skip("host has no AVX2")
+    prog = parse_program(REDUCTION_CHAIN + """
         q = sqrt c
         return q
     """)
@@ -406,15 +411,7 @@ def test_c_export_vectorizes_with_gcc(tmp_path):
         pytest.skip("the -fopt-info report is GCC's")
     if not llvm.get_host_cpu_features().get("avx2"):
         pytest.skip("host has no AVX2")
-    prog = parse_program("""
-        k = round x
-        r = ldexp x k
-        m = frexp_m r
-        e = frexp_e r
-        f = floor m
-        s = select_lt e f m x
-        a = abs s
-        c = copysign a x
+    prog = parse_program(REDUCTION_CHAIN + """
         d = div c 3
         t = fma d 0x1.8p-1 x
         n = neg t
