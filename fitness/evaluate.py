@@ -21,6 +21,7 @@ class Scored:
     summary: ErrorSummary
     error: float  # the search objective: max ULP (ulp mode) or max relative error (real mode)
     cost: float
+    frame: dict[str, float] | None = None  # the evolvable frame constants, when the frame evolves
 
 
 def objective(summary: ErrorSummary, mode: str) -> float:
@@ -31,7 +32,7 @@ def objective(summary: ErrorSummary, mode: str) -> float:
 VALIDATE_BELOW_ULP = 16.0
 
 
-def score(program: Program, problem: Problem) -> Scored:
+def score(program: Program, problem: Problem, frame_constants: dict[str, float] | None = None) -> Scored:
     """Error of the program as it stands (no fitting), in the problem's evaluation dtype.
 
     In ulp mode a program within ``VALIDATE_BELOW_ULP`` on the fitness points is also measured
@@ -39,7 +40,8 @@ def score(program: Program, problem: Problem) -> Scored:
     holds errors that survive dense verification.
     """
     dt = problem.spec.eval_dtype
-    full = problem.realize(program)
+    frame = _frame_of(problem, frame_constants)
+    full = problem.realize(program, frame)
     y = evaluate(full, problem.x, dt)
     summary = summarize(problem.x, y, problem.ref.hi, problem.ref.lo, dt)
     error = objective(summary, problem.spec.mode)
@@ -50,7 +52,7 @@ def score(program: Program, problem: Problem) -> Scored:
 
         rel, where = real_max_error(full, problem)
         summary = replace(summary, max_rel_error=rel, worst_x=where)
-        return Scored(program, summary, objective(summary, "real"), cost(program))
+        return Scored(program, summary, objective(summary, "real"), cost(program), frame)
     if problem.val_x is not None and error <= VALIDATE_BELOW_ULP:
         yv = evaluate(full, problem.val_x, dt)
         val = summarize(problem.val_x, yv, problem.val_ref.hi, problem.val_ref.lo, dt)
@@ -58,14 +60,38 @@ def score(program: Program, problem: Problem) -> Scored:
             summary = replace(summary, max_ulp=val.max_ulp, worst_x=val.worst_x)
         summary = replace(summary, max_rel_error=max(summary.max_rel_error, val.max_rel_error))
         error = objective(summary, problem.spec.mode)
-    return Scored(program, summary, error, cost(program))
+    return Scored(program, summary, error, cost(program), frame)
 
 
-def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOptions | None = None) -> Scored:
-    """Fit the constants (seeded: the same program and seed give the same result), then score."""
+def _frame_of(problem: Problem, constants: dict[str, float] | None) -> dict[str, float] | None:
+    """The evolvable frame constants a candidate carries (the defaults if it carries none)."""
+    if not problem.spec.frame_evolve:
+        return None
+    from .frames import evolvable_constants
+
+    return evolvable_constants(problem.spec.frame, constants)
+
+
+def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOptions | None = None,
+                  frame_constants: dict[str, float] | None = None) -> Scored:
+    """Fit the constants (seeded: the same program and seed give the same result), then score.
+
+    With an evolving frame, the frame's fitted constants (``frames.FITTED``) are fitted together
+    with the core's, starting from ``frame_constants``; the result carries them.
+    """
     rng = np.random.default_rng(seed)
-    # a frame adds only literal constants, so the composed program's parameters are the
-    # candidate's, in order: fit the program that is evaluated, keep the candidate
-    fitted = fit_constants(problem.realize(program), problem, rng, opts)
-    fitted = canonicalize(program.with_params(fitted.params), problem.spec.eval_dtype)
-    return score(fitted, problem)
+    frame = _frame_of(problem, frame_constants)
+    if frame is None:
+        # a frame adds only literal constants, so the composed program's parameters are the
+        # candidate's, in order: fit the program that is evaluated, keep the candidate
+        fitted = fit_constants(problem.realize(program), problem, rng, opts)
+        fitted = canonicalize(program.with_params(fitted.params), problem.spec.eval_dtype)
+        return score(fitted, problem)
+    from .frames import FITTED, compose_trainable, split_params
+
+    full, layout = compose_trainable(problem.spec.frame, program, FITTED[problem.spec.frame], frame)
+    fitted = fit_constants(full, problem, rng, opts)
+    core_params, trained = split_params(layout, fitted.params)
+    frame = dict(frame, **{k: float(np.dtype(problem.spec.eval_dtype).type(v)) for k, v in trained.items()})
+    fitted = canonicalize(program.with_params(core_params), problem.spec.eval_dtype)
+    return score(fitted, problem, frame)

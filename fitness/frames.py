@@ -37,9 +37,11 @@ can explore: the split of ln2 into LN2_HI + LN2_LO, the renormalization point, t
 Constants whose exactness the reduction relies on (LN2_HI needs at most 15 significant bits for
 k * LN2_HI to be exact) are checked.  ``compose_trainable(frame, core, names)`` turns the named
 constants into ``param`` nodes, so that one fit tunes them with the core; ``split_params`` maps
-the fitted parameters back to (core parameters, frame constants).  (The search itself still fits
-the core only: ``fitness.evaluate.fit_and_score`` relies on ``compose`` keeping the parameters
-exactly the core's.)
+the fitted parameters back to (core parameters, frame constants).  A search run with
+``--frame-evolve`` uses both: each candidate carries its own frame constants, the fitter tunes the
+low parts (``FITTED``) with the core, and mutations move the discrete choices (``MOVED``: the bits
+kept in LN2_HI, the log reduction's SPLIT, the float32 standing for 1/ln2) between values the
+exactness checks accept.  Without it, ``compose`` keeps the parameters exactly the core's.
 
 ``compose(frame, core)`` inlines the core's nodes in place of the frame's ``core`` call: the core's
 parameters stay, in order, the composed program's parameters, so fitting the composed program
@@ -210,6 +212,9 @@ def _check_log_constants(c: Mapping[str, float]) -> None:
         m, _ = math.frexp(c["LN2_HI"])
         if (m * 2**15) != int(m * 2**15):
             raise FrameError("LN2_HI must have at most 15 significant bits (e * LN2_HI + t must be exact)")
+        if not c.get("SPLIT", 0.70710677) > c["LN2_HI"]:
+            # e = -1, t = m - 1 in [SPLIT - 1, 0): -LN2_HI + t stays below 1 in magnitude (exact) only then
+            raise FrameError("SPLIT must exceed LN2_HI (-LN2_HI + t must be exact for e = -1)")
 
 
 _SQ = SQRT_HALF
@@ -322,3 +327,92 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             series = (-0.5 + t / 3 - t * t / 4 + t**3 / 5) / (1.0 if f.name == "log" else math.log(2))
             return np.where(np.abs(t) < 1e-3, series, (lp - lin) / (t * t))
     raise FrameError(f"no core reference for frame {f.name!r}")
+
+
+# --- the frame open to evolution ------------------------------------------------------------------
+# Two kinds of frame constants can change during a search.  *Fitted* ones are smooth corrections
+# (the low part of a split constant) that the constant fitter tunes together with the core.
+# *Moved* ones are discrete choices the reduction's exactness constrains (how many bits the high
+# part of ln2 keeps, where the log reduction splits, which float32 stands for 1/ln2): mutations move
+# them between valid values, and the search keeps what scores better.  Thresholds for special values
+# (OVERFLOW, UNDERFLOW) are fixed by the target's C99 behaviour and never change.
+FITTED: dict[str, tuple[str, ...]] = {"exp": ("LN2_LO",), "log": ("LN2_LO",), "log2": ("INV_LN2_LO",)}
+MOVED: dict[str, tuple[str, ...]] = {"exp": ("LN2_HI", "INV_LN2"), "log": ("SPLIT", "LN2_HI"),
+                                     "log2": ("SPLIT", "INV_LN2_HI")}
+# float32 bounds; log's lower bound lies above every LN2_HI a move can pick (see _check_log_constants)
+SPLIT_RANGE = {"log": (float.fromhex("0x1.634p-1"), 0.875), "log2": (0.5625, 0.875)}
+MAX_F32_STEPS = 8  # INV_LN2, INV_LN2_HI stay within this many float32 ulps of their rounded values
+
+
+def evolvable(frame: str | Frame) -> tuple[str, ...]:
+    """Names of the frame's constants a search may change (fitted ones first); () if none."""
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    return FITTED.get(f.name, ()) + MOVED.get(f.name, ())
+
+
+def evolvable_constants(frame: str | Frame, constants: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The evolvable constants' values: the frame's defaults, overridden (and checked) by ``constants``."""
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    consts = frame_constants(f, constants)
+    return {name: consts[name] for name in evolvable(f)}
+
+
+def _exact_split(value, hi: float) -> float:
+    """value - hi, for a split constant value = hi + lo (``value`` an mpmath number)."""
+    import mpmath
+
+    with mpmath.workprec(160):
+        return float(value - mpmath.mpf(hi))
+
+
+def _f32_step(value: float, steps: int) -> float:
+    bits = np.array([value], np.float32).view(np.int32)[0] + np.int32(steps)
+    return float(np.array([bits], np.int32).view(np.float32)[0])
+
+
+def _ln2_hi(rng: np.random.Generator) -> float:
+    """ln2 rounded down or up to 12..15 significant bits (k * LN2_HI stays exact)."""
+    bits = int(rng.integers(12, 16))
+    m, e = math.frexp(math.log(2))
+    scaled = math.floor(m * 2**bits) if rng.random() < 0.5 else math.ceil(m * 2**bits)
+    return math.ldexp(scaled, e - bits)
+
+
+def mutate_constants(frame: str | Frame, constants: Mapping[str, float], rng: np.random.Generator) -> tuple[dict[str, float], str]:
+    """A neighbouring valid choice of one moved constant: (new evolvable constants, what moved).
+
+    Split pairs stay consistent: a new high part comes with the low part that completes the exact
+    constant (the fitter may then tune the low part further).  Returns the constants unchanged
+    (and "") for a frame with nothing to move.
+    """
+    import mpmath
+
+    f = get_frame(frame) if isinstance(frame, str) else frame
+    consts = evolvable_constants(f, constants)
+    names = MOVED.get(f.name, ())
+    if not names:
+        return consts, ""
+    name = names[int(rng.integers(len(names)))]
+    for _ in range(16):  # a draw can land on a value the checks refuse (SPLIT against LN2_HI): redraw
+        new = dict(consts)
+        if name == "LN2_HI":
+            new["LN2_HI"] = _ln2_hi(rng)
+            new["LN2_LO"] = _exact_split(mpmath.ln2, new["LN2_HI"])
+        elif name == "SPLIT":
+            lo, hi = SPLIT_RANGE[f.name]
+            moved = float(np.float32(consts["SPLIT"] * math.exp(rng.normal(0.0, 0.04))))
+            new["SPLIT"] = float(np.float32(min(max(moved, lo), hi)))
+        else:  # INV_LN2 or INV_LN2_HI: a few float32 ulps around 1/ln2 rounded
+            home = float(np.float32(1 / math.log(2)))
+            step = int(rng.integers(1, 4)) * (1 if rng.random() < 0.5 else -1)
+            moved = _f32_step(consts[name], step)
+            new[name] = moved if abs(moved - home) <= MAX_F32_STEPS * 2**-23 else home
+            if name == "INV_LN2_HI":
+                new["INV_LN2_LO"] = _exact_split(1 / mpmath.ln2, new["INV_LN2_HI"])
+        try:
+            frame_constants(f, new)
+        except FrameError:
+            continue
+        if new != consts:
+            return new, name
+    return consts, ""

@@ -35,6 +35,7 @@ class ProblemSpec:
     mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation
     n_points: int = 2048
     frame: str = ""  # a range-reduction frame (fitness.frames) the search fills in; "" for none
+    frame_evolve: bool = False  # the frame's own constants change too (fitted and moved, see frames.py)
 
     def __post_init__(self) -> None:
         as_dtype(self.dtype)
@@ -46,6 +47,13 @@ class ProblemSpec:
             raise ValueError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.n_points < 16:
             raise ValueError("n_points must be at least 16")
+        if self.frame_evolve:
+            from .frames import evolvable
+
+            if not self.frame:
+                raise ValueError("frame evolution needs a frame")
+            if not evolvable(self.frame):
+                raise ValueError(f"frame {self.frame!r} has no constants to evolve")
 
     @property
     def eval_dtype(self) -> str:
@@ -53,7 +61,10 @@ class ProblemSpec:
         return "float64" if self.mode == "real" else self.dtype
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.frame_evolve:
+            del d["frame_evolve"]  # absent when off: problems (and checkpoint hashes) from before it stay equal
+        return d
 
 
 @dataclass
@@ -95,13 +106,14 @@ class Problem:
             val_ref = reference_values(target, val_x, spec.lo, spec.hi, dt, use_cache=use_cache)
         return cls(spec, target, x, ref, weight, fit_idx, probes, val_x, val_ref)
 
-    def realize(self, program: Program) -> Program:
-        """The program that is actually evaluated: the candidate, or the frame around it."""
+    def realize(self, program: Program, frame_constants: dict[str, float] | None = None) -> Program:
+        """The program that is actually evaluated: the candidate, or the frame around it (with the
+        candidate's own frame constants when the frame evolves)."""
         if not self.spec.frame:
             return program
         from .frames import compose
 
-        return compose(self.spec.frame, program)
+        return compose(self.spec.frame, program, frame_constants or None)
 
     def problem_hash(self, ops: tuple[str, ...]) -> str:
         """Identifies the problem a checkpoint belongs to: spec, points and op set."""

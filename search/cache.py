@@ -44,6 +44,14 @@ def functional_hash(program: Program, probes: np.ndarray) -> str:
     return hashlib.blake2b(quantize(y).tobytes(), digest_size=12).hexdigest()
 
 
+def frame_key(constants: dict[str, float] | None) -> str:
+    """A hash suffix for a candidate's frame constants: one core in two frames is two functions."""
+    if not constants:
+        return ""
+    text = ",".join(f"{k}={float(v).hex()}" for k, v in sorted(constants.items()))
+    return "@" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 class EquivalenceCache:
     """Maps structural and functional hashes to entry ids; entries hold the fitted result."""
 

@@ -81,6 +81,8 @@ def cli():
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT to run workers on.")
 @click.option("--dask-local", type=int, help="Start a local Dask cluster with this many workers.")
 @click.option("--frame", help="Range-reduction frame the search fills in (e.g. exp: x = k ln2 + r).")
+@click.option("--frame-evolve", is_flag=True, default=None, help="Evolve the frame's own constants too (split of ln2, "
+              "reduction interval; see 'autonumerics targets').")
 @click.option("--no-cache", is_flag=True, default=False, help="Disable the functional-equivalence cache (for comparisons).")
 @click.option("--run-dir", help="Run directory (default runs/TARGET-DTYPE-sSEED-TIME).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
@@ -254,13 +256,15 @@ def targets():
         dom = f"[{t.default_domain[0]:.6g}, {t.default_domain[1]:.6g}]"
         click.echo(f"{t.name:<9} {dom:<26} {t.description}")
     click.echo("\nAny importable module:function taking and returning an mpmath number is a user target.")
-    from fitness.frames import FRAMES
+    from fitness.frames import FITTED, FRAMES, MOVED
     from fitness.special import describe_specs
 
     click.echo("\nRange-reduction frames (run --frame NAME; the search evolves the core):")
     for f in FRAMES.values():
         click.echo(f"{f.name:<9} core ~ {f.core_target}")
         click.echo(f"{'':<9} {f.description}")
+        if f.name in MOVED:
+            click.echo(f"{'':<9} --frame-evolve: fits {', '.join(FITTED[f.name])}; moves {', '.join(MOVED[f.name])}")
     click.echo("\nFull-range float32 targets (frame, search domain, special values checked by verify --exhaustive):")
     for line in describe_specs():
         click.echo(line)

@@ -54,6 +54,7 @@ class RunConfig:
     run_dir: str = ""
     caching: bool = True
     frame: str = ""
+    frame_evolve: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,7 +111,7 @@ class RunConfig:
     def problem_spec(self) -> ProblemSpec:
         try:
             return ProblemSpec(self.target, float(self.domain[0]), float(self.domain[1]), self.dtype, self.mode,
-                               self.n_points, self.frame)
+                               self.n_points, self.frame, self.frame_evolve)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 

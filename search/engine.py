@@ -23,13 +23,15 @@ import numpy as np
 from dsl.canonical import structural_hash
 from dsl.mutate import mutate, random_program
 from dsl.text import format_program, parse_program
+from fitness.frames import evolvable_constants, mutate_constants
 from fitness.problem import Problem
 
-from .cache import EquivalenceCache, functional_hash
+from .cache import EquivalenceCache, frame_key, functional_hash
 from .config import RunConfig
 from .front import improves, pareto, pareto_ranks
 
 REFIT_MUTATIONS = ("perturb", "redraw")
+FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
 
 
 @dataclass
@@ -99,6 +101,10 @@ def _check_entry(e, what: str, keys: tuple[str, ...]) -> None:
             raise ValueError(f"{what} lacks {k!r}")
     if "program" in keys:
         parse_program(e["program"]) if isinstance(e["program"], str) else _fail(f"{what}: program is not text")
+    if "frame" in e and not (isinstance(e["frame"], dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for k, v in e["frame"].items())):
+        raise ValueError(f"{what}: frame constants are not a table of numbers")
     for k in ("error", "cost"):
         if k in keys and (isinstance(e[k], bool) or not isinstance(e[k], (int, float)) or math.isnan(e[k])):
             raise ValueError(f"{what}: {k} is not a number")
@@ -170,12 +176,36 @@ class Engine:
             child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
                                  self.config.max_ops, self.dtype)
             parent = parent_entry["id"]
+        frame = None
+        if self.problem.spec.frame_evolve:
+            child, kind, frame = self._frame_move(child, kind, None if parent is None else parent_entry)
         cid = st.next_id
         st.next_id += 1
         hashes = [structural_hash(child, self.dtype), "f" + functional_hash(child, self.problem.probes)]
+        if frame is not None:
+            hashes = [h + frame_key(frame) for h in hashes]
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
-        return {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
+        cand = {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
                 "hashes": hashes, "seed": seed}
+        if frame is not None:
+            cand["frame"] = frame
+        return cand
+
+    def _frame_move(self, child, kind: str, parent_entry: dict | None):
+        """(program, mutation kind, frame constants) for a run whose frame evolves.
+
+        A child inherits its parent's frame constants; one child in ``FRAME_MOVE_RATE`` keeps the
+        parent's program instead and moves one of the frame's discrete constants.
+        """
+        spec = self.problem.spec
+        if parent_entry is None:
+            return child, kind, evolvable_constants(spec.frame)
+        frame = evolvable_constants(spec.frame, parent_entry.get("frame"))
+        if self.rng.random() < FRAME_MOVE_RATE:
+            moved, name = mutate_constants(spec.frame, frame, self.rng)
+            if name:
+                return parse_program(parent_entry["program"]), "frame", moved
+        return child, kind, frame
 
     def _tournament(self) -> dict:
         pop = self.state.population
@@ -224,6 +254,8 @@ class Engine:
                 self.state.n_failed += 1
             entry = {"program": res["program"], "error": res["error"], "cost": res["cost"],
                      "summary": res.get("summary"), "failed": res.get("failed")}
+            if res.get("frame") is not None:
+                entry["frame"] = res["frame"]
             if self.config.caching and not res.get("failed"):
                 entry = self.state.cache.store(tuple(cand["hashes"]), entry)
             if self._enter(cand, entry, from_cache=False):
@@ -234,6 +266,8 @@ class Engine:
         st = self.state
         member = {"id": cand["id"], "program": result["program"], "error": float(result["error"]),
                   "cost": float(result["cost"]), "parent": cand["parent"], "mutation": cand["mutation"]}
+        if result.get("frame") is not None:
+            member["frame"] = result["frame"]
         st.population.append(member)
         if len(st.population) > self.config.population_size:
             st.population.pop(0)  # aging: the oldest leaves, however good

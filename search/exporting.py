@@ -43,6 +43,12 @@ def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, not
            else f"measured cost {entry['cost']:g} ({cfg.cost_model}, in op-count units)"),
         "Discovered by AutoNumerics (regularized evolution with functional hashing).",
     ]
+    if cfg.frame:
+        moved = record.frame_constants(entry)
+        lines.append(f"Range reduction: the {cfg.frame!r} frame around the evolved core"
+                     + (" (operations counted in the core)" if cfg.cost_model == "ops" else "")
+                     + (", evolved frame constants: " + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(moved.items()))
+                        if moved else "") + ".")
     if cfg.mode == "real":
         summ = entry.get("summary") or {}
         lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry['error']):.4g} on the fitness points.")

@@ -51,9 +51,24 @@ class RunRecord:
         core = self.core(entry)
         if not self.config.frame:
             return core
-        from fitness.frames import compose
+        from fitness.frames import FrameError, compose
 
-        return compose(self.config.frame, core)
+        constants = entry.get("frame")
+        try:
+            if constants is not None and not isinstance(constants, dict):
+                raise FrameError("not a table of constants")
+            return compose(self.config.frame, core, constants)
+        except (FrameError, TypeError, ValueError) as exc:
+            raise RunDirError(f"front entry {entry.get('id')} holds invalid frame constants: {exc}") from None
+
+    def frame_constants(self, entry: dict) -> dict[str, float]:
+        """The frame constants the entry's program uses that differ from the frame's defaults."""
+        if not self.config.frame or not isinstance(entry.get("frame"), dict):
+            return {}
+        from fitness.frames import get_frame
+
+        defaults = get_frame(self.config.frame).constants
+        return {k: float(v) for k, v in entry["frame"].items() if float(v) != defaults.get(k)}
 
 
 def load_run(path: str) -> RunRecord:

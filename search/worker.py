@@ -40,17 +40,21 @@ def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
     t0 = time.perf_counter()
     try:
         _inject_fault(cand["id"])
-        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"])
+        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"],
+                               frame_constants=cand.get("frame"))
         cost = scored.cost
         if cost_model != "ops":
             # measured speed of the program as it will run (frame included), in op-count units
             from backends.speed_cost import program_cost
 
             spec = problem.spec
-            cost = program_cost(problem.realize(scored.program), spec.eval_dtype, cost_model, (spec.lo, spec.hi))
-        return {"id": cand["id"], "program": format_program(scored.program), "error": scored.error,
-                "cost": cost, "summary": scored.summary.to_dict(), "failed": None,
-                "seconds": time.perf_counter() - t0}
+            cost = program_cost(problem.realize(scored.program, scored.frame), spec.eval_dtype, cost_model, (spec.lo, spec.hi))
+        out = {"id": cand["id"], "program": format_program(scored.program), "error": scored.error,
+               "cost": cost, "summary": scored.summary.to_dict(), "failed": None,
+               "seconds": time.perf_counter() - t0}
+        if scored.frame is not None:
+            out["frame"] = scored.frame
+        return out
     except Exception as exc:  # a pathological program must not end the run: score it as failed
         log.warning("candidate %s failed: %s: %s", cand["id"], type(exc).__name__, exc)
         return failed_result(cand, f"{type(exc).__name__}: {exc}")
@@ -63,8 +67,11 @@ def failed_result(cand: dict, why: str) -> dict:
         c = cost(parse_program(cand["program"]))
     except Exception:
         c = 0.0
-    return {"id": cand["id"], "program": cand["program"], "error": float("inf"), "cost": c,
-            "summary": None, "failed": why, "seconds": 0.0}
+    out = {"id": cand["id"], "program": cand["program"], "error": float("inf"), "cost": c,
+           "summary": None, "failed": why, "seconds": 0.0}
+    if cand.get("frame") is not None:
+        out["frame"] = cand["frame"]
+    return out
 
 
 def evaluate_batch(spec_json: str, candidates: list[dict], cost_model: str = "ops") -> list[dict]:
