@@ -105,6 +105,9 @@ def _check_entry(e, what: str, keys: tuple[str, ...]) -> None:
             isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             for k, v in e["frame"].items())):
         raise ValueError(f"{what}: frame constants are not a table of numbers")
+    if "dense_ulp" in e and (isinstance(e["dense_ulp"], bool) or not isinstance(e["dense_ulp"], (int, float))
+                             or math.isnan(e["dense_ulp"])):
+        raise ValueError(f"{what}: dense_ulp is not a number")
     for k in ("error", "cost"):
         if k in keys and (isinstance(e[k], bool) or not isinstance(e[k], (int, float)) or math.isnan(e[k])):
             raise ValueError(f"{what}: {k} is not a number")
@@ -159,9 +162,42 @@ class Engine:
     def budget_left(self) -> int:
         return self.config.budget_evals - self.candidates_issued
 
+    @property
+    def confirms_target(self) -> bool:
+        """Whether a program must pass a dense check before the search stops for it (float32 ulp
+        mode): the validation set can miss a narrow error spike that 2**22 inputs catch."""
+        return self.config.target_error is not None and self.config.mode == "ulp" and self.config.dtype == "float32"
+
     def reached_target(self) -> bool:
         te = self.config.target_error
-        return te is not None and any(e["error"] <= te for e in self.state.best_per_cost.values())
+        return te is not None and any(e["error"] <= te and (not self.confirms_target or "dense_ulp" in e)
+                                      for e in self.state.best_per_cost.values())
+
+    def awaiting_confirmation(self) -> list[dict]:
+        """Front entries within the target error that have not had their dense check yet."""
+        if not self.confirms_target:
+            return []
+        te = self.config.target_error
+        return [e for c, e in sorted(self.state.best_per_cost.items()) if e["error"] <= te and "dense_ulp" not in e]
+
+    def confirm(self, cost: float, dense_ulp: float, worst_x: float) -> bool:
+        """Record a front entry's dense check; returns whether it holds within the target.
+
+        A program that fails keeps its dense error, on the front, in the population and in the
+        cache, so that it is neither taken for a success again nor re-entered with its old figure.
+        """
+        st = self.state
+        entry = st.best_per_cost[cost]
+        entry["dense_ulp"], entry["dense_worst_x"] = float(dense_ulp), float(worst_x)
+        if dense_ulp > entry["error"]:
+            entry["error"] = float(dense_ulp)
+            for member in st.population:
+                if member["program"] == entry["program"] and member.get("frame") == entry.get("frame"):
+                    member["error"] = max(member["error"], float(dense_ulp))
+            for cached in st.cache.entries.values():
+                if cached["program"] == entry["program"] and cached.get("frame") == entry.get("frame"):
+                    cached["error"] = max(cached["error"], float(dense_ulp))
+        return entry["error"] <= self.config.target_error
 
     # --- ask ---------------------------------------------------------------------------------
     def _new_candidate(self) -> dict:

@@ -41,25 +41,11 @@ class RunRecord:
 
     def core(self, entry: dict) -> Program:
         """The program the search evolved (inside the frame, for a framed run)."""
-        try:
-            return parse_program(entry["program"])
-        except (DSLSyntaxError, KeyError, TypeError) as exc:
-            raise RunDirError(f"front entry {entry.get('id')} holds an invalid program: {exc}") from None
+        return core_program(entry)
 
     def program(self, entry: dict) -> Program:
         """The complete program: the evolved one, composed with the run's frame if it has one."""
-        core = self.core(entry)
-        if not self.config.frame:
-            return core
-        from fitness.frames import FrameError, compose
-
-        constants = entry.get("frame")
-        try:
-            if constants is not None and not isinstance(constants, dict):
-                raise FrameError("not a table of constants")
-            return compose(self.config.frame, core, constants)
-        except (FrameError, TypeError, ValueError) as exc:
-            raise RunDirError(f"front entry {entry.get('id')} holds invalid frame constants: {exc}") from None
+        return complete_program(self.config, entry)
 
     def frame_constants(self, entry: dict) -> dict[str, float]:
         """The frame constants the entry's program uses that differ from the frame's defaults."""
@@ -69,6 +55,30 @@ class RunRecord:
 
         defaults = get_frame(self.config.frame).constants
         return {k: float(v) for k, v in entry["frame"].items() if float(v) != defaults.get(k)}
+
+
+def core_program(entry: dict) -> Program:
+    try:
+        return parse_program(entry["program"])
+    except (DSLSyntaxError, KeyError, TypeError) as exc:
+        raise RunDirError(f"front entry {entry.get('id')} holds an invalid program: {exc}") from None
+
+
+def complete_program(config: RunConfig, entry: dict) -> Program:
+    """An entry's program as it runs: the evolved one, inside the run's frame (with the entry's own
+    frame constants) if the run has one."""
+    core = core_program(entry)
+    if not config.frame:
+        return core
+    from fitness.frames import FrameError, compose
+
+    constants = entry.get("frame")
+    try:
+        if constants is not None and not isinstance(constants, dict):
+            raise FrameError("not a table of constants")
+        return compose(config.frame, core, constants)
+    except (FrameError, TypeError, ValueError) as exc:
+        raise RunDirError(f"front entry {entry.get('id')} holds invalid frame constants: {exc}") from None
 
 
 def load_run(path: str) -> RunRecord:

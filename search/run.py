@@ -25,6 +25,7 @@ from fitness.problem import Problem
 
 from . import checkpoint
 from .config import ConfigError, RunConfig
+from .confirm import dense_check
 from .engine import Engine, EngineState
 from .executors import make_executor
 from .progress import Progress
@@ -289,6 +290,13 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
             improved = engine.tell(results)
             for e in improved:
                 rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
+            for e in engine.awaiting_confirmation():
+                rep = dense_check(config, e)
+                held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x)
+                rd.event("dense_check", id=e["id"], cost=e["cost"], dense_ulp=rep.max_ulp, worst_x=rep.worst_x,
+                         held=held, seconds=rep.seconds)
+                log.info("candidate %s (cost %g) reached the target; on %d inputs: %.4f ULP (%s)", e["id"], e["cost"],
+                         rep.n_points, rep.max_ulp, "holds" if held else "fails, search goes on")
             progress.update()
             if time.monotonic() - last_ckpt >= config.checkpoint_every:
                 _save(rd, engine, problem_hash)

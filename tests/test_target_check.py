@@ -1,0 +1,71 @@
+"""--target-error stops a float32 search only for a program that holds on 2**22 inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import search.run as run_mod
+from fitness.targets import get_target
+from fitness.verify import VerifyReport, verify
+from search.config import RunConfig
+from search.results import complete_program, load_run
+from search.run import run
+
+TINY = dict(target="exp2", domain=(0.0, 1.0), budget_evals=200, population_size=8, tournament_size=4,
+            n_points=256, time_limit=120.0, workers=1, max_ops=6, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUTONUMERICS_CACHE", str(tmp_path_factory.getbasetemp() / "refcache"))
+
+
+def _events(run_dir, kind: str) -> list[dict]:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e.get("event") == kind]
+
+
+def test_target_reached_only_after_a_dense_check(tmp_path):
+    rd = tmp_path / "r"
+    res = run(RunConfig(**TINY, target_error=300.0, run_dir=str(rd)), quiet=True)
+    assert res.stopped == "target"
+    checks = _events(rd, "dense_check")
+    assert checks and checks[-1]["held"]
+    record = load_run(str(rd))
+    held = [e for e in record.front if e.get("dense_ulp") is not None and e["error"] <= 300.0]
+    assert held
+    entry = held[0]
+    # the recorded figure is the dense verification's own
+    rep = verify(complete_program(record.config, entry), get_target("exp2"), 0.0, 1.0, "float32")
+    assert rep.n_points > 4_000_000  # 2**22 drawn, duplicates merged
+    assert entry["dense_ulp"] == rep.max_ulp
+
+
+def test_a_program_failing_its_dense_check_does_not_stop_the_search(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(config, entry, n_points=0):
+        calls.append(entry["program"])
+        return VerifyReport("dense", 1 << 22, 1e9, 0.5, 1.0, 0.0, 0.0, "test")
+
+    monkeypatch.setattr(run_mod, "dense_check", failing)
+    rd = tmp_path / "r"
+    res = run(RunConfig(**TINY, target_error=300.0, run_dir=str(rd)), quiet=True)
+    assert res.stopped == "budget" and res.candidates == TINY["budget_evals"]
+    assert calls, "no program reached the target: the test checks nothing"
+    assert len(calls) == len(set(calls)), "a program that failed its check was checked again"
+    state = json.loads((rd / "checkpoint.json").read_text())["state"]
+    # failed programs carry their dense error everywhere, so nothing on the front claims the target
+    assert all(e["error"] > 300.0 for e in state["best_per_cost"] if e["program"] in calls)
+    assert all(e["error"] == 1e9 for e in state["cache"]["entries"].values() if e["program"] in calls)
+    assert all(e["held"] is False for e in _events(rd, "dense_check"))
+
+
+def test_real_mode_and_no_target_need_no_dense_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_mod, "dense_check", lambda *a, **k: pytest.fail("dense check in a run without one"))
+    run(RunConfig(**dict(TINY, budget_evals=40), run_dir=str(tmp_path / "a")), quiet=True)
+    res = run(RunConfig(**dict(TINY, budget_evals=40), mode="real", dtype="float64", target_error=0.5,
+                        run_dir=str(tmp_path / "b")), quiet=True)
+    assert res.stopped == "target"
