@@ -153,6 +153,105 @@ def _perturb(program: Program, rng: np.random.Generator, redraw: bool) -> Progra
     return Program(tuple(nodes), program.output)
 
 
+# --- templated growth (real-number mode) -------------------------------------------------------
+# Structured insertions that grow the shapes classical approximations have: a Horner chain made
+# one step deeper at its output or at its innermost coefficient, and the output squared
+# (p(x)^2 with p ~ f^(1/2); repeated, the paper's 2^x = (2^(x/8))^8).  The fitter re-fits every
+# constant of the child, so only the structure matters; the innermost extension starts its new
+# coefficient at 0 and so keeps the parent's function (and its fitted optimum) as a start.
+GROW_MOVES = ("grow_horner_out", "grow_horner_in", "grow_square")
+GROW_SPLIT = np.array([0.35, 0.40, 0.25])
+GROW_WEIGHT = 0.15
+
+
+def _fma_or_muladd(ops: tuple[str, ...]) -> str | None:
+    if "fma" in ops:
+        return "fma"
+    if "mul" in ops and "add" in ops:
+        return "muladd"
+    return None
+
+
+def _append_step(nodes: list[Node], a: int, b: int, c: int, form: str) -> int:
+    """Append ``a * b + c`` (one fma, or a mul then an add) and return its index."""
+    if form == "fma":
+        nodes.append(Node("fma", (a, b, c)))
+    else:
+        nodes.append(Node("mul", (a, b)))
+        nodes.append(Node("add", (len(nodes) - 1, c)))
+    return len(nodes) - 1
+
+
+def _grow_horner_out(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    """out' = out * x + c with c a new constant."""
+    form = _fma_or_muladd(ops)
+    if form is None:
+        return None
+    nodes = list(program.nodes)
+    nodes.append(_new_param(rng))
+    out = _append_step(nodes, program.output, 0, len(nodes) - 1, form)
+    return Program(tuple(nodes), out)
+
+
+def _grow_horner_in(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    """Deepen a chain from the inside: one use of a constant c becomes x * c' + c, c' = 0.
+
+    Mostly (70%) the use is one of the deepest constants in a factor slot (the innermost
+    coefficient of a Horner chain, whose replacement raises the chain's degree by one); otherwise
+    any use of any constant.
+    """
+    form = _fma_or_muladd(ops)
+    if form is None:
+        return None
+    live = program.live()
+    nodes = program.nodes
+    # longest path from each live node to the output
+    depth = [-1] * len(nodes)
+    depth[program.output] = 0
+    for i in range(len(nodes) - 1, -1, -1):
+        if live[i] and depth[i] >= 0:
+            for a in nodes[i].args:
+                depth[a] = max(depth[a], depth[i] + 1)
+    uses = [(j, k) for j, n in enumerate(nodes) if live[j] and not n.is_leaf
+            for k, a in enumerate(n.args) if nodes[a].op == "param"]
+    if not uses:
+        return None
+    if rng.random() < 0.7:
+        deepest = max(depth[nodes[j].args[k]] for j, k in uses)
+        inner = [(j, k) for j, k in uses if depth[nodes[j].args[k]] == deepest]
+        factor = [(j, k) for j, k in inner if (nodes[j].op == "fma" and k < 2) or nodes[j].op in ("mul", "div")]
+        uses = factor or inner
+    j, k = uses[int(rng.integers(len(uses)))]
+    c = nodes[j].args[k]
+    # new nodes go right after the constant; later references shift
+    new = list(nodes[: c + 1])
+    new.append(Node("param", (), 0.0))
+    step = _append_step(new, 0, len(new) - 1, c, form)
+    shift = step - c
+    rest = [replace(n, args=tuple(a + shift if a > c else a for a in n.args)) for n in nodes[c + 1:]]
+    jj = j + shift
+    new += rest
+    args = list(new[jj].args)
+    args[k] = step
+    new[jj] = replace(new[jj], args=tuple(args))
+    out = program.output + shift if program.output > c else program.output
+    return Program(tuple(new), out)
+
+
+def _grow_square(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    """out' = out * out (the fitter re-fits the inner part toward f^(1/2))."""
+    if "mul" not in ops:
+        return None
+    nodes = list(program.nodes)
+    nodes.append(Node("mul", (program.output, program.output)))
+    return Program(tuple(nodes), len(nodes) - 1)
+
+
+_GROW = {"grow_horner_out": _grow_horner_out, "grow_horner_in": _grow_horner_in, "grow_square": _grow_square}
+_TEMPLATE_KINDS = MUTATIONS + GROW_MOVES
+_TEMPLATE_P = np.concatenate([(1.0 - GROW_WEIGHT) * WEIGHTS / WEIGHTS.sum(), GROW_WEIGHT * GROW_SPLIT / GROW_SPLIT.sum()])
+
+
 def mutate(
     program: Program,
     rng: np.random.Generator,
@@ -160,11 +259,20 @@ def mutate(
     max_ops: int,
     dtype: str = "float32",
     tries: int = 20,
+    templates: bool = False,
 ) -> tuple[Program, str]:
-    """One random mutation whose result costs at most ``max_ops``; returns (child, kind)."""
-    p = WEIGHTS / WEIGHTS.sum()
+    """One random mutation whose result costs at most ``max_ops``; returns (child, kind).
+
+    With ``templates`` (real-number mode), ``GROW_WEIGHT`` of the probability mass goes to the
+    structured growth moves of ``GROW_MOVES`` (taken proportionally from the other kinds); without
+    it the draws, and so the children, are exactly those of the plain mutation.
+    """
+    if templates:
+        kinds, p = _TEMPLATE_KINDS, _TEMPLATE_P
+    else:
+        kinds, p = MUTATIONS, WEIGHTS / WEIGHTS.sum()
     for _ in range(tries):
-        kind = str(rng.choice(MUTATIONS, p=p))
+        kind = str(rng.choice(kinds, p=p))
         if kind == "insert":
             child = _insert(program, rng, ops)
         elif kind == "remove":
@@ -175,6 +283,8 @@ def mutate(
             child = _change_op(program, rng, ops)
         elif kind in ("perturb", "redraw"):
             child = _perturb(program, rng, redraw=kind == "redraw")
+        elif kind in GROW_MOVES:
+            child = _GROW[kind](program, rng, ops)
         else:
             child = program
         if child is None:

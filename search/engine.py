@@ -210,7 +210,7 @@ class Engine:
         else:
             parent_entry = self._tournament()
             child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
-                                 self.config.max_ops, self.dtype)
+                                 self.config.max_ops, self.dtype, templates=self.problem.spec.mode == "real")
             parent = parent_entry["id"]
         frame = None
         if self.problem.spec.frame_evolve:
