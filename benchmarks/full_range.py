@@ -135,6 +135,9 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
         f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
         f"Frame {cfg.frame!r} around an evolved {int(e['cost'])}-operation core (AutoNumerics, "
         f"search domain [{cfg.domain[0]!r}, {cfg.domain[1]!r}], candidate {e['id']}).",
+        *([f"Frame constants evolved with the core (--frame-evolve): "
+           + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(record.frame_constants(e).items())) + "."]
+          if record.frame_constants(e) else []),
         f"Verified: {rep.describe()}.",
         "" if passed else f"NOTE: does not meet max {max_ulp:g} ULP with all special values right.",
         "Core program (autonumerics DSL):",
@@ -145,7 +148,7 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     (out / f"{name}.c").write_text(src)
     report = {"target": target, "function": name, "run": Path(run_dir).name, "frame": cfg.frame,
               "search_domain": list(cfg.domain), "candidate": e["id"], "core_cost": e["cost"],
-              "composed_ops": prog.n_ops, "passed": passed, "core_program": format_program(record.core(e)),
+              "composed_ops": prog.n_ops, "passed": passed, "frame_constants": record.frame_constants(e), "core_program": format_program(record.core(e)),
               "program": format_program(prog), "report": rep.to_dict(), "candidates_tried": tried}
     (out / f"{name}.c.verify.json").write_text(json.dumps(report, indent=1))
     return report
