@@ -106,6 +106,25 @@ class Problem:
             val_ref = reference_values(target, val_x, spec.lo, spec.hi, dt, use_cache=use_cache)
         return cls(spec, target, x, ref, weight, fit_idx, probes, val_x, val_ref)
 
+    def with_hard_points(self, x) -> "Problem":
+        """This problem with ``x`` added to its validation set.
+
+        The validation set is a sample, and the float32 polish tunes constants against it, so a
+        narrow error spike between its points can pass; a dense check that finds one hands its
+        worst inputs back, and from then on every candidate is scored on them too.
+        """
+        from dataclasses import replace
+
+        from .reference import mp_values
+
+        if self.val_x is None:
+            raise ValueError("hard points are for float ulp-mode problems (they extend the validation set)")
+        x = np.unique(np.asarray(x, self.spec.eval_dtype))
+        x = x[(x >= self.spec.lo) & (x <= self.spec.hi)]
+        ref = mp_values(self.target, x)
+        return replace(self, val_x=np.concatenate([self.val_x, x]),
+                       val_ref=Reference(np.concatenate([self.val_ref.hi, ref.hi]), np.concatenate([self.val_ref.lo, ref.lo])))
+
     def realize(self, program: Program, frame_constants: dict[str, float] | None = None) -> Program:
         """The program that is actually evaluated: the candidate, or the frame around it (with the
         candidate's own frame constants when the frame evolves)."""

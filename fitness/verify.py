@@ -42,9 +42,13 @@ class VerifyReport:
     frac_correctly_rounded: float
     seconds: float
     evaluator: str
+    worst_inputs: tuple[float, ...] = ()  # the inputs with the largest errors, worst first (keep_worst)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if not self.worst_inputs:
+            del d["worst_inputs"]
+        return d
 
     def describe(self) -> str:
         what = ("every float32 input in the domain" if self.method == "exhaustive"
@@ -76,7 +80,7 @@ def _chunks(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
 def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",
            exhaustive: bool = False, n_dense: int = DENSE_POINTS, evaluator=None,
            progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22,
-           full_range: bool = False, workers: int = 1):
+           full_range: bool = False, workers: int = 1, keep_worst: int = 0):
     if full_range:
         if dtype != "float32":
             raise ValueError("full-range verification is for float32 programs")
@@ -98,10 +102,13 @@ def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = 
         chunks = _chunks(pts, chunk)
     done = 0
     max_ulp, worst_x, sum_ulp, n_cr = 0.0, float("nan"), 0.0, 0
+    top_x, top_err = np.empty(0, np.float64), np.empty(0, np.float64)
     for x in chunks:
         ref = fast_reference(target, x, dtype)
         y = np.asarray(fn(x), dtype)
         err = ulp_errors(y, ref.hi, ref.lo, dtype)
+        if keep_worst:
+            top_x, top_err = _worst(np.concatenate([top_x, x]), np.concatenate([top_err, err]), keep_worst)
         i = int(np.argmax(err))
         if err[i] > max_ulp or np.isnan(worst_x):
             max_ulp, worst_x = float(err[i]), float(x[i])
@@ -112,4 +119,12 @@ def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = 
         if progress:
             progress(done, total)
     return VerifyReport("exhaustive" if exhaustive else "dense", done, max_ulp, worst_x,
-                        sum_ulp / max(done, 1), n_cr / max(done, 1), time.perf_counter() - t0, ev_name)
+                        sum_ulp / max(done, 1), n_cr / max(done, 1), time.perf_counter() - t0, ev_name,
+                        tuple(float(v) for v in top_x))
+
+
+def _worst(x: np.ndarray, err: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` inputs with the largest errors (NaN errors count as largest), worst first."""
+    key = np.where(np.isnan(err), np.inf, err)
+    idx = np.argsort(-key, kind="stable")[:k]
+    return x[idx].astype(np.float64), key[idx]

@@ -21,4 +21,4 @@ def dense_check(config: RunConfig, entry: dict, n_points: int = DENSE_POINTS) ->
     """Max ULP of the entry's complete program on ``n_points`` inputs over the run's domain."""
     program = complete_program(config, entry)
     return verify(program, get_target(config.target), config.domain[0], config.domain[1], config.dtype,
-                  n_dense=n_points)
+                  n_dense=n_points, keep_worst=64)

@@ -32,6 +32,8 @@ from .front import improves, pareto, pareto_ranks
 
 REFIT_MUTATIONS = ("perturb", "redraw")
 FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
+HARD_POINTS_PER_CHECK = 32  # worst inputs of a failed dense check added to the validation set
+MAX_HARD_POINTS = 2048  # the oldest go first beyond this
 
 
 @dataclass
@@ -48,6 +50,7 @@ class EngineState:
     n_failed: int = 0
     elapsed: float = 0.0
     rng_state: dict | None = None
+    hard_points: list[float] = field(default_factory=list)  # inputs where dense checks found spikes
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +66,7 @@ class EngineState:
             "n_failed": self.n_failed,
             "elapsed": self.elapsed,
             "rng_state": self.rng_state,
+            "hard_points": self.hard_points,
         }
 
     @classmethod
@@ -90,6 +94,7 @@ class EngineState:
             n_failed=int(d.get("n_failed", 0)),
             elapsed=float(d["elapsed"]),
             rng_state=d["rng_state"],
+            hard_points=[float(v) for v in d.get("hard_points", [])],
         )
 
 
@@ -133,6 +138,8 @@ def _check_state(st: EngineState) -> None:
         _check_entry(e, f"cache entry {k}", ("key", "program", "error", "cost"))
     if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
         raise ValueError("cache keys point to missing entries")
+    if not all(math.isfinite(v) for v in st.hard_points):
+        raise ValueError("hard points are not finite numbers")
     if not all(isinstance(h, list) and len(h) == 4 for h in st.history):
         raise ValueError("history rows are malformed")
     if min(st.next_id, st.n_told, st.n_evaluated, st.n_hits) < 0:
@@ -180,15 +187,21 @@ class Engine:
         te = self.config.target_error
         return [e for c, e in sorted(self.state.best_per_cost.items()) if e["error"] <= te and "dense_ulp" not in e]
 
-    def confirm(self, cost: float, dense_ulp: float, worst_x: float) -> bool:
+    def confirm(self, cost: float, dense_ulp: float, worst_x: float, worst_inputs=()) -> bool:
         """Record a front entry's dense check; returns whether it holds within the target.
 
         A program that fails keeps its dense error, on the front, in the population and in the
-        cache, so that it is neither taken for a success again nor re-entered with its old figure.
+        cache, so that it is neither taken for a success again nor re-entered with its old figure;
+        its worst inputs join ``hard_points``, which the driver sends with every later evaluation
+        (``Problem.with_hard_points``), so the search learns where the spikes were.
         """
         st = self.state
         entry = st.best_per_cost[cost]
         entry["dense_ulp"], entry["dense_worst_x"] = float(dense_ulp), float(worst_x)
+        if dense_ulp > self.config.target_error:
+            known = set(st.hard_points)
+            st.hard_points += [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
+            del st.hard_points[:-MAX_HARD_POINTS]
         if dense_ulp > entry["error"]:
             entry["error"] = float(dense_ulp)
             for member in st.population:

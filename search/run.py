@@ -208,7 +208,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
              config.dtype, executor.workers, executor.name)
 
     def submit(cands: list[dict], tries: int = 0) -> None:
-        fut = executor.submit(evaluate_batch, spec_json, cands, config.cost_model)
+        fut = executor.submit(evaluate_batch, spec_json, cands, config.cost_model, tuple(engine.state.hard_points))
         in_flight[fut] = (cands, time.monotonic(), tries)
 
     # Batches that were running when a worker died are retried one at a time, alone on the
@@ -292,7 +292,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
             for e in engine.awaiting_confirmation():
                 rep = dense_check(config, e)
-                held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x)
+                held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x, rep.worst_inputs)
                 rd.event("dense_check", id=e["id"], cost=e["cost"], dense_ulp=rep.max_ulp, worst_x=rep.worst_x,
                          held=held, seconds=rep.seconds)
                 log.info("candidate %s (cost %g) reached the target; on %d inputs: %.4f ULP (%s)", e["id"], e["cost"],

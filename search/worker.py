@@ -74,8 +74,15 @@ def failed_result(cand: dict, why: str) -> dict:
     return out
 
 
-def evaluate_batch(spec_json: str, candidates: list[dict], cost_model: str = "ops") -> list[dict]:
-    problem = _problem(spec_json)
+@functools.lru_cache(maxsize=4)
+def _hard_problem(spec_json: str, hard_points: tuple[float, ...]) -> Problem:
+    return _problem(spec_json).with_hard_points(hard_points)
+
+
+def evaluate_batch(spec_json: str, candidates: list[dict], cost_model: str = "ops",
+                   hard_points: tuple[float, ...] = ()) -> list[dict]:
+    """Fit and score ``candidates``; ``hard_points`` (from failed dense checks) extend the validation set."""
+    problem = _hard_problem(spec_json, tuple(hard_points)) if hard_points else _problem(spec_json)
     return [evaluate_one(problem, c, cost_model) for c in candidates]
 
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import search.run as run_mod
+from dsl.text import parse_program
+from fitness.evaluate import score
+from fitness.problem import Problem
+from fitness.reference import mp_values
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 from search.config import RunConfig
 from search.results import complete_program, load_run
-from search.run import run
+from search.run import resume, run
+from search.worker import evaluate_batch
 
 TINY = dict(target="exp2", domain=(0.0, 1.0), budget_evals=200, population_size=8, tournament_size=4,
             n_points=256, time_limit=120.0, workers=1, max_ops=6, seed=2)
@@ -69,3 +75,42 @@ def test_real_mode_and_no_target_need_no_dense_check(tmp_path, monkeypatch):
     res = run(RunConfig(**dict(TINY, budget_evals=40), mode="real", dtype="float64", target_error=0.5,
                         run_dir=str(tmp_path / "b")), quiet=True)
     assert res.stopped == "target"
+
+
+def test_failed_checks_hand_their_worst_inputs_to_the_validation_set(tmp_path, monkeypatch):
+    spikes = (0.123456789, 0.5, 0.987654321)
+
+    def failing(config, entry, n_points=0):
+        return VerifyReport("dense", 1 << 22, 1e9, spikes[0], 1.0, 0.0, 0.0, "test", spikes)
+
+    monkeypatch.setattr(run_mod, "dense_check", failing)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run(RunConfig(**TINY, target_error=300.0, run_dir=str(whole)), quiet=True)
+    state = json.loads((whole / "checkpoint.json").read_text())["state"]
+    assert state["hard_points"] == list(spikes)  # once, however many checks failed
+    # the points travel in the checkpoint: a resumed run is the same run
+    run(RunConfig(**dict(TINY, budget_evals=90), target_error=300.0, run_dir=str(parts)), quiet=True)
+    resume(parts, budget_evals=TINY["budget_evals"], quiet=True)
+    a, b = (json.loads((d / "checkpoint.json").read_text())["state"] for d in (whole, parts))
+    for st in (a, b):
+        st.pop("elapsed")
+        st["history"] = [h[:1] + h[2:] for h in st["history"]]
+    assert a == b
+
+
+def test_hard_points_extend_the_validation_set_and_can_only_raise_errors():
+    problem = Problem.build(RunConfig(**TINY).problem_spec)
+    spikes = np.array([0.25, 0.7071067690849304, 2.0, -1.0], np.float32)  # outside the domain: dropped
+    hard = problem.with_hard_points(spikes)
+    assert len(hard.val_x) == len(problem.val_x) + 2
+    assert np.array_equal(hard.val_x[-2:], np.float32([0.25, 0.7071067690849304]))
+    ref = mp_values(get_target("exp2"), hard.val_x[-2:].astype(np.float64))
+    assert np.array_equal(hard.val_ref.hi[-2:], ref.hi)
+    prog = parse_program("v1 = param 1.0\nv2 = param 0.7\nv3 = fma x v2 v1\nreturn v3\n")
+    assert score(prog, hard).error >= score(prog, problem).error
+    # the worker scores with them when the driver sends them
+    spec = json.dumps(problem.spec.to_dict(), sort_keys=True)
+    cand = {"id": 0, "program": "v1 = param 1.0\nv2 = param 0.7\nv3 = fma x v2 v1\nreturn v3\n", "seed": 1}
+    with_hard = evaluate_batch(spec, [cand], "ops", tuple(map(float, spikes)))[0]
+    without = evaluate_batch(spec, [cand])[0]
+    assert with_hard["error"] >= without["error"] or with_hard["program"] != without["program"]
