@@ -604,8 +604,13 @@ class _Basis:
     """
 
     def __init__(self, jac: np.ndarray, rank_tol: float):
-        norms = np.sqrt(np.sum(jac * jac, axis=1))
-        self.used = norms > 0
+        # row norms scaled by the row's largest entry: a constant whose derivative is huge
+        # (~1e160, a nearly singular program) must not overflow jac * jac
+        big = np.max(np.abs(jac), axis=1) if jac.shape[1] else np.zeros(jac.shape[0])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            safe = np.where(big > 0, big, 1.0)
+            norms = big * np.sqrt(np.sum((jac / safe[:, None]) ** 2, axis=1))
+        self.used = (norms > 0) & np.isfinite(norms)
         jc = (jac[self.used] / norms[self.used, None]).T
         self.norms = norms[self.used]
         self.k = jac.shape[0]
@@ -618,7 +623,8 @@ class _Basis:
 
     def delta(self, w: np.ndarray) -> np.ndarray:
         out = np.zeros(self.k)
-        out[self.used] = (self.vt.T @ (w / self.sv)) / self.norms
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite step is rejected by its caller
+            out[self.used] = (self.vt.T @ (w / self.sv)) / self.norms
         return out
 
 

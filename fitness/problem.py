@@ -18,7 +18,7 @@ from dsl.program import Program
 from dsl.semantics import as_dtype
 
 from .metrics import ulp_of_exact
-from .points import fitness_points
+from .points import clamp_domain, fitness_points
 from .reference import Reference, reference_values
 from .targets import Target, check_domain, get_target
 
@@ -84,7 +84,10 @@ class Problem:
         target = get_target(spec.target)
         check_domain(target, spec.lo, spec.hi)
         dt = spec.eval_dtype
-        x = fitness_points(spec.lo, spec.hi, dt, n=spec.n_points)
+        if spec.mode == "real":
+            x = real_points(target, spec.lo, spec.hi, spec.n_points)
+        else:
+            x = fitness_points(spec.lo, spec.hi, dt, n=spec.n_points)
         ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
@@ -92,7 +95,7 @@ class Problem:
         if spec.mode == "ulp":
             weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
         else:
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", over="ignore"):
                 weight = np.where(ref.hi != 0, 1.0 / np.abs(ref.hi), 0.0)
         n_fit = min(len(x), 512)
         fit_idx = np.unique(np.linspace(0, len(x) - 1, n_fit).round().astype(np.int64))
@@ -141,6 +144,61 @@ class Problem:
         h.update(np.ascontiguousarray(self.x).tobytes())
         h.update(",".join(ops).encode())
         return h.hexdigest()[:24]
+
+
+REAL_ZERO_CLUSTER = 16  # 1/16 of the points per side of a zero of the target (real mode)
+
+
+def target_zeros(target: Target, lo: float, hi: float) -> tuple[float, ...]:
+    """The domain's endpoints (and an interior 0) where the target is exactly 0.
+
+    Real mode measures relative error, so a program must vanish exactly where the target does;
+    the search offers a factor (x - z) for each such z (``dsl.mutate``, templates).
+    """
+    from .reference import mp_values
+
+    a, b = clamp_domain(lo, hi, "float64")
+    sites = sorted({a, b} | ({0.0} if a < 0.0 < b else set()))
+    ref = mp_values(target, np.array(sites, np.float64))
+    return tuple(float(z) for z, f in zip(sites, ref.hi) if f == 0)
+
+
+def real_points(target: Target, lo: float, hi: float, n: int = 2048, seed: int = 20240601) -> np.ndarray:
+    """Sorted, unique float64 fitness points of a real-mode problem.
+
+    Real mode measures the relative error of the real-number function, which depends on where
+    in the domain a point lies, not on its float bit pattern: points spread by value (half
+    Chebyshev nodes of the first kind, clustering toward the ends where minimax errors peak,
+    half uniform random by value), both endpoints, and, toward each endpoint (or interior 0)
+    where the target is exactly 0, a geometric cluster of ``n // REAL_ZERO_CLUSTER`` points per
+    side from 1/16 of the domain's width down to ~1e-18 of it: near a zero of ``f`` the
+    relative error ``p/f - 1`` is a ratio of two small numbers, and the exact zero itself
+    (an endpoint, always included) demands that the program vanish there.  No subnormal points
+    (``fitness_points`` spreads half its points by bit pattern, down to ~1e-308 on a domain
+    starting at 0, where ``1/|f|`` overflows), so every weight ``1/|f|`` is finite.
+    Deterministic: depends only on the target, the domain and ``n``.
+    """
+    a, b = clamp_domain(lo, hi, "float64")
+    width = b - a
+    zeros = target_zeros(target, lo, hi)
+    cluster = []
+    n_side = max(n // REAL_ZERO_CLUSTER, 4)
+    for z in zeros:
+        smallest = max(width * 2.0**-60, 16.0 * float(np.spacing(abs(z))))
+        offsets = np.geomspace(width / 16.0, smallest, n_side)
+        for side in (-1.0, 1.0):
+            if a <= z + side * offsets[0] <= b:
+                cluster.append(z + side * offsets)
+    m = max(n - n_side * len(cluster), 16)
+    n_cheb = m // 2
+    k = np.arange(n_cheb)
+    cheb = a + width * 0.5 * (1.0 - np.cos(np.pi * (k + 0.5) / n_cheb))
+    uni = np.random.default_rng(seed).uniform(a, b, m - n_cheb)
+    pts = np.concatenate([cheb, uni, *cluster, [a, b]])
+    pts = np.clip(pts, a, b)
+    pts = pts[(np.abs(pts) >= np.finfo(np.float64).tiny) | (pts == 0)]
+    pts = np.where(pts == 0, 0.0, pts)  # merge -0 into +0
+    return np.unique(pts)
 
 
 def _core_domain(frame: str) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from dsl.canonical import structural_hash
 from dsl.mutate import mutate, random_program
 from dsl.text import format_program, parse_program
 from fitness.frames import evolvable_constants, mutate_constants
-from fitness.problem import Problem
+from fitness.problem import Problem, target_zeros
 
 from .cache import EquivalenceCache, frame_key, functional_hash
 from .config import RunConfig
@@ -160,6 +160,9 @@ class Engine:
         if self.state.rng_state is not None:
             self.rng.bit_generator.state = self.state.rng_state
         self.dtype = problem.spec.eval_dtype
+        # real mode grows classical shapes by templates, and offers a factor (x - z) at the target's zeros
+        self.real_mode = problem.spec.mode == "real"
+        self.zeros = target_zeros(problem.target, problem.spec.lo, problem.spec.hi) if self.real_mode else ()
 
     # --- budget ----------------------------------------------------------------------------
     @property
@@ -223,7 +226,7 @@ class Engine:
         else:
             parent_entry = self._tournament()
             child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
-                                 self.config.max_ops, self.dtype, templates=self.problem.spec.mode == "real")
+                                 self.config.max_ops, self.dtype, templates=self.real_mode, zeros=self.zeros)
             parent = parent_entry["id"]
         frame = None
         if self.problem.spec.frame_evolve:

@@ -31,6 +31,40 @@ def exp2_problem(cache_dir):
     return Problem.build(ProblemSpec("exp2", 0.0, 1.0, "float64", "real"))
 
 
+@pytest.mark.parametrize("name, lo, hi, zero", [("erf", 0.0, 1.0, 0.0), ("log", 0.5, 1.0, 1.0),
+                                                 ("exp2", 0.0, 1.0, None)])
+def test_real_mode_points_are_spread_by_value_with_a_cluster_at_a_zero(cache_dir, name, lo, hi, zero):
+    """Real mode fits and scores on points spread by value, no subnormals, finite weights 1/|f|,
+    and a geometric cluster toward an endpoint where the target is 0 (ulp mode keeps its own)."""
+    import warnings
+
+    from fitness.points import fitness_points
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in 1/|f|
+        problem = Problem.build(ProblemSpec(name, lo, hi, "float64", "real"))
+    x = problem.x
+    assert x[0] == lo and x[-1] == hi and np.all(np.diff(x) > 0)
+    assert np.all((np.abs(x) >= np.finfo(np.float64).tiny) | (x == 0))
+    assert np.all(np.isfinite(problem.weight))
+    width = hi - lo
+    # spread by value: every tenth of the domain holds a fair share of the points
+    counts = np.histogram(x, bins=10, range=(lo, hi))[0]
+    assert counts.min() >= 0.03 * len(x)
+    near = np.abs(x - zero) < 1e-6 * width if zero is not None else np.zeros(len(x), bool)
+    if zero is None:
+        assert np.sum(np.abs(x - lo) < 1e-6) < 8
+    else:
+        assert 40 <= np.sum(near) <= len(x) // 8
+        assert np.min(np.abs(x[x != zero] - zero)) < 1e-12 * width
+    assert np.any(near[problem.fit_idx]) == (zero is not None)
+    # ulp mode is untouched
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ulp weights of subnormal points overflow there: not this test's business
+        ulp = Problem.build(ProblemSpec(name, lo, hi, "float64", "ulp"), use_cache=False)
+    np.testing.assert_array_equal(ulp.x, fitness_points(lo, hi, "float64", n=2048))
+
+
 # --- double-double evaluation ---------------------------------------------------------------------
 def _one_op_program(op: str) -> Program:
     """``op`` applied to x-dependent, non-trivial arguments (a = 0.75 + x/3, b = 2 - x/5, ...)."""
@@ -110,7 +144,9 @@ def test_refinement_improves_on_the_float64_stage_and_is_deterministic(exp2_prob
     program = build_program([0.5] * 9, [1.0], None, use_fma=True)  # degree 8: float64 LM stalls
     theta = fit_float64(program, exp2_problem, np.random.default_rng(1), FitOptions())
     refined, info = refine_minimax(program, exp2_problem, theta)
-    assert info.error < 0.6 * info.start_error
+    # the float64 stage stops ~1.5x above the minimax error (1.2e-12 vs 7.7e-13; 1.6e-12 with the
+    # bit-pattern fitness points real mode used before ``real_points``)
+    assert info.error < 0.75 * info.start_error
     minimax = minimax_polynomial("exp2", 0.0, 1.0, 8).levelled_error
     assert info.error <= 1.01 * minimax
     again, _ = refine_minimax(program, exp2_problem, theta)
