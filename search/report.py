@@ -49,6 +49,16 @@ def front_table(record: RunRecord) -> str:
             lines.append(f"{e['cost']:>4g}  {_num(e['error'], '11.3e')}  {_num(digits, '6.2f')}  {e['id']:>7}")
     if not record.front:
         lines.append("(no program with a finite error yet)")
+    checked = [e for e in record.front if e.get("dense_ulp") is not None]
+    if checked:
+        lines += ["", "dense checks (2^22 inputs, --target-error): " + ", ".join(
+            f"{e['cost']:g} ops {float(e['dense_ulp']):.4g} ULP" for e in checked)]
+    if cfg.frame_evolve:
+        lines += ["", f"frame constants that evolved away from the {cfg.frame!r} frame's defaults:"]
+        for e in record.front:
+            moved = record.frame_constants(e)
+            text = ", ".join(f"{k} = {v:.9g}" for k, v in sorted(moved.items())) or "none"
+            lines.append(f"{e['cost']:>4g}  {text}")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from search import checkpoint
 from search.cache import frame_key, functional_hash
 from search.cli import cli
 from search.config import ConfigError, RunConfig
+from search.report import front_table
 from search.results import RunDirError, load_run
 from search.run import resume, run
 
@@ -153,6 +154,9 @@ def test_search_evolves_the_frame_and_resumes_bit_exactly(tmp_path):
 def test_run_record_refuses_invalid_frame_constants(tmp_path):
     run(RunConfig(**LOG, budget_evals=20, run_dir=str(tmp_path / "r")), quiet=True)
     record = load_run(str(tmp_path / "r"))
+    table = front_table(record)
+    assert "frame constants that evolved away from the 'log' frame's defaults:" in table
+    assert all(f"{e['cost']:>4g}  " in table.split("defaults:")[1] for e in record.front)
     entry = dict(record.front[0], frame={"LN2_HI": math.log(2)})  # too many bits for an exact k * LN2_HI
     with pytest.raises(RunDirError, match="invalid frame constants"):
         record.program(entry)

@@ -15,6 +15,7 @@ from fitness.reference import mp_values
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 from search.config import RunConfig
+from search.report import front_table
 from search.results import complete_program, load_run
 from search.run import resume, run
 from search.worker import evaluate_batch
@@ -47,6 +48,7 @@ def test_target_reached_only_after_a_dense_check(tmp_path):
     rep = verify(complete_program(record.config, entry), get_target("exp2"), 0.0, 1.0, "float32")
     assert rep.n_points > 4_000_000  # 2**22 drawn, duplicates merged
     assert entry["dense_ulp"] == rep.max_ulp
+    assert f"dense checks (2^22 inputs, --target-error): {entry['cost']:g} ops {rep.max_ulp:.4g} ULP" in front_table(record)
 
 
 def test_a_program_failing_its_dense_check_does_not_stop_the_search(tmp_path, monkeypatch):
