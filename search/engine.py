@@ -151,6 +151,16 @@ def _check_state(st: EngineState) -> None:
             raise ValueError(f"random generator state is invalid ({type(exc).__name__})") from None
 
 
+def check_frame_constants(st: EngineState, frame: str) -> None:
+    """Every frame-constant table in a checkpointed state is valid for ``frame`` (ValueError if not)."""
+    from fitness.frames import frame_constants
+
+    tables = [e for e in st.population + list(st.best_per_cost.values()) + st.pending
+              + list(st.cache.entries.values()) if "frame" in e]
+    for e in tables:
+        frame_constants(frame, e["frame"])  # FrameError (a ValueError) names the problem
+
+
 class Engine:
     def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None):
         self.config = config

@@ -26,7 +26,7 @@ from fitness.problem import Problem
 from . import checkpoint
 from .config import ConfigError, RunConfig
 from .confirm import dense_check
-from .engine import Engine, EngineState
+from .engine import Engine, EngineState, check_frame_constants
 from .executors import make_executor
 from .progress import Progress
 from .worker import evaluate_batch, failed_result, init_worker_logging
@@ -158,6 +158,8 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
         )
     try:
         state = EngineState.from_dict(data["state"])
+        if config.frame_evolve:
+            check_frame_constants(state, config.frame)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"checkpoint state is malformed: {exc}") from None
     engine = Engine(config, problem, state)

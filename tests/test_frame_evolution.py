@@ -162,3 +162,18 @@ def test_run_record_refuses_invalid_frame_constants(tmp_path):
         record.program(entry)
     with pytest.raises(RunDirError, match="invalid frame constants"):
         record.program(dict(entry, frame={"NOPE": 1.0}))
+
+
+def test_resume_refuses_broken_frame_constants_in_one_line(tmp_path, capsys):
+    from search.cli import main
+
+    rd = tmp_path / "r"
+    run(RunConfig(**LOG, budget_evals=30, run_dir=str(rd)), quiet=True)
+    data = json.loads((rd / checkpoint.NAME).read_text())
+    data["state"]["population"][0]["frame"] = {"SPLIT": 0.6, "LN2_HI": 0.693145751953125}  # SPLIT below LN2_HI
+    (rd / checkpoint.NAME).write_text(json.dumps(data))
+    (rd / (checkpoint.NAME + ".bak")).unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as info:
+        main(["resume", str(rd), "--budget-evals", "60", "--quiet"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "SPLIT must exceed LN2_HI" in err

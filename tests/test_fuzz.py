@@ -22,7 +22,7 @@ from search.run import run
 
 KEYS = ["target", "domain", "dtype", "mode", "max_ops", "ops", "population_size", "tournament_size",
         "budget_evals", "time_limit", "target_error", "seed", "workers", "n_points", "cost",
-        "checkpoint_every", "eval_timeout", "frame", "no_such_key", "run-dir"]
+        "checkpoint_every", "eval_timeout", "frame", "frame_evolve", "no_such_key", "run-dir"]
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
                    st.text(max_size=12), st.lists(st.floats(-10, 10), max_size=3),
                    st.lists(st.text(max_size=5), max_size=3))
@@ -63,7 +63,8 @@ def test_generated_toml_files(tmp_path_factory, capsys, text):
 @given(args=st.lists(st.sampled_from(["run", "resume", "report", "export", "verify", "targets", "--target",
                                       "exp2", "nope", "--domain", "0", "1", "-1", "nan", "inf", "--budget-evals",
                                       "0", "--workers", "-2", "--lang", "fortran", "--max-ulp", "--config",
-                                      "/nonexistent", "--mode", "imaginary", "--ops", "add,pow", "--bogus"]),
+                                      "/nonexistent", "--mode", "imaginary", "--ops", "add,pow", "--bogus",
+                                      "--frame", "log", "--frame-evolve"]),
                     min_size=1, max_size=7))
 def test_random_command_lines(tmp_path_factory, capsys, args):
     d = tmp_path_factory.mktemp("cli")
