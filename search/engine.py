@@ -32,6 +32,7 @@ from .front import improves, pareto, pareto_ranks
 
 REFIT_MUTATIONS = ("perturb", "redraw")
 FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
+FRONT_PARENT_RATE = 0.1  # real mode: parents drawn from the best-at-each-cost entries
 HARD_POINTS_PER_CHECK = 32  # worst inputs of a failed dense check added to the validation set
 MAX_HARD_POINTS = 2048  # the oldest go first beyond this
 
@@ -234,7 +235,7 @@ class Engine:
             child = random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
             parent, kind = None, "random"
         else:
-            parent_entry = self._tournament()
+            parent_entry = self._parent()
             child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
                                  self.config.max_ops, self.dtype, templates=self.real_mode, zeros=self.zeros)
             parent = parent_entry["id"]
@@ -268,6 +269,19 @@ class Engine:
             if name:
                 return parse_program(parent_entry["program"]), "frame", moved
         return child, kind, frame
+
+    def _parent(self) -> dict:
+        """A tournament winner; in real mode, one parent in ``FRONT_PARENT_RATE`` is a front entry.
+
+        The aging population holds only the last P candidates, so a structure that was best at
+        its cost once (a fitted rational, say) leaves it after P steps, however good; drawing some
+        parents from the front keeps such stepping stones breeding, which the growth templates
+        need (p/q grows one coefficient at a time).  Ulp mode draws exactly as before.
+        """
+        if self.real_mode and self.state.best_per_cost and self.rng.random() < FRONT_PARENT_RATE:
+            front = [self.state.best_per_cost[c] for c in sorted(self.state.best_per_cost)]
+            return front[int(self.rng.integers(len(front)))]
+        return self._tournament()
 
     def _tournament(self) -> dict:
         pop = self.state.population

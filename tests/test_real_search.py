@@ -235,3 +235,27 @@ def test_a_pole_inside_the_domain_makes_the_error_infinite(exp2_problem):
     assert err == math.inf and abs(where - float.fromhex("0x1.0cbdcb24252dep-1")) < 1e-3
     assert measure(program, "exp2", 0.0, 1.0)[0] == math.inf
     assert interior_pole(program, np.linspace(0.6, 1.0, 100)) is None  # no pole there
+
+
+def test_real_mode_draws_some_parents_from_the_front(monkeypatch):
+    """In real mode a tenth of the parents come from the best-at-each-cost entries (which outlive the
+    aging population); ulp mode never draws one."""
+    import search.engine as engine_mod
+    from fitness.problem import Problem
+    from search.config import RunConfig
+    from search.engine import Engine
+
+    for mode, dtype in (("real", "float64"), ("ulp", "float32")):
+        cfg = RunConfig(target="exp2", domain=(0.0, 1.0), mode=mode, dtype=dtype, n_points=64, population_size=8,
+                        tournament_size=4)
+        eng = Engine(cfg, Problem.build(cfg.problem_spec))
+        eng.state.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
+                                for i in range(8)]
+        eng.state.best_per_cost = {3.0: {"id": 99, "program": "v1 = param 1.0\nreturn v1\n", "error": 0.5,
+                                         "cost": 3.0}}
+        picks = [eng._parent()["id"] for _ in range(400)]
+        share = picks.count(99) / len(picks)
+        if mode == "real":
+            assert abs(share - engine_mod.FRONT_PARENT_RATE) < 0.05
+        else:
+            assert share == 0.0
