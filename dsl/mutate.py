@@ -304,6 +304,33 @@ def _grow_zero_factor(program: Program, rng: np.random.Generator, ops: tuple[str
     return Program(tuple(nodes), len(nodes) - 1)
 
 
+def grow(
+    program: Program,
+    move: str,
+    rng: np.random.Generator,
+    ops: tuple[str, ...],
+    max_ops: int,
+    dtype: str = "float64",
+    zeros: tuple[float, ...] = (),
+) -> Program | None:
+    """One named growth move (``GROW_MOVES`` or ``grow_zero_factor``), canonical, or None when the
+    move does not apply to ``program`` or its result would cost more than ``max_ops``.
+
+    The engine uses it to expand a program that just did well at its cost by each template in
+    turn, rather than waiting for a random draw to pick both that parent and that move.
+    """
+    if move == "grow_zero_factor":
+        child = _grow_zero_factor(program, rng, ops, zeros)
+    elif move in _GROW:
+        child = _GROW[move](program, rng, ops)
+    else:
+        raise ValueError(f"unknown growth move {move!r}")
+    if child is None:
+        return None
+    child = canonicalize(child, dtype)
+    return child if cost(child) <= max_ops else None
+
+
 def mutate(
     program: Program,
     rng: np.random.Generator,

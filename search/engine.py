@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsl.canonical import structural_hash
-from dsl.mutate import mutate, random_program
+from dsl.mutate import GROW_MOVES, grow, mutate, random_program
 from dsl.text import format_program, parse_program
 from fitness.frames import evolvable_constants, mutate_constants
 from fitness.problem import Problem, target_zeros
@@ -31,10 +31,20 @@ from .config import RunConfig
 from .front import improves, pareto, pareto_ranks
 
 REFIT_MUTATIONS = ("perturb", "redraw")
+# growth children start from their parent's fitted constants with a new degree of freedom: they
+# are always fitted (the structure may be known from a worse start) and keyed by structure only
+# (before fitting, most of them compute their parent's function, so that hash names the parent)
+GROWTH_MUTATIONS = GROW_MOVES + ("grow_zero_factor",)
 FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
 FRONT_PARENT_RATE = 0.1  # real mode: parents drawn from the best-at-each-cost entries
 HARD_POINTS_PER_CHECK = 32  # worst inputs of a failed dense check added to the validation set
 MAX_HARD_POINTS = 2048  # the oldest go first beyond this
+# real mode: a fitted program that is best at its cost, or close to it, is grown by every template
+EXPANSION_MOVES = ("grow_horner_in", "grow_horner_in", "grow_horner_in", "grow_horner_out", "grow_square",
+                   "grow_rational")  # plus grow_zero_factor where the target has zeros
+EXPANSION_SHARE = 0.5  # of the children, while expansions are queued
+EXPANSION_NEAR = 3.0  # "close": error within this factor of the best at the same cost
+MAX_EXPANSIONS = 384  # queue length; the oldest expansions of merely close programs go first
 
 
 @dataclass
@@ -52,6 +62,7 @@ class EngineState:
     elapsed: float = 0.0
     rng_state: dict | None = None
     hard_points: list[float] = field(default_factory=list)  # inputs where dense checks found spikes
+    expansions: list[dict] = field(default_factory=list)  # real mode: queued template growths
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +79,7 @@ class EngineState:
             "elapsed": self.elapsed,
             "rng_state": self.rng_state,
             "hard_points": self.hard_points,
+            "expansions": self.expansions,
         }
 
     @classmethod
@@ -96,6 +108,7 @@ class EngineState:
             elapsed=float(d["elapsed"]),
             rng_state=d["rng_state"],
             hard_points=[float(v) for v in d.get("hard_points", [])],
+            expansions=list(d.get("expansions", [])),
         )
 
 
@@ -139,6 +152,10 @@ def _check_state(st: EngineState) -> None:
         _check_entry(e, f"cache entry {k}", ("key", "program", "error", "cost"))
     if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
         raise ValueError("cache keys point to missing entries")
+    for i, e in enumerate(st.expansions):
+        _check_entry(e, f"expansions[{i}]", ("parent", "program", "move", "priority", "shape", "error", "cost"))
+        if e["move"] not in GROWTH_MUTATIONS:
+            raise ValueError(f"expansions[{i}]: unknown move {e['move']!r}")
     if not all(math.isfinite(v) for v in st.hard_points):
         raise ValueError("hard points are not finite numbers")
     if not all(isinstance(h, list) and len(h) == 4 for h in st.history):
@@ -235,16 +252,22 @@ class Engine:
             child = random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
             parent, kind = None, "random"
         else:
-            parent_entry = self._parent()
-            child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
-                                 self.config.max_ops, self.dtype, templates=self.real_mode, zeros=self.zeros)
+            expanded = self._expansion()
+            if expanded is not None:
+                parent_entry, child, kind = expanded
+            else:
+                parent_entry = self._parent()
+                child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
+                                     self.config.max_ops, self.dtype, templates=self.real_mode, zeros=self.zeros)
             parent = parent_entry["id"]
         frame = None
         if self.problem.spec.frame_evolve:
             child, kind, frame = self._frame_move(child, kind, None if parent is None else parent_entry)
         cid = st.next_id
         st.next_id += 1
-        hashes = [structural_hash(child, self.dtype), "f" + functional_hash(child, self.problem.probes)]
+        hashes = [structural_hash(child, self.dtype)]
+        if kind not in GROWTH_MUTATIONS:
+            hashes.append("f" + functional_hash(child, self.problem.probes))
         if frame is not None:
             hashes = [h + frame_key(frame) for h in hashes]
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
@@ -269,6 +292,49 @@ class Engine:
             if name:
                 return parse_program(parent_entry["program"]), "frame", moved
         return child, kind, frame
+
+    def _expansion(self):
+        """(parent entry, child, move) from the expansion queue, or None (take a usual child).
+
+        Improvements are expanded before programs that were merely close to the best at their
+        cost; within each kind, first queued first served.  The template mutations alone would
+        need the right parent and the right move drawn together (about one child in 4000 for a
+        given front entry), and a Horner chain or a rational grows one coefficient per step.
+        """
+        queue = self.state.expansions
+        if not queue or self.rng.random() >= EXPANSION_SHARE:
+            return None
+        while queue:
+            i = next((j for j, e in enumerate(queue) if e["priority"] == 0), 0)
+            item = queue.pop(i)
+            child = grow(parse_program(item["program"]), item["move"], self.rng, self.config.ops,
+                         self.config.max_ops, self.dtype, self.zeros)
+            if child is not None:
+                parent = {"id": item["parent"], "program": item["program"]}
+                if "frame" in item:
+                    parent["frame"] = item["frame"]
+                return parent, child, item["move"]
+        return None
+
+    def _queue_expansions(self, member: dict, improved: bool) -> None:
+        if member["cost"] >= self.config.max_ops:
+            return
+        moves = EXPANSION_MOVES + (("grow_zero_factor",) if self.zeros else ())
+        shape = structural_hash(parse_program(member["program"]), self.dtype) + frame_key(member.get("frame"))
+        queue = self.state.expansions
+        same = [e for e in queue if e["shape"] == shape]
+        if same and min(e["error"] for e in same) <= member["error"]:
+            return  # this structure is queued already, with constants at least as good
+        priority = min([0 if improved else 1] + [e["priority"] for e in same])
+        queue[:] = [e for e in queue if e["shape"] != shape]
+        item = {"parent": member["id"], "program": member["program"], "priority": priority,
+                "error": member["error"], "cost": member["cost"], "shape": shape}
+        if "frame" in member:
+            item["frame"] = member["frame"]
+        queue += [dict(item, move=m) for m in moves]
+        while len(queue) > MAX_EXPANSIONS:
+            i = next((j for j, e in enumerate(queue) if e["priority"] == 1), 0)
+            del queue[i]
 
     def _parent(self) -> dict:
         """A tournament winner; in real mode, one parent in ``FRONT_PARENT_RATE`` is a front entry.
@@ -302,7 +368,7 @@ class Engine:
         while len(out) < n and self.budget_left() > 0 and not self.reached_target():
             cand = self._new_candidate()
             hit = None
-            if self.config.caching:
+            if self.config.caching and cand["mutation"] not in GROWTH_MUTATIONS:
                 keys = cand["hashes"] if cand["mutation"] not in REFIT_MUTATIONS else cand["hashes"][1:]
                 hit = self.state.cache.lookup(*keys)
             if hit is not None:
@@ -349,11 +415,15 @@ class Engine:
             st.population.pop(0)  # aging: the oldest leaves, however good
         st.n_told += 1
         entry = dict(member, summary=result.get("summary"), from_cache=from_cache)
-        if math.isfinite(member["error"]) and improves(st.best_per_cost, entry):
+        improved = math.isfinite(member["error"]) and improves(st.best_per_cost, entry)
+        if improved:
             st.best_per_cost[member["cost"]] = entry
             st.history.append([st.n_told, st.elapsed, member["cost"], member["error"]])
-            return True
-        return False
+        if self.real_mode and not from_cache and math.isfinite(member["error"]):
+            best = st.best_per_cost.get(member["cost"])
+            if improved or (best is not None and member["error"] <= EXPANSION_NEAR * best["error"]):
+                self._queue_expansions(member, improved)
+        return improved
 
     # --- views -------------------------------------------------------------------------------
     def front(self) -> list[dict]:

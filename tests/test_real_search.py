@@ -259,3 +259,64 @@ def test_real_mode_draws_some_parents_from_the_front(monkeypatch):
             assert abs(share - engine_mod.FRONT_PARENT_RATE) < 0.05
         else:
             assert share == 0.0
+
+
+def _real_engine(zeros_target: str = "exp2"):
+    from fitness.problem import Problem
+    from search.config import RunConfig
+    from search.engine import Engine
+
+    cfg = RunConfig(target=zeros_target, domain=(0.0, 1.0), mode="real", dtype="float64", n_points=64,
+                    population_size=8, tournament_size=4, max_ops=12)
+    return Engine(cfg, Problem.build(cfg.problem_spec))
+
+
+CUBIC = ("v1 = param 0.08\nv2 = param 0.23\nv3 = fma x v1 v2\nv4 = param 0.69\nv5 = fma x v3 v4\n"
+         "v6 = param 1.0\nv7 = fma x v5 v6\nreturn v7\n")
+
+
+def test_real_mode_expands_a_front_improvement_by_every_template():
+    """A fitted program that improves the front is grown by each template in turn (improvements
+    before merely close programs), the queue survives a checkpoint, and ulp mode never queues."""
+    from dsl.mutate import GROW_MOVES
+    from search.engine import EXPANSION_MOVES, EngineState
+
+    eng = _real_engine()
+    eng.state.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
+                            for i in range(8)]
+    eng.state.n_told = 8
+    cand = {"id": 50, "program": CUBIC, "parent": 1, "mutation": "insert", "hashes": ["s", "f"], "seed": 1}
+    eng.state.pending.append(cand)
+    eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
+    queue = eng.state.expansions
+    assert sorted(e["move"] for e in queue) == sorted(EXPANSION_MOVES)
+    assert all(e["priority"] == 0 and e["parent"] == 50 for e in queue)
+    # a close program at the same cost queues behind it; the same structure again does not queue
+    close = CUBIC.replace("0.08", "0.07")
+    eng.state.pending.append(dict(cand, id=51, program=close))
+    eng.tell([{"id": 51, "program": close, "error": 2e-4, "cost": 3.0}])
+    assert len(queue) == len(EXPANSION_MOVES)  # same structure, worse constants: nothing new
+    restored = EngineState.from_dict(eng.state.to_dict())
+    assert restored.expansions == eng.state.expansions
+    # children drawn from the queue are template growths of the improvement
+    grown = [c for c in eng.ask(60) if c["parent"] == 50]
+    assert sum(c["mutation"] in GROW_MOVES for c in grown) >= len(EXPANSION_MOVES)
+    assert not eng.state.expansions
+
+
+def test_expansions_of_a_checkpoint_are_checked():
+    from search.engine import EngineState
+
+    state = _real_engine().state.to_dict()
+    state["expansions"] = [{"parent": 1, "program": CUBIC, "move": "grow_sideways", "priority": 0,
+                            "shape": "s", "error": 1.0, "cost": 3.0}]
+    with pytest.raises(ValueError, match="unknown move"):
+        EngineState.from_dict(state)
+
+
+def test_target_with_a_zero_adds_the_zero_factor_expansion():
+    eng = _real_engine("erf")
+    eng.state.pending.append({"id": 5, "program": CUBIC, "parent": None, "mutation": "random",
+                              "hashes": ["s", "f"], "seed": 1})
+    eng.tell([{"id": 5, "program": CUBIC, "error": 0.5, "cost": 3.0}])
+    assert "grow_zero_factor" in {e["move"] for e in eng.state.expansions}
