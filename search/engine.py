@@ -5,7 +5,9 @@ candidate whose structural or functional hash is already known is answered from 
 ``ask()`` and never leaves the driver.  ``tell()`` takes evaluation results.  Each result enters
 the population as its youngest member and the oldest member leaves (aging), whatever their
 fitness.  Parents are picked by tournament: ``tournament_size`` members drawn at random, the
-winner drawn among those of Pareto rank 0 on (error, cost).
+winner drawn among those of Pareto rank 0 on (error, cost).  In real mode some parents come from
+the best program at each cost instead, and a queue of *expansions* grows each program that did
+well at its cost by every growth template in turn (``_expansion``).
 
 The state is plain data (lists, dicts, the generator's state): a checkpoint is that state
 serialized, and a run resumed from it continues exactly as the uninterrupted run would have.

@@ -51,6 +51,20 @@ def test_resume_is_bit_exact(tmp_path):
     assert a == b
 
 
+def test_real_mode_resume_is_bit_exact_with_queued_expansions(tmp_path):
+    """Real mode queues template growths of good programs; the queue is part of the exact state."""
+    real = dict(SMALL, mode="real", dtype="float64", n_points=128)
+    whole = tmp_path / "whole"
+    run(RunConfig(**real, budget_evals=90, run_dir=str(whole)), quiet=True)
+    parts = tmp_path / "parts"
+    run(RunConfig(**real, budget_evals=40, run_dir=str(parts)), quiet=True)
+    assert json.loads((parts / checkpoint.NAME).read_text())["state"]["expansions"]  # resumed mid-queue
+    resume(parts, budget_evals=90, quiet=True)
+    a, b = _state(whole), _state(parts)
+    assert any(m["mutation"].startswith("grow_") for m in a["population"])
+    assert a == b
+
+
 def test_checkpoint_keeps_backup_and_falls_back(tmp_path, capsys):
     rd = tmp_path / "r"
     run(RunConfig(**SMALL, budget_evals=30, run_dir=str(rd)), quiet=True)
