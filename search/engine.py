@@ -45,7 +45,7 @@ MAX_HARD_POINTS = 2048  # the oldest go first beyond this
 EXPANSION_MOVES = ("grow_horner_in", "grow_horner_in", "grow_horner_in", "grow_horner_out", "grow_square",
                    "grow_rational")  # plus grow_zero_factor where the target has zeros
 EXPANSION_SHARE = 0.5  # of the children, while expansions are queued
-EXPANSION_NEAR = 3.0  # "close": error within this factor of the best at the same cost
+EXPANSION_NEAR = 10.0  # "close": error within this factor of the best at the same cost
 MAX_EXPANSIONS = 384  # queue length; the oldest expansions of merely close programs go first
 
 
