@@ -304,6 +304,13 @@ def _grow_zero_factor(program: Program, rng: np.random.Generator, ops: tuple[str
     return Program(tuple(nodes), len(nodes) - 1)
 
 
+def _apply_growth(program: Program, move: str, rng: np.random.Generator, ops: tuple[str, ...],
+                  zeros: tuple[float, ...]) -> Program | None:
+    if move == "grow_zero_factor":
+        return _grow_zero_factor(program, rng, ops, zeros)
+    return _GROW[move](program, rng, ops)
+
+
 def grow(
     program: Program,
     move: str,
@@ -319,12 +326,9 @@ def grow(
     The engine uses it to expand a program that just did well at its cost by each template in
     turn, rather than waiting for a random draw to pick both that parent and that move.
     """
-    if move == "grow_zero_factor":
-        child = _grow_zero_factor(program, rng, ops, zeros)
-    elif move in _GROW:
-        child = _GROW[move](program, rng, ops)
-    else:
+    if move not in _GROW and move != "grow_zero_factor":
         raise ValueError(f"unknown growth move {move!r}")
+    child = _apply_growth(program, move, rng, ops, zeros)
     if child is None:
         return None
     child = canonicalize(child, dtype)
@@ -366,10 +370,8 @@ def mutate(
             child = _change_op(program, rng, ops)
         elif kind in ("perturb", "redraw"):
             child = _perturb(program, rng, redraw=kind == "redraw")
-        elif kind in GROW_MOVES:
-            child = _GROW[kind](program, rng, ops)
-        elif kind == "grow_zero_factor":
-            child = _grow_zero_factor(program, rng, ops, zeros)
+        elif kind in GROW_MOVES or kind == "grow_zero_factor":
+            child = _apply_growth(program, kind, rng, ops, zeros)
         else:
             child = program
         if child is None:

@@ -4,7 +4,8 @@ Two keys lead to one fitted result:
 
 - the *structural* hash (``dsl.structural_hash``): the canonical structure with parameter values
   masked.  Structures are fitted from several starts, so a structure seen before is not refitted
-  (unless the mutation asked for a refit: a perturbed or redrawn constant);
+  (unless the mutation asked for a refit: a perturbed or redrawn constant; real mode's grown
+  children, which start from their parent's fit, are always fitted: ``engine.GROWTH_MUTATIONS``);
 - the *functional* hash: the program's outputs on fixed probe inputs, with its current constants,
   mantissas quantized, -0 merged with +0 and NaN/inf mapped to fixed tokens.  It catches programs
   that compute the same function but differ in structure in ways canonicalization does not see
