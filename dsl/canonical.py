@@ -122,11 +122,17 @@ def structural_hash(program: Program, dtype="float32") -> str:
     """Hash of the canonical structure with parameter values masked (literal constants kept)."""
     canon = canonicalize(program, dtype)
     keys: list[bytes] = []
+    uses = [0] * len(canon.nodes)
     for node in canon.nodes:
+        for a in node.args:
+            uses[a] += 1
+    for i, node in enumerate(canon.nodes):
         if node.op == "x":
             keys.append(_digest(("x",)))
         elif node.op == "param":
-            keys.append(_digest(("param",)))
+            # with its number of uses: one constant used twice (c x + c) spans another family
+            # than two constants (a x + b)
+            keys.append(_digest(("param", uses[i])))
         elif node.op == "const":
             keys.append(_digest(("const", repr(node.value))))
         else:

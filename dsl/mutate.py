@@ -13,6 +13,8 @@ from dataclasses import replace
 import numpy as np
 
 from .canonical import canonicalize
+from .growth import (GROW_MOVES, ZERO_MOVE, apply_growth, grow_horner_in, grow_horner_out, grow_rational,
+                     grow_square, moves_for)
 from .ops import OPS
 from .program import Node, Program, cost
 
@@ -153,162 +155,42 @@ def _perturb(program: Program, rng: np.random.Generator, redraw: bool) -> Progra
     return Program(tuple(nodes), program.output)
 
 
-# --- templated growth (real-number mode) -------------------------------------------------------
-# Structured insertions that grow the shapes classical approximations have: a Horner chain made
-# one step deeper at its output or at its innermost coefficient, the output squared
-# (p(x)^2 with p ~ f^(1/2); repeated, the paper's 2^x = (2^(x/8))^8), and the output divided by
-# a new Horner chain (a rational p(x)/q(x), whose denominator the innermost extension then
-# deepens).  The fitter re-fits every constant of the child, so only the structure matters; the
-# innermost extension and the division start their new coefficient at 0 and so keep the
-# parent's function (and its fitted optimum) as a start.
-GROW_MOVES = ("grow_horner_out", "grow_horner_in", "grow_square", "grow_rational")
+# --- templated growth (dsl.growth) ------------------------------------------------------------
 GROW_SPLIT = np.array([0.30, 0.35, 0.20, 0.15])
 GROW_WEIGHT = 0.15
-
-
-def _fma_or_muladd(ops: tuple[str, ...]) -> str | None:
-    if "fma" in ops:
-        return "fma"
-    if "mul" in ops and "add" in ops:
-        return "muladd"
-    return None
-
-
-def _append_step(nodes: list[Node], a: int, b: int, c: int, form: str) -> int:
-    """Append ``a * b + c`` (one fma, or a mul then an add) and return its index."""
-    if form == "fma":
-        nodes.append(Node("fma", (a, b, c)))
-    else:
-        nodes.append(Node("mul", (a, b)))
-        nodes.append(Node("add", (len(nodes) - 1, c)))
-    return len(nodes) - 1
-
-
-def _grow_horner_out(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
-    """out' = out * x + c with c a new constant."""
-    form = _fma_or_muladd(ops)
-    if form is None:
-        return None
-    nodes = list(program.nodes)
-    nodes.append(_new_param(rng))
-    out = _append_step(nodes, program.output, 0, len(nodes) - 1, form)
-    return Program(tuple(nodes), out)
-
-
-def _grow_horner_in(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
-    """Deepen a chain from the inside: one use of a constant c becomes x * c' + c, c' = 0.
-
-    Mostly (70%) the use is one of the deepest constants in a factor slot (the innermost
-    coefficient of a Horner chain, whose replacement raises the chain's degree by one); otherwise
-    any use of any constant.  "Deepest" is measured from the output or, in a program that
-    divides by a computed value (a rational's denominator), from one such divisor: the root is
-    drawn uniformly among the output and the divisors, so a denominator's chain grows as well
-    as the numerator's.  Programs without such a division draw exactly what they drew before.
-    """
-    form = _fma_or_muladd(ops)
-    if form is None:
-        return None
-    live = program.live()
-    nodes = program.nodes
-    uses = [(j, k) for j, n in enumerate(nodes) if live[j] and not n.is_leaf
-            for k, a in enumerate(n.args) if nodes[a].op == "param"]
-    if not uses:
-        return None
-    if rng.random() < 0.7:
-        roots = [program.output] + sorted({n.args[1] for j, n in enumerate(nodes)
-                                           if live[j] and n.op == "div" and not nodes[n.args[1]].is_leaf})
-        root = roots[int(rng.integers(len(roots)))] if len(roots) > 1 else roots[0]
-        # longest path from each node below the root to the root
-        depth = [-1] * len(nodes)
-        depth[root] = 0
-        for i in range(root, -1, -1):
-            if depth[i] >= 0:
-                for a in nodes[i].args:
-                    depth[a] = max(depth[a], depth[i] + 1)
-        below = [(j, k) for j, k in uses if depth[j] >= 0] or uses
-        deepest = max(depth[nodes[j].args[k]] for j, k in below)
-        inner = [(j, k) for j, k in below if depth[nodes[j].args[k]] == deepest]
-        factor = [(j, k) for j, k in inner if (nodes[j].op == "fma" and k < 2) or nodes[j].op in ("mul", "div")]
-        uses = factor or inner
-    j, k = uses[int(rng.integers(len(uses)))]
-    c = nodes[j].args[k]
-    # new nodes go right after the constant; later references shift
-    new = list(nodes[: c + 1])
-    new.append(Node("param", (), 0.0))
-    step = _append_step(new, 0, len(new) - 1, c, form)
-    shift = step - c
-    rest = [replace(n, args=tuple(a + shift if a > c else a for a in n.args)) for n in nodes[c + 1:]]
-    jj = j + shift
-    new += rest
-    args = list(new[jj].args)
-    args[k] = step
-    new[jj] = replace(new[jj], args=tuple(args))
-    out = program.output + shift if program.output > c else program.output
-    return Program(tuple(new), out)
-
-
-def _grow_square(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
-    """out' = out * out (the fitter re-fits the inner part toward f^(1/2))."""
-    if "mul" not in ops:
-        return None
-    nodes = list(program.nodes)
-    nodes.append(Node("mul", (program.output, program.output)))
-    return Program(tuple(nodes), len(nodes) - 1)
-
-
-def _grow_rational(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
-    """out' = out / (x * c + 1) with c = 0 new: the same function, now a rational p(x)/q(x).
-
-    The denominator's constant term is the literal 1 (a rational's common scale is redundant;
-    the numerator keeps it), so ``grow_horner_in`` deepens q from its trainable c: 1 + c x + c' x^2 ...
-    """
-    if "div" not in ops:
-        return None
-    form = _fma_or_muladd(ops)
-    if form is None:
-        return None
-    nodes = list(program.nodes)
-    nodes.append(Node("param", (), 0.0))
-    nodes.append(Node("const", (), 1.0))
-    den = _append_step(nodes, 0, len(nodes) - 2, len(nodes) - 1, form)
-    nodes.append(Node("div", (program.output, den)))
-    return Program(tuple(nodes), len(nodes) - 1)
-
-
-_GROW = {"grow_horner_out": _grow_horner_out, "grow_horner_in": _grow_horner_in, "grow_square": _grow_square,
-         "grow_rational": _grow_rational}
-_TEMPLATE_KINDS = MUTATIONS + GROW_MOVES
-_TEMPLATE_P = np.concatenate([(1.0 - GROW_WEIGHT) * WEIGHTS / WEIGHTS.sum(), GROW_WEIGHT * GROW_SPLIT / GROW_SPLIT.sum()])
 # where the target is exactly 0 (log at 1, erf at 0), real mode needs the program to vanish exactly:
 # a factor (x - z) is a structure evolution rarely stumbles on, so it gets its own template
 ZERO_FACTOR_SHARE = 0.15  # of the template mass, when the problem names zeros
-_ZERO_KINDS = _TEMPLATE_KINDS + ("grow_zero_factor",)
-_ZERO_P = np.concatenate([(1.0 - GROW_WEIGHT) * WEIGHTS / WEIGHTS.sum(),
-                          GROW_WEIGHT * (1.0 - ZERO_FACTOR_SHARE) * GROW_SPLIT / GROW_SPLIT.sum(),
-                          [GROW_WEIGHT * ZERO_FACTOR_SHARE]])
 
 
-def _grow_zero_factor(program: Program, rng: np.random.Generator, ops: tuple[str, ...],
-                      zeros: tuple[float, ...]) -> Program | None:
-    """out' = out * (x - z) for a zero z of the target (out * x when z = 0), z an exact literal."""
-    if not zeros or "mul" not in ops or ("sub" not in ops and any(z != 0 for z in zeros)):
-        return None
-    z = float(zeros[int(rng.integers(len(zeros)))])
-    nodes = list(program.nodes)
-    factor = 0
-    if z != 0.0:
-        nodes.append(Node("const", (), z))
-        nodes.append(Node("sub", (0, len(nodes) - 1)))
-        factor = len(nodes) - 1
-    nodes.append(Node("mul", (program.output, factor)))
-    return Program(tuple(nodes), len(nodes) - 1)
+def _grow_horner_out(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    return grow_horner_out(program, rng, ops)
 
 
-def _apply_growth(program: Program, move: str, rng: np.random.Generator, ops: tuple[str, ...],
-                  zeros: tuple[float, ...]) -> Program | None:
-    if move == "grow_zero_factor":
-        return _grow_zero_factor(program, rng, ops, zeros)
-    return _GROW[move](program, rng, ops)
+def _grow_horner_in(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    return grow_horner_in(program, rng, ops)
+
+
+def _grow_square(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    return grow_square(program, rng, ops)
+
+
+def _grow_rational(program: Program, rng: np.random.Generator, ops: tuple[str, ...]) -> Program | None:
+    return grow_rational(program, rng, ops)
+
+
+def _kinds(zeros, symmetry: str | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """Mutation kinds and their probabilities with templates: ``GROW_WEIGHT`` of the mass goes to
+    the growth moves that suit the target's symmetry (and ``ZERO_FACTOR_SHARE`` of that to the
+    zero factor where the target has zeros), taken proportionally from the other kinds."""
+    moves = moves_for(symmetry)
+    split = np.array([GROW_SPLIT[GROW_MOVES.index(m)] for m in moves])
+    base = (1.0 - GROW_WEIGHT) * WEIGHTS / WEIGHTS.sum()
+    if zeros:
+        return (MUTATIONS + moves + (ZERO_MOVE,),
+                np.concatenate([base, GROW_WEIGHT * (1.0 - ZERO_FACTOR_SHARE) * split / split.sum(),
+                                [GROW_WEIGHT * ZERO_FACTOR_SHARE]]))
+    return MUTATIONS + moves, np.concatenate([base, GROW_WEIGHT * split / split.sum()])
 
 
 def grow(
@@ -318,7 +200,8 @@ def grow(
     ops: tuple[str, ...],
     max_ops: int,
     dtype: str = "float64",
-    zeros: tuple[float, ...] = (),
+    zeros=(),
+    symmetry: str | None = None,
 ) -> Program | None:
     """One named growth move (``GROW_MOVES`` or ``grow_zero_factor``), canonical, or None when the
     move does not apply to ``program`` or its result would cost more than ``max_ops``.
@@ -326,9 +209,7 @@ def grow(
     The engine uses it to expand a program that just did well at its cost by each template in
     turn, rather than waiting for a random draw to pick both that parent and that move.
     """
-    if move not in _GROW and move != "grow_zero_factor":
-        raise ValueError(f"unknown growth move {move!r}")
-    child = _apply_growth(program, move, rng, ops, zeros)
+    child = apply_growth(program, move, rng, ops, zeros, symmetry)
     if child is None:
         return None
     child = canonicalize(child, dtype)
@@ -343,19 +224,19 @@ def mutate(
     dtype: str = "float32",
     tries: int = 20,
     templates: bool = False,
-    zeros: tuple[float, ...] = (),
+    zeros=(),
+    symmetry: str | None = None,
 ) -> tuple[Program, str]:
     """One random mutation whose result costs at most ``max_ops``; returns (child, kind).
 
-    With ``templates`` (real-number mode), ``GROW_WEIGHT`` of the probability mass goes to the
-    structured growth moves of ``GROW_MOVES`` (taken proportionally from the other kinds); without
-    it the draws, and so the children, are exactly those of the plain mutation.  ``zeros`` (points
-    where the target is exactly 0) add ``grow_zero_factor``, which multiplies the output by (x - z).
+    With ``templates``, ``GROW_WEIGHT`` of the probability mass goes to the structured growth
+    moves of ``dsl.growth`` that suit ``symmetry`` (taken proportionally from the other kinds);
+    without it the draws, and so the children, are exactly those of the plain mutation.
+    ``zeros`` (where the target is exactly 0, as floats or (hi, lo) pairs in the growth
+    variable) add ``grow_zero_factor``, which multiplies the output by (v - z).
     """
-    if templates and zeros:
-        kinds, p = _ZERO_KINDS, _ZERO_P
-    elif templates:
-        kinds, p = _TEMPLATE_KINDS, _TEMPLATE_P
+    if templates:
+        kinds, p = _kinds(zeros, symmetry)
     else:
         kinds, p = MUTATIONS, WEIGHTS / WEIGHTS.sum()
     for _ in range(tries):
@@ -370,8 +251,8 @@ def mutate(
             child = _change_op(program, rng, ops)
         elif kind in ("perturb", "redraw"):
             child = _perturb(program, rng, redraw=kind == "redraw")
-        elif kind in GROW_MOVES or kind == "grow_zero_factor":
-            child = _apply_growth(program, kind, rng, ops, zeros)
+        elif kind in GROW_MOVES or kind == ZERO_MOVE:
+            child = apply_growth(program, kind, rng, ops, zeros, symmetry)
         else:
             child = program
         if child is None:

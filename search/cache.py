@@ -1,17 +1,25 @@
-"""Functional-equivalence cache (the Unified Functional Hashing idea).
+"""Functional-equivalence cache for programs with free constants (the Unified Functional Hashing
+idea, made safe for fitted constants).
 
-Two keys lead to one fitted result:
+A fitted result may answer a later candidate only if that candidate spans exactly the same family
+of functions, since fitting it could reach nothing the entry's fit could not.  Three hashes:
 
-- the *structural* hash (``dsl.structural_hash``): the canonical structure with parameter values
-  masked.  Structures are fitted from several starts, so a structure seen before is not refitted
-  (unless the mutation asked for a refit: a perturbed or redrawn constant; real mode's grown
-  children, which start from their parent's fit, are always fitted: ``engine.GROWTH_MUTATIONS``);
-- the *functional* hash: the program's outputs on fixed probe inputs, with its current constants,
-  mantissas quantized, -0 merged with +0 and NaN/inf mapped to fixed tokens.  It catches programs
-  that compute the same function but differ in structure in ways canonicalization does not see
-  (``x*x*x`` against ``x*(x*x)``, ``neg(neg(a))``, ``a - b`` against ``a + neg(b)``).
+- *family* (``g``): the program's outputs on fixed probe inputs with its parameters set to fixed
+  pseudo-random probe values (``PROBE_PARAMS``, by position in ``family_form``, an order that
+  depends on the structure alone), quantized.  It ignores the
+  candidate's current constants, so ``fma x c1 c2`` and ``add (mul x c1) c2`` share an entry, and a
+  child with one more free parameter never shares its parent's, even when the new parameter starts
+  neutral (``add 0``, ``mul 1``) and the child computes its parent's function until it is fitted.
+  A program that is not finite everywhere at the probe values has no family hash;
+- *structure* (``s``): ``dsl.structural_hash``, the canonical structure with parameter values
+  masked.  It is the key when there is no family hash, and tells a structure hit from a family hit;
+- *fitted function* (``v``): the outputs of the fitted program (its own constants) on the probes.
+  Known only after fitting, it finds different structures that converged to the same function;
+  their keys are merged into one entry, which keeps the better fit.
 
-The driver owns the cache; workers never see a candidate whose hash the driver knows.
+Outputs are quantized (mantissas truncated to ``QUANT_BITS``, -0 merged with +0, NaN/inf mapped to
+fixed tokens) so that rounding noise does not split one function into several.  The driver owns
+the cache; workers never see a candidate the driver can answer.
 """
 
 from __future__ import annotations
@@ -21,9 +29,14 @@ import hashlib
 import numpy as np
 
 from backends.numpy_backend import evaluate
-from dsl.program import Program
+from dsl.canonical import canonicalize, structural_hash
+from dsl.program import Node, Program
 
 QUANT_BITS = 20  # mantissa bits kept: equal up to rounding noise, distinct otherwise
+# by parameter position; away from 0 and 1 (neutral values) and from each other
+PROBE_PARAMS = np.random.default_rng(20240917).uniform(0.6, 1.7, 256) * np.where(
+    np.random.default_rng(917).random(256) < 0.3, -1.0, 1.0)
+HIT_KINDS = ("identity", "structure", "family", "converged")
 
 
 def quantize(y: np.ndarray, bits: int = QUANT_BITS) -> np.ndarray:
@@ -39,10 +52,64 @@ def quantize(y: np.ndarray, bits: int = QUANT_BITS) -> np.ndarray:
     return tokens
 
 
+def _digest(y: np.ndarray) -> str:
+    return hashlib.blake2b(quantize(y).tobytes(), digest_size=12).hexdigest()
+
+
 def functional_hash(program: Program, probes: np.ndarray) -> str:
+    """The function a program computes with its own constants (``v`` key)."""
     with np.errstate(all="ignore"):
         y = evaluate(program, probes, "float64", exact_fma=False)
-    return hashlib.blake2b(quantize(y).tobytes(), digest_size=12).hexdigest()
+    return "v" + _digest(y)
+
+
+def _fma_expanded(program: Program) -> Program:
+    """The program with every fma(a, b, c) written as add(mul(a, b), c): the same family."""
+    if not any(n.op == "fma" for n in program.nodes):
+        return program
+    nodes: list[Node] = []
+    remap: dict[int, int] = {}
+    for i, n in enumerate(program.nodes):
+        args = tuple(remap[a] for a in n.args)
+        if n.op == "fma":
+            nodes.append(Node("mul", args[:2]))
+            nodes.append(Node("add", (len(nodes) - 1, args[2])))
+        else:
+            nodes.append(Node(n.op, args, n.value))
+        remap[i] = len(nodes) - 1
+    return Program(tuple(nodes), remap[program.output])
+
+
+def family_form(program: Program) -> Program:
+    """The program in a form whose parameter order depends on its structure alone: fma expanded,
+    every parameter set to one value, canonicalized (so commutative operands are ordered by
+    structure, never by the constants they happen to hold)."""
+    prog = _fma_expanded(program)
+    prog = prog.with_params([1.0] * len(prog.param_indices))
+    return canonicalize(prog, "float64")
+
+
+def family_hash(program: Program, probes: np.ndarray) -> str | None:
+    """The family of functions a program spans (``g`` key), or None when the program is not finite
+    at every probe with the probe parameter values (then its structure alone is its key)."""
+    form = family_form(program)
+    k = len(form.param_indices)
+    theta = np.resize(PROBE_PARAMS, k) if k else None
+    with np.errstate(all="ignore"):
+        y = evaluate(form, probes, "float64", params=theta, exact_fma=False)
+    y = y.reshape(-1)
+    if not np.all(np.isfinite(y)):
+        return None
+    return "g" + _digest(y) + f"/{k}"
+
+
+def candidate_keys(program: Program, probes: np.ndarray, dtype: str, suffix: str = "") -> list[str]:
+    """A candidate's cache keys before fitting: structure, then family (when it has one)."""
+    keys = ["s" + structural_hash(program, dtype) + suffix]
+    fam = family_hash(program, probes)
+    if fam is not None:
+        keys.append(fam + suffix)
+    return keys
 
 
 def frame_key(constants: dict[str, float] | None) -> str:
@@ -54,31 +121,48 @@ def frame_key(constants: dict[str, float] | None) -> str:
 
 
 class EquivalenceCache:
-    """Maps structural and functional hashes to entry ids; entries hold the fitted result."""
+    """Maps hashes to entry ids; entries hold the fitted result."""
 
     def __init__(self, entries: dict | None = None, keys: dict | None = None):
         self.entries: dict[str, dict] = dict(entries or {})
         self.keys: dict[str, str] = dict(keys or {})
 
-    def lookup(self, *hashes: str) -> dict | None:
-        for h in hashes:
-            k = self.keys.get(h)
-            if k is not None:
-                return self.entries[k]
+    def lookup(self, keys: list[str]) -> tuple[dict, str] | None:
+        """The entry that answers a candidate with these keys, and the kind of the hit.
+
+        The family key decides when there is one (a structure hash alone cannot tell every
+        family apart); without it, the structure key.  A hit is a ``structure`` hit when the
+        entry was stored under the candidate's structure key, a ``family`` hit otherwise.
+        """
+        family = [k for k in keys if k.startswith("g")]
+        decisive = family or [k for k in keys if k.startswith("s")]
+        for h in decisive:
+            entry_id = self.keys.get(h)
+            if entry_id is not None:
+                entry = self.entries[entry_id]
+                same = any(self.keys.get(k) == entry_id for k in keys if k.startswith("s"))
+                return entry, ("structure" if same else "family")
         return None
 
-    def store(self, hashes: tuple[str, ...], result: dict) -> dict:
-        """Record a result under all its hashes, keeping the better result for an existing entry."""
-        existing = self.lookup(*hashes)
-        if existing is not None and existing["error"] <= result["error"]:
-            entry = existing
+    def store(self, keys: list[str], result: dict) -> tuple[dict, bool]:
+        """Record a result under all its keys (the fitted-function key included); when entries
+        exist under any of them, the best of those and the new result is kept, and every key
+        names it.  Returns (entry, converged): whether the fitted function was known already under
+        another structure or family."""
+        own = {self.keys[k] for k in keys if not k.startswith("v") and k in self.keys}
+        fitted = {self.keys[k] for k in keys if k.startswith("v") and k in self.keys}
+        converged = bool(fitted - own)
+        known = [self.entries[i] for i in sorted(own | fitted)]
+        best = min(known, key=lambda e: e["error"], default=None)
+        if best is not None and best["error"] <= result["error"]:
+            entry = best
         else:
-            key = existing["key"] if existing is not None else hashes[0]
+            key = best["key"] if best is not None else keys[0]
             entry = dict(result, key=key)
             self.entries[key] = entry
-        for h in hashes:
+        for h in keys:
             self.keys[h] = entry["key"]
-        return entry
+        return entry, converged
 
     def to_dict(self) -> dict:
         return {"entries": self.entries, "keys": self.keys}

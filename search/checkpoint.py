@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fitness.atomic import atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: islands, typed cache keys, hits by kind
 NAME = "checkpoint.json"
 
 

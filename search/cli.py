@@ -68,13 +68,16 @@ def cli():
 @click.option("--mode", type=click.Choice(["ulp", "real"]), help="ulp: max ULP in dtype; real: max relative error over the reals.")
 @click.option("--max-ops", type=int, help="Largest program cost considered (default 10).")
 @click.option("--ops", help="Comma-separated operations the search may use (default: " + ",".join(CORE_OPS) + ").")
-@click.option("--budget-evals", type=int, help="Stop after this many candidates (default 20000).")
+@click.option("--budget-evals", type=int, help="Stop after this many candidates (default: no limit, the time limit ends the run).")
 @click.option("--time-limit", type=float, help="Stop after this many seconds (default 600).")
 @click.option("--target-error", type=float, help="Stop once a program within this error is on the front.")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--workers", type=int, help="Worker processes (default: all cores).")
-@click.option("--population-size", type=int, help="Population size P (default 64).")
+@click.option("--population-size", type=int, help="Population size P of each island (default 64).")
 @click.option("--tournament-size", type=int, help="Tournament size S (default 8).")
+@click.option("--islands", type=int, help="Sub-populations evolving apart, each of --population-size (default 4).")
+@click.option("--migration-every", type=int, help="Candidates between migrations of front programs between islands (default 400).")
+@click.option("--stagnation", type=int, help="Candidates without a front improvement before an island restarts (default 6000).")
 @click.option("--cost", "cost_model", type=click.Choice(["ops", "llvm", "xla"]), help="Cost axis of the front (default ops).")
 @click.option("--checkpoint-every", type=float, help="Seconds between checkpoints (default 60).")
 @click.option("--eval-timeout", type=float, help="Seconds before a hung evaluation is abandoned (default 120).")
@@ -108,7 +111,7 @@ def run(config_file, quiet, no_cache, **opts):
 
 
 def _finish_message(result, quiet: bool) -> None:
-    click.echo(f"stopped ({result.stopped}) after {result.candidates} candidates "
+    click.echo(f"stopped ({result.why or result.stopped}) after {result.candidates} candidates "
                f"({result.evaluated} fitted, cache hit rate {100 * result.hit_rate:.1f}%) in {result.elapsed:.1f} s")
     for e in result.front:
         click.echo(f"  {e['cost']:>4g} ops  {e['error']:.4g}")

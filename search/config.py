@@ -39,7 +39,7 @@ class RunConfig:
     ops: tuple[str, ...] = CORE_OPS
     population_size: int = 64
     tournament_size: int = 8
-    budget_evals: int = 20000
+    budget_evals: int | None = None  # None: no candidate budget (the time limit ends the run)
     time_limit: float = 600.0
     target_error: float | None = None
     seed: int = 0
@@ -55,6 +55,9 @@ class RunConfig:
     caching: bool = True
     frame: str = ""
     frame_evolve: bool = False
+    islands: int = 4
+    migration_every: int = 400  # candidates between migrations (each island gets its neighbour's front)
+    stagnation: int = 6000  # candidates without a front improvement before an island restarts
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,7 +90,7 @@ class RunConfig:
             (self.max_ops >= 1, "max-ops must be at least 1"),
             (self.population_size >= 2, "population size must be at least 2"),
             (2 <= self.tournament_size <= self.population_size, "tournament size must be in [2, population size]"),
-            (self.budget_evals >= 1, "budget-evals must be at least 1"),
+            (self.budget_evals is None or self.budget_evals >= 1, "budget-evals must be at least 1"),
             (self.time_limit > 0 and math.isfinite(self.time_limit), "time-limit must be a positive number of seconds"),
             (self.target_error is None or self.target_error >= 0, "target-error must be >= 0"),
             (self.workers >= 1, "workers must be at least 1"),
@@ -96,6 +99,9 @@ class RunConfig:
             (self.checkpoint_every > 0, "checkpoint-every must be positive"),
             (self.eval_timeout > 0, "eval-timeout must be positive"),
             (self.seed >= 0, "seed must be >= 0"),
+            (self.islands >= 1, "islands must be at least 1"),
+            (self.migration_every >= 1, "migration-every must be at least 1"),
+            (self.stagnation >= 1, "stagnation must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,13 +1,23 @@
-"""Regularized (aging) evolution as an ask/tell engine with explicit, serializable state.
+"""Regularized (aging) evolution on islands, as an ask/tell engine with explicit, serializable state.
 
 ``ask()`` returns candidates that need a real evaluation (constant fitting and scoring); a
-candidate whose structural or functional hash is already known is answered from the cache inside
-``ask()`` and never leaves the driver.  ``tell()`` takes evaluation results.  Each result enters
-the population as its youngest member and the oldest member leaves (aging), whatever their
-fitness.  Parents are picked by tournament: ``tournament_size`` members drawn at random, the
-winner drawn among those of Pareto rank 0 on (error, cost).  In real mode some parents come from
-the best program at each cost instead, and a queue of *expansions* grows each program that did
-well at its cost by every growth template in turn (``_expansion``).
+candidate the equivalence cache can answer (``search.cache``: same structure or same family of
+functions) is told on the way and never leaves the driver.  ``tell()`` takes evaluation results.
+
+The population is split into ``config.islands`` islands that evolve apart: each candidate is bred
+on one island (in turn), from that island's members, and enters that island as its youngest
+member while its oldest leaves (aging), whatever their fitness.  Every ``migration_every``
+candidates each island receives a copy of its neighbour's best program at every cost (a ring).
+When the whole front has not improved for ``stagnation`` candidates, the island that holds the
+fewest front programs is started afresh (diversity, not a stop); the front itself is kept.
+
+Parents are picked by tournament on the island (``tournament_size`` members drawn at random, the
+winner drawn among those of Pareto rank 0 on (error, cost), half the tournaments on error alone),
+and a tenth come from the island's best program at each cost.  A program that does well at its
+cost is *expanded*: queued to be grown by every growth template in turn (``dsl.growth``), and
+while the queue is not empty half of the island's children come from it.  The templates suit the
+target's symmetry and zeros, detected from its values (``fitness.properties``): a symmetric target
+grows chains in x², and islands are seeded with x·P(x²), x + x³·P(x²) or P(x²).
 
 The state is plain data (lists, dicts, the generator's state): a checkpoint is that state
 serialized, and a run resumed from it continues exactly as the uninterrupted run would have.
@@ -23,36 +33,60 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsl.canonical import structural_hash
-from dsl.mutate import GROW_MOVES, grow, mutate, random_program
+from dsl.growth import GROW_MOVES, ZERO_MOVE, Hints, moves_for, seed_program
+from dsl.mutate import grow, mutate, random_program
 from dsl.text import format_program, parse_program
 from fitness.frames import evolvable_constants, mutate_constants
 from fitness.problem import Problem, target_zeros
 
-from .cache import EquivalenceCache, frame_key, functional_hash
+from .cache import HIT_KINDS, EquivalenceCache, candidate_keys, frame_key, functional_hash
 from .config import RunConfig
 from .front import improves, pareto, pareto_ranks
 
 REFIT_MUTATIONS = ("perturb", "redraw")
 # growth children start from their parent's fitted constants with a new degree of freedom: they
-# are always fitted (the structure may be known from a worse start) and keyed by structure only
-# (before fitting, most of them compute their parent's function, so that hash names the parent)
-GROWTH_MUTATIONS = GROW_MOVES + ("grow_zero_factor",)
+# are always fitted (their structure may be known from a worse start)
+GROWTH_MUTATIONS = GROW_MOVES + (ZERO_MOVE,)
 FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
-FRONT_PARENT_RATE = 0.1  # real mode: parents drawn from the best-at-each-cost entries
+FRONT_PARENT_RATE = 0.1  # parents drawn from the island's best-at-each-cost entries
+SEED_SHARE = 0.5  # of the random starts, for a target with a symmetry or zeros: templated seeds
 HARD_POINTS_PER_CHECK = 32  # worst inputs of a failed dense check added to the validation set
 MAX_HARD_POINTS = 2048  # the oldest go first beyond this
-# real mode: a fitted program that is best at its cost, or close to it, is grown by every template
+# a fitted program that is best at its cost on its island, or close to it, is grown by every template
 EXPANSION_MOVES = ("grow_horner_in", "grow_horner_in", "grow_horner_in", "grow_horner_out", "grow_square",
-                   "grow_rational")  # plus grow_zero_factor where the target has zeros
+                   "grow_rational")  # those that suit the target's symmetry, plus the zero factor
 EXPANSION_SHARE = 0.5  # of the children, while expansions are queued
 EXPANSION_NEAR = 10.0  # "close": error within this factor of the best at the same cost
-MAX_EXPANSIONS = 384  # queue length; the oldest expansions of merely close programs go first
+MAX_EXPANSIONS = 384  # queue length per island; the oldest expansions of merely close programs go first
+HIT_STREAK_RESTART = 2000  # cache hits in a row: the search is going round in known programs
+HIT_STREAK_EXHAUSTED = 20000  # ... even after a restart: every reachable program is known
+
+
+@dataclass
+class Island:
+    """One sub-population: its members, its own best program at each cost, its expansion queue."""
+
+    population: list[dict] = field(default_factory=list)
+    best_per_cost: dict[float, dict] = field(default_factory=dict)
+    expansions: list[dict] = field(default_factory=list)
+    n_told: int = 0  # candidates entered since the island was (re)started
+
+    def to_dict(self) -> dict:
+        return {"population": self.population,
+                "best_per_cost": [self.best_per_cost[c] for c in sorted(self.best_per_cost)],
+                "expansions": self.expansions, "n_told": self.n_told}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Island":
+        return cls(population=list(d["population"]),
+                   best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
+                   expansions=list(d["expansions"]), n_told=int(d["n_told"]))
 
 
 @dataclass
 class EngineState:
-    population: list[dict] = field(default_factory=list)
-    best_per_cost: dict[float, dict] = field(default_factory=dict)
+    islands: list[Island] = field(default_factory=lambda: [Island()])
+    best_per_cost: dict[float, dict] = field(default_factory=dict)  # the front, over all islands
     cache: EquivalenceCache = field(default_factory=EquivalenceCache)
     pending: list[dict] = field(default_factory=list)
     history: list[list[float]] = field(default_factory=list)  # [candidates, elapsed, cost, error]
@@ -60,15 +94,24 @@ class EngineState:
     n_told: int = 0
     n_evaluated: int = 0
     n_hits: int = 0
+    hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HIT_KINDS, 0))
     n_failed: int = 0
     elapsed: float = 0.0
     rng_state: dict | None = None
     hard_points: list[float] = field(default_factory=list)  # inputs where dense checks found spikes
-    expansions: list[dict] = field(default_factory=list)  # real mode: queued template growths
+    last_improved: int = 0  # n_told when the front last improved (or the last restart)
+    next_migration: int = 0  # n_told at which islands next exchange programs
+    restarts: int = 0
+    dense_errors: dict[str, float] = field(default_factory=dict)  # program digest -> its failed dense check
+
+    @property
+    def population(self) -> list[dict]:
+        """Every member of every island (a new list)."""
+        return [m for isl in self.islands for m in isl.population]
 
     def to_dict(self) -> dict:
         return {
-            "population": self.population,
+            "islands": [isl.to_dict() for isl in self.islands],
             "best_per_cost": [self.best_per_cost[c] for c in sorted(self.best_per_cost)],
             "cache": self.cache.to_dict(),
             "pending": self.pending,
@@ -77,11 +120,15 @@ class EngineState:
             "n_told": self.n_told,
             "n_evaluated": self.n_evaluated,
             "n_hits": self.n_hits,
+            "hits": self.hits,
             "n_failed": self.n_failed,
             "elapsed": self.elapsed,
             "rng_state": self.rng_state,
             "hard_points": self.hard_points,
-            "expansions": self.expansions,
+            "last_improved": self.last_improved,
+            "next_migration": self.next_migration,
+            "restarts": self.restarts,
+            "dense_errors": self.dense_errors,
         }
 
     @classmethod
@@ -97,7 +144,7 @@ class EngineState:
     @classmethod
     def _parse(cls, d: dict) -> "EngineState":
         return cls(
-            population=list(d["population"]),
+            islands=[Island.from_dict(i) for i in d["islands"]],
             best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
             cache=EquivalenceCache.from_dict(d["cache"]),
             pending=list(d["pending"]),
@@ -106,11 +153,15 @@ class EngineState:
             n_told=int(d["n_told"]),
             n_evaluated=int(d["n_evaluated"]),
             n_hits=int(d["n_hits"]),
-            n_failed=int(d.get("n_failed", 0)),
+            hits={k: int(d["hits"][k]) for k in HIT_KINDS},
+            n_failed=int(d["n_failed"]),
             elapsed=float(d["elapsed"]),
             rng_state=d["rng_state"],
-            hard_points=[float(v) for v in d.get("hard_points", [])],
-            expansions=list(d.get("expansions", [])),
+            hard_points=[float(v) for v in d["hard_points"]],
+            last_improved=int(d["last_improved"]),
+            next_migration=int(d["next_migration"]),
+            restarts=int(d["restarts"]),
+            dense_errors={str(k): float(v) for k, v in d["dense_errors"].items()},
         )
 
 
@@ -134,35 +185,51 @@ def _check_entry(e, what: str, keys: tuple[str, ...]) -> None:
             raise ValueError(f"{what}: {k} is not a number")
 
 
+def _digest(entry: dict) -> str:
+    """Identifies a program with its frame constants (for the table of failed dense checks)."""
+    import hashlib
+
+    text = entry["program"] + frame_key(entry.get("frame"))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def _fail(message: str):
     raise ValueError(message)
 
 
 def _check_state(st: EngineState) -> None:
     """Everything the engine will read, checked once, so a bad checkpoint fails at load time."""
-    for i, e in enumerate(st.population):
-        _check_entry(e, f"population[{i}]", ("id", "program", "error", "cost"))
+    if not st.islands:
+        raise ValueError("no islands")
+    for n, isl in enumerate(st.islands):
+        for i, e in enumerate(isl.population):
+            _check_entry(e, f"island {n} population[{i}]", ("id", "program", "error", "cost"))
+        for c, e in isl.best_per_cost.items():
+            _check_entry(e, f"island {n} front entry at cost {c}", ("id", "program", "error", "cost"))
+        for i, e in enumerate(isl.expansions):
+            _check_entry(e, f"island {n} expansions[{i}]",
+                         ("parent", "program", "move", "priority", "shape", "error", "cost"))
+            if e["move"] not in GROWTH_MUTATIONS:
+                raise ValueError(f"island {n} expansions[{i}]: unknown move {e['move']!r}")
     for c, e in st.best_per_cost.items():
         _check_entry(e, f"front entry at cost {c}", ("id", "program", "error", "cost"))
     for i, e in enumerate(st.pending):
-        _check_entry(e, f"pending[{i}]", ("id", "program", "seed", "hashes", "mutation"))
+        _check_entry(e, f"pending[{i}]", ("id", "program", "seed", "hashes", "mutation", "island"))
         if not isinstance(e["hashes"], list) or not all(isinstance(h, str) for h in e["hashes"]):
             raise ValueError(f"pending[{i}]: hashes are not a list of strings")
+        if not (isinstance(e["island"], int) and 0 <= e["island"] < len(st.islands)):
+            raise ValueError(f"pending[{i}]: no such island {e['island']!r}")
     if not isinstance(st.cache.entries, dict) or not isinstance(st.cache.keys, dict):
         raise ValueError("cache is not a pair of tables")
     for k, e in st.cache.entries.items():
         _check_entry(e, f"cache entry {k}", ("key", "program", "error", "cost"))
     if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
         raise ValueError("cache keys point to missing entries")
-    for i, e in enumerate(st.expansions):
-        _check_entry(e, f"expansions[{i}]", ("parent", "program", "move", "priority", "shape", "error", "cost"))
-        if e["move"] not in GROWTH_MUTATIONS:
-            raise ValueError(f"expansions[{i}]: unknown move {e['move']!r}")
     if not all(math.isfinite(v) for v in st.hard_points):
         raise ValueError("hard points are not finite numbers")
     if not all(isinstance(h, list) and len(h) == 4 for h in st.history):
         raise ValueError("history rows are malformed")
-    if min(st.next_id, st.n_told, st.n_evaluated, st.n_hits) < 0:
+    if min(st.next_id, st.n_told, st.n_evaluated, st.n_hits, *st.hits.values()) < 0:
         raise ValueError("negative counters")
     if st.rng_state is not None:
         try:
@@ -181,25 +248,59 @@ def check_frame_constants(st: EngineState, frame: str) -> None:
         frame_constants(frame, e["frame"])  # FrameError (a ValueError) names the problem
 
 
+def search_hints(problem: Problem) -> Hints:
+    """What the growth templates use of the target's shape, detected from its values.
+
+    Zeros are (hi, lo) pairs in the chain variable: x, or x² for a symmetric target, where only
+    a zero at 0 of an even target is offered (an odd program x·P(x²) vanishes at 0 already, and
+    a factor (x² - z²) would lose the relative accuracy near z that it is there for).  A framed
+    problem has none of these: its core works on a reduced argument, not on the target's domain.
+    Real mode keeps the exact float zeros relative error needs (``fitness.problem.target_zeros``).
+    """
+    from fitness.properties import Zero, symmetry, unit_slope, zeros
+
+    spec = problem.spec
+    if spec.frame:
+        return Hints()
+    sym = symmetry(problem.target, spec.lo, spec.hi)
+    if spec.mode == "real":
+        found = tuple(Zero(z, 0.0, unit_slope(problem.target, z)) for z in target_zeros(problem.target, spec.lo, spec.hi))
+    else:
+        found = zeros(problem.target, problem.x, problem.ref, spec.eval_dtype)
+    if sym is not None:
+        at0 = sym == "even" and any(z.hi == 0.0 for z in found)
+        return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (),
+                     sym == "odd" and unit_slope(problem.target, 0.0))
+    return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))
+
+
 class Engine:
     def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None):
         self.config = config
         self.problem = problem
-        self.state = state or EngineState()
+        self.state = state or EngineState(islands=[Island() for _ in range(config.islands)],
+                                          next_migration=config.migration_every)
+        if len(self.state.islands) != config.islands:
+            raise ValueError(f"the state has {len(self.state.islands)} islands, the config {config.islands}")
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
         if self.state.rng_state is not None:
             self.rng.bit_generator.state = self.state.rng_state
         self.dtype = problem.spec.eval_dtype
-        # real mode grows classical shapes by templates, and offers a factor (x - z) at the target's zeros
-        self.real_mode = problem.spec.mode == "real"
-        self.zeros = target_zeros(problem.target, problem.spec.lo, problem.spec.hi) if self.real_mode else ()
+        self.hints = search_hints(problem)
+        self.symmetry, self.zeros = self.hints.symmetry, self.hints.zeros
+        self.moves = tuple(m for m in EXPANSION_MOVES if m in moves_for(self.symmetry)) + (
+            (ZERO_MOVE,) if self.zeros else ())
+        self.events: list[dict] = []  # for the driver's event log (restarts); not part of the state
+        self.exhausted = False  # every candidate the engine can breed is already known
 
     # --- budget ----------------------------------------------------------------------------
     @property
     def candidates_issued(self) -> int:
         return self.state.n_told + len(self.state.pending)
 
-    def budget_left(self) -> int:
+    def budget_left(self) -> float:
+        if self.config.budget_evals is None:
+            return math.inf
         return self.config.budget_evals - self.candidates_issued
 
     @property
@@ -223,7 +324,7 @@ class Engine:
     def confirm(self, cost: float, dense_ulp: float, worst_x: float, worst_inputs=()) -> bool:
         """Record a front entry's dense check; returns whether it holds within the target.
 
-        A program that fails keeps its dense error, on the front, in the population and in the
+        A program that fails keeps its dense error, on the front, in the populations and in the
         cache, so that it is neither taken for a success again nor re-entered with its old figure;
         its worst inputs join ``hard_points``, which the driver sends with every later evaluation
         (``Problem.with_hard_points``), so the search learns where the spikes were.
@@ -232,52 +333,68 @@ class Engine:
         entry = st.best_per_cost[cost]
         entry["dense_ulp"], entry["dense_worst_x"] = float(dense_ulp), float(worst_x)
         if dense_ulp > self.config.target_error:
+            st.dense_errors[_digest(entry)] = float(dense_ulp)
             known = set(st.hard_points)
             st.hard_points += [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
             del st.hard_points[:-MAX_HARD_POINTS]
         if dense_ulp > entry["error"]:
             entry["error"] = float(dense_ulp)
-            for member in st.population:
+            same = [m for isl in st.islands for m in isl.population + list(isl.best_per_cost.values())]
+            for member in same + list(st.cache.entries.values()):
                 if member["program"] == entry["program"] and member.get("frame") == entry.get("frame"):
                     member["error"] = max(member["error"], float(dense_ulp))
-            for cached in st.cache.entries.values():
-                if cached["program"] == entry["program"] and cached.get("frame") == entry.get("frame"):
-                    cached["error"] = max(cached["error"], float(dense_ulp))
         return entry["error"] <= self.config.target_error
 
     # --- ask ---------------------------------------------------------------------------------
+    def _in_flight(self, island: int) -> int:
+        return sum(1 for c in self.state.pending if c["island"] == island)
+
     def _new_candidate(self) -> dict:
         st = self.state
-        filling = len(st.population) + len(st.pending) < self.config.population_size and st.n_told < self.config.population_size
-        if filling or not st.population:  # nothing to select from yet (all candidates in flight)
-            n_ops = int(self.rng.integers(1, 4))
-            child = random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
-            parent, kind = None, "random"
+        k = st.next_id % len(st.islands)
+        isl = st.islands[k]
+        P = self.config.population_size
+        filling = len(isl.population) + self._in_flight(k) < P and isl.n_told < P
+        if filling or not isl.population:  # nothing to select from yet (all candidates in flight)
+            child, kind = self._random_start(), "random"
+            parent = parent_entry = None
         else:
-            expanded = self._expansion()
+            expanded = self._expansion(isl)
             if expanded is not None:
                 parent_entry, child, kind = expanded
             else:
-                parent_entry = self._parent()
+                parent_entry = self._parent(isl)
                 child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
-                                     self.config.max_ops, self.dtype, templates=self.real_mode, zeros=self.zeros)
+                                     self.config.max_ops, self.dtype, templates=True, zeros=self.zeros,
+                                     symmetry=self.symmetry)
             parent = parent_entry["id"]
         frame = None
         if self.problem.spec.frame_evolve:
-            child, kind, frame = self._frame_move(child, kind, None if parent is None else parent_entry)
+            child, kind, frame = self._frame_move(child, kind, parent_entry)
         cid = st.next_id
         st.next_id += 1
-        hashes = [structural_hash(child, self.dtype)]
-        if kind not in GROWTH_MUTATIONS:
-            hashes.append("f" + functional_hash(child, self.problem.probes))
-        if frame is not None:
-            hashes = [h + frame_key(frame) for h in hashes]
+        hashes = candidate_keys(child, self.problem.probes, self.dtype, frame_key(frame))
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
         cand = {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
-                "hashes": hashes, "seed": seed}
+                "hashes": hashes, "seed": seed, "island": k}
         if frame is not None:
             cand["frame"] = frame
         return cand
+
+    def _random_start(self):
+        """A random program of 1 to 3 operations, or (for a target with a symmetry or zeros, half
+        the time) a templated seed of ``dsl.growth``."""
+        n_ops = int(self.rng.integers(1, 4))
+        if self.hints.any and self.rng.random() < SEED_SHARE:
+            seed = seed_program(self.rng, self.config.ops, self.hints)
+            if seed is not None:
+                from dsl.canonical import canonicalize
+                from dsl.program import cost
+
+                seed = canonicalize(seed, self.dtype)
+                if cost(seed) <= self.config.max_ops:
+                    return seed
+        return random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
 
     def _frame_move(self, child, kind: str, parent_entry: dict | None):
         """(program, mutation kind, frame constants) for a run whose frame evolves.
@@ -295,22 +412,22 @@ class Engine:
                 return parse_program(parent_entry["program"]), "frame", moved
         return child, kind, frame
 
-    def _expansion(self):
-        """(parent entry, child, move) from the expansion queue, or None (take a usual child).
+    def _expansion(self, isl: Island):
+        """(parent entry, child, move) from the island's expansion queue, or None (a usual child).
 
         Improvements are expanded before programs that were merely close to the best at their
         cost; within each kind, first queued first served.  The template mutations alone would
         need the right parent and the right move drawn together (about one child in 4000 for a
         given front entry), and a Horner chain or a rational grows one coefficient per step.
         """
-        queue = self.state.expansions
+        queue = isl.expansions
         if not queue or self.rng.random() >= EXPANSION_SHARE:
             return None
         while queue:
             i = next((j for j, e in enumerate(queue) if e["priority"] == 0), 0)
             item = queue.pop(i)
             child = grow(parse_program(item["program"]), item["move"], self.rng, self.config.ops,
-                         self.config.max_ops, self.dtype, self.zeros)
+                         self.config.max_ops, self.dtype, self.zeros, self.symmetry)
             if child is not None:
                 parent = {"id": item["parent"], "program": item["program"]}
                 if "frame" in item:
@@ -318,12 +435,11 @@ class Engine:
                 return parent, child, item["move"]
         return None
 
-    def _queue_expansions(self, member: dict, improved: bool) -> None:
+    def _queue_expansions(self, isl: Island, member: dict, improved: bool) -> None:
         if member["cost"] >= self.config.max_ops:
             return
-        moves = EXPANSION_MOVES + (("grow_zero_factor",) if self.zeros else ())
         shape = structural_hash(parse_program(member["program"]), self.dtype) + frame_key(member.get("frame"))
-        queue = self.state.expansions
+        queue = isl.expansions
         same = [e for e in queue if e["shape"] == shape]
         if same and min(e["error"] for e in same) <= member["error"]:
             return  # this structure is queued already, with constants at least as good
@@ -333,26 +449,25 @@ class Engine:
                 "error": member["error"], "cost": member["cost"], "shape": shape}
         if "frame" in member:
             item["frame"] = member["frame"]
-        queue += [dict(item, move=m) for m in moves]
+        queue += [dict(item, move=m) for m in self.moves]
         while len(queue) > MAX_EXPANSIONS:
             i = next((j for j, e in enumerate(queue) if e["priority"] == 1), 0)
             del queue[i]
 
-    def _parent(self) -> dict:
-        """A tournament winner; in real mode, one parent in ``FRONT_PARENT_RATE`` is a front entry.
+    def _parent(self, isl: Island) -> dict:
+        """A tournament winner; one parent in ``FRONT_PARENT_RATE`` is one of the island's best.
 
         The aging population holds only the last P candidates, so a structure that was best at
         its cost once (a fitted rational, say) leaves it after P steps, however good; drawing some
-        parents from the front keeps such stepping stones breeding, which the growth templates
-        need (p/q grows one coefficient at a time).  Ulp mode draws exactly as before.
+        parents from the island's front keeps such stepping stones breeding, which the growth
+        templates need (p/q grows one coefficient at a time).
         """
-        if self.real_mode and self.state.best_per_cost and self.rng.random() < FRONT_PARENT_RATE:
-            front = [self.state.best_per_cost[c] for c in sorted(self.state.best_per_cost)]
+        if isl.best_per_cost and self.rng.random() < FRONT_PARENT_RATE:
+            front = [isl.best_per_cost[c] for c in sorted(isl.best_per_cost)]
             return front[int(self.rng.integers(len(front)))]
-        return self._tournament()
+        return self._tournament(isl.population)
 
-    def _tournament(self) -> dict:
-        pop = self.state.population
+    def _tournament(self, pop: list[dict]) -> dict:
         k = min(self.config.tournament_size, len(pop))
         idx = self.rng.choice(len(pop), size=k, replace=False)
         pts = [(pop[i]["error"] if math.isfinite(pop[i]["error"]) else math.inf, pop[i]["cost"]) for i in idx]
@@ -364,22 +479,43 @@ class Engine:
         best = [int(i) for i, r in zip(idx, ranks) if r == 0]
         return pop[int(self.rng.choice(best))] if len(best) > 1 else pop[best[0]]
 
+    def _lookup(self, cand: dict) -> tuple[dict, str] | None:
+        """The cache entry that answers a candidate, and the kind of hit; None to evaluate it.
+
+        Refits (a perturbed or redrawn constant) and grown children are always fitted: they start
+        from constants the structure's earlier fit did not try.
+        """
+        if not self.config.caching or cand["mutation"] in REFIT_MUTATIONS + GROWTH_MUTATIONS:
+            return None
+        found = self.state.cache.lookup(cand["hashes"])
+        if found is not None and cand["mutation"] == "identity":
+            return found[0], "identity"
+        return found
+
     def ask(self, n: int = 1) -> list[dict]:
         """Up to ``n`` candidates that need evaluating; cache hits are told on the way."""
         out: list[dict] = []
+        streak = 0
         while len(out) < n and self.budget_left() > 0 and not self.reached_target():
             cand = self._new_candidate()
-            hit = None
-            if self.config.caching and cand["mutation"] not in GROWTH_MUTATIONS:
-                keys = cand["hashes"] if cand["mutation"] not in REFIT_MUTATIONS else cand["hashes"][1:]
-                hit = self.state.cache.lookup(*keys)
-            if hit is not None:
-                self.state.n_hits += 1
-                self.state.cache.keys.update({h: hit["key"] for h in cand["hashes"]})
-                self._enter(cand, hit, from_cache=True)
-            else:
+            hit = self._lookup(cand)
+            if hit is None:
                 self.state.pending.append(cand)
                 out.append(cand)
+                streak = 0
+                continue
+            entry, kind = hit
+            self.state.n_hits += 1
+            self.state.hits[kind] += 1
+            for h in cand["hashes"]:
+                self.state.cache.keys[h] = entry["key"]
+            self._enter(cand, entry, from_cache=True)
+            streak += 1
+            if streak == HIT_STREAK_RESTART:
+                self._restart("cache hits")
+            if streak >= HIT_STREAK_EXHAUSTED:
+                self.exhausted = True
+                break
         self.state.rng_state = self.rng.bit_generator.state
         return out
 
@@ -400,32 +536,84 @@ class Engine:
                      "summary": res.get("summary"), "failed": res.get("failed")}
             if res.get("frame") is not None:
                 entry["frame"] = res["frame"]
+            if self.state.dense_errors:  # a program that failed a dense check keeps that error
+                entry["error"] = max(entry["error"], self.state.dense_errors.get(_digest(entry), -math.inf))
             if self.config.caching and not res.get("failed"):
-                entry = self.state.cache.store(tuple(cand["hashes"]), entry)
+                fitted = functional_hash(parse_program(res["program"]), self.problem.probes)
+                entry, converged = self.state.cache.store(cand["hashes"] + [fitted + frame_key(res.get("frame"))],
+                                                          entry)
+                self.state.hits["converged"] += converged
             if self._enter(cand, entry, from_cache=False):
                 improved.append(self.state.best_per_cost[entry["cost"]])
         return improved
 
     def _enter(self, cand: dict, result: dict, from_cache: bool) -> bool:
         st = self.state
+        isl = st.islands[cand["island"]]
         member = {"id": cand["id"], "program": result["program"], "error": float(result["error"]),
                   "cost": float(result["cost"]), "parent": cand["parent"], "mutation": cand["mutation"]}
         if result.get("frame") is not None:
             member["frame"] = result["frame"]
-        st.population.append(member)
-        if len(st.population) > self.config.population_size:
-            st.population.pop(0)  # aging: the oldest leaves, however good
+        if st.dense_errors:  # a program that failed a dense check keeps that error, however it comes back
+            member["error"] = max(member["error"], st.dense_errors.get(_digest(member), -math.inf))
+        isl.population.append(member)
+        if len(isl.population) > self.config.population_size:
+            isl.population.pop(0)  # aging: the oldest leaves, however good
+        isl.n_told += 1
         st.n_told += 1
-        entry = dict(member, summary=result.get("summary"), from_cache=from_cache)
-        improved = math.isfinite(member["error"]) and improves(st.best_per_cost, entry)
+        entry = dict(member, summary=result.get("summary"), from_cache=from_cache, island=cand["island"])
+        finite = math.isfinite(member["error"])
+        improved = finite and improves(st.best_per_cost, entry)
         if improved:
             st.best_per_cost[member["cost"]] = entry
             st.history.append([st.n_told, st.elapsed, member["cost"], member["error"]])
-        if self.real_mode and not from_cache and math.isfinite(member["error"]):
-            best = st.best_per_cost.get(member["cost"])
-            if improved or (best is not None and member["error"] <= EXPANSION_NEAR * best["error"]):
-                self._queue_expansions(member, improved)
+            st.last_improved = st.n_told
+        local = finite and improves(isl.best_per_cost, entry)
+        if local:
+            isl.best_per_cost[member["cost"]] = dict(entry)
+        if not from_cache and finite:
+            best = isl.best_per_cost.get(member["cost"])
+            if local or (best is not None and member["error"] <= EXPANSION_NEAR * best["error"]):
+                self._queue_expansions(isl, member, local)
+        self._maintain()
         return improved
+
+    # --- islands -----------------------------------------------------------------------------
+    def _maintain(self) -> None:
+        st = self.state
+        if len(st.islands) > 1 and st.n_told >= st.next_migration:
+            self._migrate()
+            st.next_migration = st.n_told + self.config.migration_every
+        if st.n_told - st.last_improved >= self.config.stagnation:
+            self._restart("stagnation")
+
+    def _migrate(self) -> None:
+        """Each island receives a copy of its ring neighbour's best program at every cost."""
+        islands = self.state.islands
+        fronts = [pareto(isl.best_per_cost) for isl in islands]
+        for i, isl in enumerate(islands):
+            for e in fronts[i - 1]:
+                member = {k: e[k] for k in ("id", "program", "error", "cost", "parent", "mutation", "frame") if k in e}
+                isl.population.append(member)
+                if len(isl.population) > self.config.population_size:
+                    isl.population.pop(0)
+                if improves(isl.best_per_cost, e):
+                    isl.best_per_cost[e["cost"]] = dict(e)
+
+    def _restart(self, why: str) -> None:
+        """Start the island that holds the fewest front programs afresh (the front is kept)."""
+        st = self.state
+        front = pareto(st.best_per_cost)
+        held = [sum(1 for e in front if e.get("island") == i) for i in range(len(st.islands))]
+        k = min(range(len(st.islands)), key=lambda i: (held[i], i))
+        st.islands[k] = Island()
+        st.restarts += 1
+        st.last_improved = st.n_told
+        self.events.append({"event": "restart", "island": k, "why": why, "candidates": st.n_told})
+
+    def drain_events(self) -> list[dict]:
+        out, self.events = self.events, []
+        return out
 
     # --- views -------------------------------------------------------------------------------
     def front(self) -> list[dict]:

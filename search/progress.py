@@ -1,4 +1,6 @@
-"""The live progress line: elapsed time, candidates/s, cache hit rate, population, and the front.
+"""The live progress line: elapsed time, candidates/s, cache hits (by kind: s structure, f family,
+i identity child; c counts fitted programs that converged to a function already known), islands
+times population, and the front.
 
 On a terminal the line is redrawn in place at most four times a second; elsewhere (a log, CI) a
 full line is printed every ten seconds.  ``quiet`` prints nothing.
@@ -35,8 +37,10 @@ class Progress:
         rate = (st.n_told - self.n0) / dt
         front = self.engine.front()
         unit = "ulp" if self.engine.config.mode == "ulp" else "rel"
+        h = st.hits
         return (f"[{st.elapsed:7.1f}s] cand {st.n_told} ({rate:.1f}/s) fitted {st.n_evaluated} "
-                f"hit {100 * self.engine.hit_rate:.0f}% pop {len(st.population)} | best {unit} by cost: "
+                f"hit {100 * self.engine.hit_rate:.0f}% (s{h['structure']} f{h['family']} i{h['identity']} "
+                f"c{h['converged']}) pop {len(st.islands)}x{self.engine.config.population_size} | best {unit} by cost: "
                 f"{_fmt_front(front) or '-'}")
 
     def update(self, force: bool = False) -> None:

@@ -42,7 +42,8 @@ class RunResult:
     evaluated: int
     hit_rate: float
     elapsed: float
-    stopped: str  # "budget", "time", "target", "interrupted"
+    stopped: str  # "budget", "time", "target", "interrupted", "exhausted" (see ``stop_text``)
+    why: str = ""  # the reason in words
 
 
 class RunDir:
@@ -245,11 +246,12 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
             else:
                 while len(in_flight) < max_in_flight and not any(n for _c, _t, n in in_flight.values()):
                     cands = engine.ask(batch_size)
+                    _log_engine_events(rd, engine)
                     if not cands:
                         break
                     submit(cands)
             if not in_flight:
-                reason = "target" if engine.reached_target() else "budget"
+                reason = "target" if engine.reached_target() else "exhausted" if engine.exhausted else "budget"
                 break
             wait_s = max(0.01, min(0.25, session_limit - (time.monotonic() - start)))
             done, _ = cf.wait(list(in_flight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
@@ -290,6 +292,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 if res.get("failed"):
                     rd.event("candidate_failed", id=res["id"], why=res["failed"])
             improved = engine.tell(results)
+            _log_engine_events(rd, engine)
             for e in improved:
                 rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
             for e in engine.awaiting_confirmation():
@@ -311,13 +314,34 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
         progress.finish()
-        rd.event("stop", reason=reason, candidates=engine.state.n_told, evaluated=engine.state.n_evaluated,
-                 hit_rate=engine.hit_rate, elapsed=engine.state.elapsed)
-        log.info("stopped (%s) after %d candidates", reason, engine.state.n_told)
+        rd.event("stop", reason=reason, why=stop_text(reason, config), candidates=engine.state.n_told,
+                 evaluated=engine.state.n_evaluated, hit_rate=engine.hit_rate, hits=dict(engine.state.hits),
+                 restarts=engine.state.restarts, elapsed=engine.state.elapsed)
+        log.info("stopped (%s) after %d candidates", stop_text(reason, config), engine.state.n_told)
         logging.getLogger("autonumerics").removeHandler(handler)
         handler.close()
     return RunResult(str(rd.path), engine.front(), engine.state.n_told, engine.state.n_evaluated,
-                     engine.hit_rate, engine.state.elapsed, reason)
+                     engine.hit_rate, engine.state.elapsed, reason, stop_text(reason, config))
+
+
+def stop_text(reason: str, config: RunConfig) -> str:
+    """Why a run ended, in words (the finish message, the log and the ``stop`` event)."""
+    return {
+        "budget": f"candidate budget of {config.budget_evals} reached",
+        "time": f"time limit of {config.time_limit:g} s reached",
+        "target": f"a program within the target error {config.target_error:g} is on the front"
+                  if config.target_error is not None else "target reached",
+        "interrupted": "interrupted",
+        "exhausted": f"every program the search could breed within {config.max_ops} ops was already known "
+                     "to the cache, even after restarting an island",
+    }.get(reason, reason)
+
+
+def _log_engine_events(rd: RunDir, engine: Engine) -> None:
+    for e in engine.drain_events():
+        fields = {k: v for k, v in e.items() if k != "event"}
+        rd.event(e["event"], **fields)
+        log.info("%s: %s", e["event"], ", ".join(f"{k} {v}" for k, v in fields.items()))
 
 
 def _quick_shutdown(executor) -> None:

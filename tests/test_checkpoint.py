@@ -44,7 +44,7 @@ def test_resume_is_bit_exact(tmp_path):
     resume(parts, budget_evals=160, quiet=True)
     a, b = _state(whole), _state(parts)
     assert a["n_told"] == b["n_told"] == 160
-    assert a["population"] == b["population"]
+    assert a["islands"] == b["islands"]
     assert a["best_per_cost"] == b["best_per_cost"]
     assert a["cache"] == b["cache"]
     assert a["rng_state"] == b["rng_state"]
@@ -58,10 +58,11 @@ def test_real_mode_resume_is_bit_exact_with_queued_expansions(tmp_path):
     run(RunConfig(**real, budget_evals=90, run_dir=str(whole)), quiet=True)
     parts = tmp_path / "parts"
     run(RunConfig(**real, budget_evals=40, run_dir=str(parts)), quiet=True)
-    assert json.loads((parts / checkpoint.NAME).read_text())["state"]["expansions"]  # resumed mid-queue
+    islands = json.loads((parts / checkpoint.NAME).read_text())["state"]["islands"]
+    assert any(isl["expansions"] for isl in islands)  # resumed mid-queue
     resume(parts, budget_evals=90, quiet=True)
     a, b = _state(whole), _state(parts)
-    assert any(m["mutation"].startswith("grow_") for m in a["population"])
+    assert any(m["mutation"].startswith("grow_") for isl in a["islands"] for m in isl["population"])
     assert a == b
 
 
@@ -160,13 +161,13 @@ def test_sigkill_at_random_moments_loses_at_most_one_checkpoint_interval(tmp_pat
     subprocess.run(_cli("run", "--config", str(cfg), *common, "--budget-evals", str(budget),
                         "--run-dir", str(whole)), env=env, check=True, stdout=subprocess.DEVNULL)
     ref = _state(whole)
-    assert final["population"] == ref["population"]
+    assert final["islands"] == ref["islands"]
     assert final["best_per_cost"] == ref["best_per_cost"]
 
 
 def test_report_and_export_refuse_another_checkpoint_format(tmp_path, capsys):
     """A run directory written by another version of the checkpoint format is refused with a
-    clear one-line message by every command that reads it (format 1 is the only one so far)."""
+    clear one-line message by every command that reads it (this version reads format 2 only)."""
     from search.cli import main
 
     rd = _run_with_format_version(tmp_path, 0)
@@ -175,4 +176,4 @@ def test_report_and_export_refuse_another_checkpoint_format(tmp_path, capsys):
             main(argv)
         err = capsys.readouterr().err.strip().splitlines()
         assert info.value.code == 2 and len(err) == 1
-        assert "format version 0" in err[0] and "reads version 1" in err[0]
+        assert "format version 0" in err[0] and f"reads version {checkpoint.FORMAT_VERSION}" in err[0]

@@ -184,7 +184,7 @@ GARBAGE = {
     "json_list": b"[]",
     "json_number": b"42",
     "wrong_version": b'{"format_version": 99, "problem_hash": "x", "state": {}, "config": {}}',
-    "lacks_state": b'{"format_version": 1, "problem_hash": "x", "config": {}}',
+    "lacks_state": b'{"format_version": 2, "problem_hash": "x", "config": {}}',
 }
 
 
@@ -251,8 +251,11 @@ def test_resume_and_report_on_edited_checkpoint(base_run, tmp_path, kind):
 
 BUG_EDITS = {
     "config_list": lambda d: d.__setitem__("config", []),
-    "population_text": lambda d: d["state"].__setitem__("population", "x"),
-    "population_entry_garbage": lambda d: d["state"].__setitem__("population", [{"x": 1}]),
+    "population_text": lambda d: d["state"]["islands"][0].__setitem__("population", "x"),
+    "population_entry_garbage": lambda d: d["state"]["islands"][0].__setitem__("population", [{"x": 1}]),
+    "islands_text": lambda d: d["state"].__setitem__("islands", "x"),
+    "no_islands": lambda d: d["state"].__setitem__("islands", []),
+    "hits_garbage": lambda d: d["state"].__setitem__("hits", {"structure": "many"}),
     "rng_state_garbage": lambda d: d["state"].__setitem__("rng_state", {"bit_generator": "PCG64", "state": 5}),
     "rng_state_text": lambda d: d["state"].__setitem__("rng_state", "abc"),
     "pending_garbage": lambda d: d["state"].__setitem__("pending", [{"id": 1}]),

@@ -27,7 +27,7 @@ from search.results import RunDirError, load_run
 from search.run import resume, run
 
 LOG = dict(target="log", domain=(0.25, 4.0), frame="log", frame_evolve=True, population_size=12,
-           tournament_size=4, n_points=256, max_ops=6, time_limit=300.0, workers=1, seed=3)
+           tournament_size=4, n_points=256, max_ops=6, time_limit=300.0, workers=1, seed=3, islands=1)
 CORE = "v1 = param -0.5\nv2 = param 0.33\nv3 = param -0.25\nv4 = fma x v3 v2\nv5 = fma x v4 v1\nreturn v5\n"
 
 
@@ -131,15 +131,16 @@ def _state(run_dir: Path) -> dict:
 
 def test_search_evolves_the_frame_and_resumes_bit_exactly(tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    run(RunConfig(**LOG, budget_evals=120, run_dir=str(whole)), quiet=True)
-    run(RunConfig(**LOG, budget_evals=50, run_dir=str(parts)), quiet=True)
-    resume(parts, budget_evals=120, quiet=True)
+    run(RunConfig(**LOG, budget_evals=200, run_dir=str(whole)), quiet=True)
+    run(RunConfig(**LOG, budget_evals=80, run_dir=str(parts)), quiet=True)
+    resume(parts, budget_evals=200, quiet=True)
     a, b = _state(whole), _state(parts)
     assert a == b
     # frame moves happened, were kept, and their children inherit the moved frame
-    assert any(m["mutation"] == "frame" for m in a["best_per_cost"])
+    members = a["best_per_cost"] + [m for isl in a["islands"] for m in isl["population"]]
+    assert any(m["mutation"] == "frame" for m in members)
     assert any(m["mutation"] != "frame" and m["frame"]["SPLIT"] != get_frame("log").constants["SPLIT"]
-               for m in a["population"])
+               for m in members)
     record = load_run(str(whole))
     problem = Problem.build(record.config.problem_spec)
     for entry in record.front:
@@ -170,7 +171,7 @@ def test_resume_refuses_broken_frame_constants_in_one_line(tmp_path, capsys):
     rd = tmp_path / "r"
     run(RunConfig(**LOG, budget_evals=30, run_dir=str(rd)), quiet=True)
     data = json.loads((rd / checkpoint.NAME).read_text())
-    data["state"]["population"][0]["frame"] = {"SPLIT": 0.6, "LN2_HI": 0.693145751953125}  # SPLIT below LN2_HI
+    data["state"]["islands"][0]["population"][0]["frame"] = {"SPLIT": 0.6, "LN2_HI": 0.693145751953125}  # SPLIT below LN2_HI
     (rd / checkpoint.NAME).write_text(json.dumps(data))
     (rd / (checkpoint.NAME + ".bak")).unlink(missing_ok=True)
     with pytest.raises(SystemExit) as info:

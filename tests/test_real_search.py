@@ -3,6 +3,7 @@ digits-per-operation report beside the classical baselines."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import mpmath
@@ -165,7 +166,7 @@ def tiny_run(cache_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "exp2-real"
     result = run(RunConfig(target="exp2", domain=(0.0, 1.0), mode="real", dtype="float64", max_ops=4,
                            budget_evals=120, time_limit=120, seed=0, workers=1, population_size=16,
-                           tournament_size=4, run_dir=str(run_dir)), quiet=True)
+                           tournament_size=4, islands=1, run_dir=str(run_dir)), quiet=True)
     return result
 
 
@@ -237,9 +238,9 @@ def test_a_pole_inside_the_domain_makes_the_error_infinite(exp2_problem):
     assert interior_pole(program, np.linspace(0.6, 1.0, 100)) is None  # no pole there
 
 
-def test_real_mode_draws_some_parents_from_the_front(monkeypatch):
-    """In real mode a tenth of the parents come from the best-at-each-cost entries (which outlive the
-    aging population); ulp mode never draws one."""
+def test_a_tenth_of_the_parents_come_from_the_islands_front():
+    """A tenth of the parents come from the island's best-at-each-cost entries (which outlive the
+    aging population), in real and in ulp mode."""
     import search.engine as engine_mod
     from fitness.problem import Problem
     from search.config import RunConfig
@@ -247,18 +248,15 @@ def test_real_mode_draws_some_parents_from_the_front(monkeypatch):
 
     for mode, dtype in (("real", "float64"), ("ulp", "float32")):
         cfg = RunConfig(target="exp2", domain=(0.0, 1.0), mode=mode, dtype=dtype, n_points=64, population_size=8,
-                        tournament_size=4)
+                        tournament_size=4, islands=1)
         eng = Engine(cfg, Problem.build(cfg.problem_spec))
-        eng.state.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
-                                for i in range(8)]
-        eng.state.best_per_cost = {3.0: {"id": 99, "program": "v1 = param 1.0\nreturn v1\n", "error": 0.5,
-                                         "cost": 3.0}}
-        picks = [eng._parent()["id"] for _ in range(400)]
+        isl = eng.state.islands[0]
+        isl.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
+                          for i in range(8)]
+        isl.best_per_cost = {3.0: {"id": 99, "program": "v1 = param 1.0\nreturn v1\n", "error": 0.5, "cost": 3.0}}
+        picks = [eng._parent(isl)["id"] for _ in range(400)]
         share = picks.count(99) / len(picks)
-        if mode == "real":
-            assert abs(share - engine_mod.FRONT_PARENT_RATE) < 0.05
-        else:
-            assert share == 0.0
+        assert abs(share - engine_mod.FRONT_PARENT_RATE) < 0.05
 
 
 def _real_engine(zeros_target: str = "exp2"):
@@ -267,7 +265,7 @@ def _real_engine(zeros_target: str = "exp2"):
     from search.engine import Engine
 
     cfg = RunConfig(target=zeros_target, domain=(0.0, 1.0), mode="real", dtype="float64", n_points=64,
-                    population_size=8, tournament_size=4, max_ops=12)
+                    population_size=8, tournament_size=4, max_ops=12, islands=1)
     return Engine(cfg, Problem.build(cfg.problem_spec))
 
 
@@ -277,18 +275,20 @@ CUBIC = ("v1 = param 0.08\nv2 = param 0.23\nv3 = fma x v1 v2\nv4 = param 0.69\nv
 
 def test_real_mode_expands_a_front_improvement_by_every_template():
     """A fitted program that improves the front is grown by each template in turn (improvements
-    before merely close programs), the queue survives a checkpoint, and ulp mode never queues."""
+    before merely close programs), and the queue survives a checkpoint."""
     from dsl.mutate import GROW_MOVES
     from search.engine import EXPANSION_MOVES, EngineState
 
     eng = _real_engine()
-    eng.state.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
-                            for i in range(8)]
-    eng.state.n_told = 8
-    cand = {"id": 50, "program": CUBIC, "parent": 1, "mutation": "insert", "hashes": ["s", "f"], "seed": 1}
+    isl = eng.state.islands[0]
+    isl.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
+                      for i in range(8)]
+    eng.state.n_told = isl.n_told = 8
+    cand = {"id": 50, "program": CUBIC, "parent": 1, "mutation": "insert", "hashes": ["s", "g"], "seed": 1,
+            "island": 0}
     eng.state.pending.append(cand)
     eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
-    queue = eng.state.expansions
+    queue = isl.expansions
     assert sorted(e["move"] for e in queue) == sorted(EXPANSION_MOVES)
     assert all(e["priority"] == 0 and e["parent"] == 50 for e in queue)
     # a close program at the same cost queues behind it; the same structure again does not queue
@@ -296,19 +296,19 @@ def test_real_mode_expands_a_front_improvement_by_every_template():
     eng.state.pending.append(dict(cand, id=51, program=close))
     eng.tell([{"id": 51, "program": close, "error": 2e-4, "cost": 3.0}])
     assert len(queue) == len(EXPANSION_MOVES)  # same structure, worse constants: nothing new
-    restored = EngineState.from_dict(eng.state.to_dict())
-    assert restored.expansions == eng.state.expansions
+    restored = EngineState.from_dict(json.loads(json.dumps(eng.state.to_dict())))
+    assert restored.islands[0].expansions == isl.expansions
     # children drawn from the queue are template growths of the improvement
     grown = [c for c in eng.ask(60) if c["parent"] == 50]
     assert sum(c["mutation"] in GROW_MOVES for c in grown) >= len(EXPANSION_MOVES)
-    assert not eng.state.expansions
+    assert not isl.expansions
 
 
 def test_expansions_of_a_checkpoint_are_checked():
     from search.engine import EngineState
 
     state = _real_engine().state.to_dict()
-    state["expansions"] = [{"parent": 1, "program": CUBIC, "move": "grow_sideways", "priority": 0,
+    state["islands"][0]["expansions"] = [{"parent": 1, "program": CUBIC, "move": "grow_sideways", "priority": 0,
                             "shape": "s", "error": 1.0, "cost": 3.0}]
     with pytest.raises(ValueError, match="unknown move"):
         EngineState.from_dict(state)
@@ -317,6 +317,6 @@ def test_expansions_of_a_checkpoint_are_checked():
 def test_target_with_a_zero_adds_the_zero_factor_expansion():
     eng = _real_engine("erf")
     eng.state.pending.append({"id": 5, "program": CUBIC, "parent": None, "mutation": "random",
-                              "hashes": ["s", "f"], "seed": 1})
+                              "hashes": ["s", "g"], "seed": 1, "island": 0})
     eng.tell([{"id": 5, "program": CUBIC, "error": 0.5, "cost": 3.0}])
-    assert "grow_zero_factor" in {e["move"] for e in eng.state.expansions}
+    assert "grow_zero_factor" in {e["move"] for e in eng.state.islands[0].expansions}

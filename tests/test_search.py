@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 import search.engine as engine_mod
+from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize, structural_hash
 from dsl.program import cost
 from dsl.text import format_program, parse_program
 from fitness.problem import Problem
 from search import checkpoint
-from search.cache import EquivalenceCache, functional_hash, quantize
+from search.cache import EquivalenceCache, family_hash, functional_hash, quantize
 from search.config import RunConfig
 from search.engine import Engine
 from search.front import cheapest_within, improves, most_accurate_within, pareto, pareto_ranks
@@ -23,7 +24,7 @@ from search.run import run
 from search.worker import evaluate_batch, evaluate_one
 
 TINY = dict(target="exp2", domain=(0.0, 1.0), budget_evals=60, population_size=8, tournament_size=4,
-            n_points=256, time_limit=60.0, workers=1, max_ops=6)
+            n_points=256, time_limit=60.0, workers=1, max_ops=6, islands=1)
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +58,7 @@ def test_same_seed_one_worker_gives_identical_runs(tmp_path):
     assert a.candidates == b.candidates == 60
     assert a.front == b.front
     sa, sb, sc = _state(tmp_path / "a"), _state(tmp_path / "b"), _state(tmp_path / "c")
-    assert sa["population"] == sb["population"]
+    assert sa["islands"] == sb["islands"]
     assert sa["best_per_cost"] == sb["best_per_cost"]
     assert sa["cache"] == sb["cache"]
     assert sa["rng_state"] == sb["rng_state"]
@@ -67,7 +68,7 @@ def test_same_seed_one_worker_gives_identical_runs(tmp_path):
     fb = json.loads((tmp_path / "b" / "front.json").read_text())["front"]
     assert fa == fb
     # another seed is another run (so the equality above is not vacuous)
-    assert sc["population"] != sa["population"]
+    assert sc["islands"] != sa["islands"]
 
 
 # --- the equivalence cache -----------------------------------------------------------------------
@@ -90,8 +91,9 @@ def _result(cand: dict, error: float, cost_: float) -> dict:
 
 P1 = "p = param 0.5\na = mul x p\nb = add a x\nreturn b"
 P1_EQUIV = "p = param 0.7\nq = sqrt x\na = mul p x\nb = add x a\nreturn b"  # commuted, dead code, other value
-P_SUB = "p = param 0.5\ny = sub x p\nreturn y"
-P_ADD_NEG = "p = param -0.5\ny = add x p\nreturn y"  # the same function, another structure
+P_FMA = "p = param 0.5\nq = param 0.25\ny = fma x p q\nreturn y"
+P_MULADD = "p = param 0.7\nq = param 1.5\na = mul x p\ny = add a q\nreturn y"  # another structure, one family
+P_FMA_MORE = "p = param 0.5\nq = param 0.25\nr = param 0.0\na = fma x p q\ny = fma x r a\nreturn y"  # one more parameter
 P_OTHER = "a = mul x x\nreturn a"
 P_OTHER2 = "a = sqrt x\nreturn a"
 
@@ -114,17 +116,47 @@ def test_structurally_equivalent_candidate_is_answered_from_the_cache(monkeypatc
     assert eng.hit_rate == 0.5
 
 
-def test_functionally_equivalent_candidate_is_answered_from_the_cache(monkeypatch, problem):
-    p1, p2, p3 = P(P_SUB), P(P_ADD_NEG), P(P_OTHER)
+def test_same_family_candidate_is_answered_from_the_cache(monkeypatch, problem):
+    """fma x c1 c2 and add (mul x c1) c2 span one family: the second is answered from the first's fit."""
+    p1, p2, p3 = P(P_FMA), P(P_MULADD), P(P_OTHER)
     assert structural_hash(p1) != structural_hash(p2)
-    assert functional_hash(p1, problem.probes) == functional_hash(p2, problem.probes)
+    assert family_hash(p1, problem.probes) == family_hash(p2, problem.probes)
     _scripted(monkeypatch, [p1, p2, p3])
     eng = Engine(RunConfig(**TINY), problem)
     (c1,) = eng.ask(1)
     eng.tell([_result(c1, 7.0, 1.0)])
     (c3,) = eng.ask(1)
     assert c3["program"] == format_program(p3)
-    assert eng.state.n_hits == 1 and eng.state.population[-1]["error"] == 7.0
+    assert eng.state.n_hits == 1 and eng.state.hits["family"] == 1 and eng.state.population[-1]["error"] == 7.0
+
+
+def test_a_child_with_one_more_parameter_is_fitted(monkeypatch, problem):
+    """A new parameter that starts neutral leaves the function as it was, not the family: before
+    fitting the child computes its parent's function, and it is fitted all the same."""
+    p1, p2, p3 = P(P_FMA), P(P_FMA_MORE), P(P_OTHER)
+    x = problem.x
+    assert np.array_equal(evaluate(p1, x, "float64"), evaluate(p2, x, "float64"))
+    assert functional_hash(p1, problem.probes) == functional_hash(p2, problem.probes)
+    assert family_hash(p1, problem.probes) != family_hash(p2, problem.probes)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY), problem)
+    (c1,) = eng.ask(1)
+    eng.tell([_result(c1, 7.0, 1.0)])
+    (c2,) = eng.ask(1)
+    assert c2["program"] == format_program(p2) and eng.state.n_hits == 0
+
+
+def test_structures_that_converge_to_one_function_share_an_entry(monkeypatch, problem):
+    p1, p2, p3 = P(P_FMA), P(P_FMA_MORE), P(P_OTHER)
+    _scripted(monkeypatch, [p1, p2, p3])
+    eng = Engine(RunConfig(**TINY), problem)
+    (c1,) = eng.ask(1)
+    eng.tell([_result(c1, 7.0, 1.0)])
+    (c2,) = eng.ask(1)
+    eng.tell([dict(_result(c2, 8.0, 2.0), program=c1["program"])])  # fitted to the same function
+    assert eng.state.hits["converged"] == 1
+    entry_ids = {eng.state.cache.keys[h] for h in c1["hashes"] + c2["hashes"]}
+    assert len(entry_ids) == 1 and eng.state.cache.entries[entry_ids.pop()]["error"] == 7.0
 
 
 def test_without_caching_the_equivalent_candidate_is_evaluated(monkeypatch, problem):
@@ -151,14 +183,18 @@ def test_failed_result_is_not_cached(monkeypatch, problem):
 
 def test_cache_keeps_the_better_result():
     cache = EquivalenceCache()
-    e1 = cache.store(("s1", "f1"), {"program": "a", "error": 3.0, "cost": 1.0})
-    e2 = cache.store(("s2", "f1"), {"program": "b", "error": 5.0, "cost": 1.0})
-    assert e2["program"] == "a" and cache.lookup("s2")["program"] == "a"
-    e3 = cache.store(("s3", "f1"), {"program": "c", "error": 1.0, "cost": 1.0})
-    assert e3["program"] == "c" and cache.lookup("s1")["program"] == "c" and cache.lookup("s3") is e3
-    assert cache.lookup("nope") is None
+    e1, conv = cache.store(["s1", "g1"], {"program": "a", "error": 3.0, "cost": 1.0})
+    assert not conv
+    e2, _ = cache.store(["s2", "g1"], {"program": "b", "error": 5.0, "cost": 1.0})
+    assert e2["program"] == "a" and cache.lookup(["s2", "g1"])[0]["program"] == "a"
+    e3, _ = cache.store(["s3", "g1"], {"program": "c", "error": 1.0, "cost": 1.0})
+    assert e3["program"] == "c" and cache.lookup(["s1", "g1"])[0]["program"] == "c"
+    assert cache.lookup(["s3", "g1"]) == (e3, "structure")
+    assert cache.lookup(["s9", "g1"]) == (e3, "family")
+    assert cache.lookup(["nope"]) is None
+    assert cache.lookup(["s1", "g2"]) is None  # the family decides: a known structure of another family is not a hit
     again = EquivalenceCache.from_dict(json.loads(json.dumps(cache.to_dict())))
-    assert again.lookup("s2") == cache.lookup("s2") and e1["key"] == e3["key"]
+    assert again.lookup(["s2"]) == cache.lookup(["s2"]) and e1["key"] == e3["key"]
 
 
 # --- functional hashing --------------------------------------------------------------------------

@@ -1,0 +1,310 @@
+"""Double-double arithmetic and a double-double program evaluator (real-number semantics).
+
+A value is a pair (hi, lo) of float64 arrays (or scalars) with |lo| <= ulp(hi)/2: about 106
+significant bits, so a program's residual against a 106-bit reference is exact to ~1e-30 whatever
+the program's condition.  ``evaluate_dd`` also carries forward-mode derivatives with respect to
+every constant (float64 tangents beside the double-double values: exact up to float64 rounding,
+no step size), which the minimax refiner (``fitness.minimax``) steps with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsl.ops import LDEXP_CLAMP
+from dsl.program import Program
+
+# A value is a pair (hi, lo) of float64 arrays (or scalars) with |lo| <= ulp(hi)/2.
+
+_SPLIT = 134217729.0  # 2**27 + 1
+
+
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _quick_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _two_prod(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _fix(hi, lo, plain):
+    """Where double-double overflowed (inf/NaN), fall back to the plain float64 result.
+
+    Overflow is not an error in real mode (the exact value exists), and IEEE infinities give the
+    right limit of expressions such as ``c / (x + k / x)`` at tiny x; NaN stays NaN.
+    """
+    bad = ~np.isfinite(hi)
+    if np.any(bad):
+        hi = np.where(bad, plain, hi)
+        lo = np.where(bad, 0.0, lo)
+    badlo = ~np.isfinite(lo)
+    if np.any(badlo):
+        lo = np.where(badlo, 0.0, lo)
+    return hi, lo
+
+
+def dd_add(a, b, careful: bool = True):
+    (ah, al), (bh, bl) = a, b
+    s, e = _two_sum(ah, bh)
+    t, f = _two_sum(al, bl)
+    s, e = _quick_two_sum(s, e + t)
+    s, e = _quick_two_sum(s, e + f)
+    return _fix(s, e, ah + bh) if careful else (s, e)
+
+
+def dd_neg(a):
+    return -a[0], -a[1]
+
+
+def dd_sub(a, b, careful: bool = True):
+    return dd_add(a, dd_neg(b), careful)
+
+
+def dd_mul(a, b, careful: bool = True):
+    (ah, al), (bh, bl) = a, b
+    p, e = _two_prod(ah, bh)
+    p, e = _quick_two_sum(p, e + (ah * bl + al * bh))
+    return _fix(p, e, ah * bh) if careful else (p, e)
+
+
+def _dd_mul_d(a, q):
+    p, e = _two_prod(a[0], q)
+    return _quick_two_sum(p, e + a[1] * q)
+
+
+def dd_div(a, b, careful: bool = True):
+    """a / b; division by an exact zero is undefined in real mode (NaN)."""
+    ah, (bh, bl) = a[0], b
+    q1 = ah / bh
+    r = dd_sub(a, _dd_mul_d(b, q1), False)
+    q2 = r[0] / bh
+    r = dd_sub(r, _dd_mul_d(b, q2), False)
+    q3 = r[0] / bh
+    q1, q2 = _quick_two_sum(q1, q2)
+    hi, lo = dd_add((q1, q2), (q3, 0.0), False)
+    if not careful:
+        return hi, lo
+    hi, lo = _fix(hi, lo, ah / bh)
+    zero = (bh == 0) & (bl == 0)
+    if np.any(zero):
+        hi = np.where(zero, np.nan, hi)
+    return hi, lo
+
+
+def dd_sqrt(a, careful: bool = True):
+    ah, al = a
+    s = np.sqrt(np.maximum(ah, 0.0))
+    p, e = _two_prod(s, s)
+    r = dd_sub((ah, al), (p, e), False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(s > 0, r[0] / (2.0 * s), 0.0)
+    hi, lo = _quick_two_sum(s, corr)
+    if careful:
+        hi, lo = _fix(hi, lo, s)
+    neg = ah < 0
+    if np.any(neg):
+        hi = np.where(neg, np.nan, hi)
+    return hi, lo
+
+
+def _dd_floor(a):
+    ah, al = a
+    fh = np.floor(ah)
+    whole = fh == ah
+    fl = np.where(whole, np.floor(al), 0.0)
+    return _quick_two_sum(fh, fl)
+
+
+def _dd_round(a):
+    ah, al = a
+    rh = np.rint(ah)
+    whole = rh == ah
+    tie = (np.abs(ah - rh) == 0.5) & (al != 0)
+    rh = np.where(tie, ah + 0.5 * np.sign(al), rh)
+    rl = np.where(whole, np.rint(al), 0.0)
+    return _quick_two_sum(rh, rl)
+
+
+def _dd_trunc_int(k):
+    kh, kl = k
+    kk = np.trunc(kh)
+    whole = kk == kh
+    kk = np.where(whole & (kh > 0) & (kl < 0), kk - 1, kk)
+    kk = np.where(whole & (kh < 0) & (kl > 0), kk + 1, kk)
+    return kk
+
+
+def _dd_ldexp(a, k):
+    kk = _dd_trunc_int(k)
+    nan = np.isnan(kk)
+    kk = np.clip(np.nan_to_num(kk, nan=0.0), -LDEXP_CLAMP, LDEXP_CLAMP).astype(np.int64)
+    hi, lo = np.ldexp(a[0], kk), np.ldexp(a[1], kk)
+    return np.where(nan, np.nan, hi), lo, kk
+
+
+def _dd_frexp(a):
+    ah, al = a
+    m, e = np.frexp(ah)
+    e = e.astype(np.int64)
+    lower = (np.abs(m) == 0.5) & (al != 0) & (np.sign(al) != np.sign(ah))
+    e = np.where(lower, e - 1, e)
+    ok = np.isfinite(ah) & (ah != 0)
+    e = np.where(ok, e, 0)
+    return (np.ldexp(ah, -e), np.ldexp(al, -e)), e
+
+
+def _dd_less(a, b):
+    return (a[0] < b[0]) | ((a[0] == b[0]) & (a[1] < b[1]))
+
+
+def _t_add(*ts):
+    out = None
+    for t in ts:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
+def _t_scale(t, s):
+    return None if t is None else t * s
+
+
+def evaluate_dd(program: Program, x, params=None, jacobian: bool = False):
+    """The program at float64 points ``x`` in double-double arithmetic (real-number semantics).
+
+    Returns ``(hi, lo)``, or ``(hi, lo, jac)`` with ``jacobian``: ``jac[j]`` is the derivative of
+    the output with respect to the j-th parameter (forward mode, float64), shape ``(k, len(x))``.
+    ``params`` replaces the program's parameter values.  Undefined results are NaN.
+
+    A fast pass skips the overflow handling of every operation; points where its result is not
+    finite are evaluated again with it (``_fix``), so overflowing intermediates still give their
+    IEEE limits.
+    """
+    xs = np.asarray(x, np.float64)
+    theta = np.asarray(program.params if params is None else params, np.float64)
+    out = _evaluate_dd(program, xs, theta, jacobian, careful=False)
+    bad = ~(np.isfinite(out[0]) & np.isfinite(out[1]))
+    if jacobian:
+        bad |= ~np.all(np.isfinite(out[2]), axis=0)
+    if np.any(bad):
+        idx = np.nonzero(bad)[0]
+        again = _evaluate_dd(program, xs[idx], theta, jacobian, careful=True)
+        for full, part in zip(out, again):
+            full[..., idx] = part
+    return out
+
+
+def _evaluate_dd(program: Program, xs: np.ndarray, theta: np.ndarray, jacobian: bool, careful: bool,
+                 denominators: list | None = None):
+    n = xs.shape[0]
+    k = len(theta)
+    live = program.live()
+    vals: list = [None] * len(program.nodes)
+    tans: list = [None] * len(program.nodes)
+    p = 0
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(program.nodes):
+            if node.op == "param":
+                vals[i] = (float(theta[p]), 0.0)
+                if jacobian:
+                    t = np.zeros((k, 1))
+                    t[p, 0] = 1.0
+                    tans[i] = t
+                p += 1
+                continue
+            if not live[i]:
+                continue
+            if node.op == "x":
+                vals[i] = (xs, np.zeros(n))
+                continue
+            if node.op == "const":
+                vals[i] = (float(node.value), 0.0)
+                continue
+            a = [vals[j] for j in node.args]
+            ta = [tans[j] for j in node.args] if jacobian else [None] * len(node.args)
+            op = node.op
+            t = None
+            if op == "add":
+                v = dd_add(a[0], a[1], careful)
+                t = _t_add(ta[0], ta[1])
+            elif op == "sub":
+                v = dd_sub(a[0], a[1], careful)
+                t = _t_add(ta[0], _t_scale(ta[1], -1.0))
+            elif op == "mul":
+                v = dd_mul(a[0], a[1], careful)
+                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]))
+            elif op == "div":
+                v = dd_div(a[0], a[1], careful)
+                if denominators is not None:
+                    denominators.append(a[1][0])
+                if ta[0] is not None or ta[1] is not None:
+                    t = _t_scale(_t_add(ta[0], _t_scale(ta[1], -v[0])), 1.0 / a[1][0])
+            elif op == "fma":
+                v = dd_add(dd_mul(a[0], a[1], careful), a[2], careful)
+                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]), ta[2])
+            elif op == "neg":
+                v = dd_neg(a[0])
+                t = _t_scale(ta[0], -1.0)
+            elif op == "sqrt":
+                v = dd_sqrt(a[0], careful)
+                t = _t_scale(ta[0], 0.5 / v[0])
+            elif op == "abs":
+                s = np.where(a[0][0] < 0, -1.0, 1.0)
+                v = (a[0][0] * s, a[0][1] * s)
+                t = _t_scale(ta[0], s)
+            elif op == "copysign":
+                s = np.where(a[0][0] < 0, -1.0, 1.0) * np.where(a[1][0] < 0, -1.0, 1.0)
+                v = (a[0][0] * s, a[0][1] * s)
+                t = _t_scale(ta[0], s)
+            elif op == "floor":
+                v = _dd_floor(a[0])
+            elif op == "round":
+                v = _dd_round(a[0])
+            elif op == "ldexp":
+                hi, lo, kk = _dd_ldexp(a[0], a[1])
+                v = (hi, lo)
+                t = _t_scale(ta[0], np.ldexp(1.0, kk))
+            elif op == "frexp_m":
+                v, e = _dd_frexp(a[0])
+                t = _t_scale(ta[0], np.ldexp(1.0, -e))
+            elif op == "frexp_e":
+                _, e = _dd_frexp(a[0])
+                v = (e.astype(np.float64), 0.0)
+            elif op == "select_lt":
+                less = _dd_less(a[0], a[1])
+                v = (np.where(less, a[2][0], a[3][0]), np.where(less, a[2][1], a[3][1]))
+                if ta[2] is not None or ta[3] is not None:
+                    zero = np.zeros((k, 1))
+                    t = np.where(less, zero if ta[2] is None else ta[2], zero if ta[3] is None else ta[3])
+            else:  # pragma: no cover - the op table and this list are checked by a test
+                raise ValueError(f"no double-double semantics for {op!r}")
+            if careful and t is not None and not np.all(np.isfinite(t)):
+                # an intermediate overflowed (c / x at tiny x): where the value is still finite its
+                # derivative's limit is 0 (c2 / (c1 / x) -> 0 whatever c1), not inf * 0 = NaN
+                t = np.where(np.isfinite(t) | ~np.isfinite(v[0]), t, 0.0)
+            vals[i] = v
+            tans[i] = t
+    hi, lo = vals[program.output]
+    hi = np.broadcast_to(np.asarray(hi, np.float64), (n,)).copy()
+    lo = np.broadcast_to(np.asarray(lo, np.float64), (n,)).copy()
+    if not jacobian:
+        return hi, lo
+    t = tans[program.output]
+    jac = np.zeros((k, n)) if t is None else np.broadcast_to(t, (k, n)).copy()
+    return hi, lo, jac

@@ -1,0 +1,118 @@
+"""What a target looks like on its domain, read from its reference values: symmetry and zeros.
+
+The search offers shapes that fit these properties (``dsl.mutate``: x·P(x²) for an odd target,
+P(x²) for an even one, a factor (x - z) at a zero), so they are detected from the values of the
+target itself, never from its name: a user's ``module:function`` gets the same treatment as a
+built-in.
+
+- *Symmetry*: on a domain symmetric about 0, the target is odd when f(-x) = -f(x) and even when
+  f(-x) = f(x) at every probe point, to within ``SYMMETRY_TOL`` relative (the references carry
+  about 106 bits; an mpmath function that is odd by construction agrees exactly).
+- *Zeros*: every fitness point where the reference is exactly 0, and every sign change between
+  neighbouring points, refined by bisection on the target to a float64 z.  In ulp mode the error
+  near a zero is a relative error, so a program must carry the factor (x - z) to be accurate
+  there; z is returned as a pair (hi, lo) of the evaluation dtype with hi + lo ~ z, and
+  (x - hi) - lo is that factor to within a rounding (x - hi is exact near z by Sterbenz).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .reference import Reference, mp_values
+from .targets import Target
+
+SYMMETRY_TOL = 2.0**-90
+SYMMETRY_PROBES = 24
+MAX_ZEROS = 8
+
+
+@dataclass(frozen=True)
+class Zero:
+    """A zero of the target in the domain: ``hi + lo`` (both of the evaluation dtype) ~ z.
+
+    ``unit_slope``: f'(z) = 1 (log at 1, sin and tanh at 0), so that t + t^2 Q(t) with t = x - z
+    is a shape whose last operation adds the exact t: the one that reaches float32 accuracy.
+    """
+
+    hi: float
+    lo: float = 0.0
+    unit_slope: bool = False
+
+
+def symmetry(target: Target, lo: float, hi: float) -> str | None:
+    """"odd", "even" or None: the target's parity, when the domain is symmetric about 0."""
+    if not (lo < 0.0 < hi and lo == -hi):
+        return None
+    pos = np.unique(np.concatenate([np.linspace(hi / SYMMETRY_PROBES, hi, SYMMETRY_PROBES // 2),
+                                    np.geomspace(hi * 2.0**-30, hi / 3.0, SYMMETRY_PROBES // 2)]))
+    fp, fm = mp_values(target, pos), mp_values(target, -pos)
+    if not (np.all(np.isfinite(fp.hi)) and np.all(np.isfinite(fm.hi))):
+        return None
+    scale = np.maximum(np.abs(fp.hi), np.finfo(np.float64).tiny)
+
+    def close(a: Reference, b: Reference, sign: float) -> bool:
+        d = (a.hi - sign * b.hi) + (a.lo - sign * b.lo)
+        return bool(np.all(np.abs(d) <= SYMMETRY_TOL * scale))
+
+    if close(fm, fp, -1.0) and np.any(fp.hi != 0):
+        at0 = mp_values(target, np.array([0.0]))
+        if at0.hi[0] == 0.0:
+            return "odd"
+    if close(fm, fp, 1.0):
+        return "even"
+    return None
+
+
+def zeros(target: Target, x: np.ndarray, ref: Reference, dtype: str) -> tuple[Zero, ...]:
+    """The zeros of the target among and between the sorted points ``x`` (at most ``MAX_ZEROS``,
+    those nearest the middle of the domain first when there are more)."""
+    x = np.asarray(x, np.float64)
+    f = np.asarray(ref.hi, np.float64)
+    found: list[float] = [float(v) for v in x[f == 0]]
+    s = np.sign(f)
+    brackets = np.nonzero((s[:-1] * s[1:]) < 0)[0]
+    for i in brackets:
+        found.append(_bisect(target, float(x[i]), float(x[i + 1]), float(f[i])))
+    found = sorted(set(v for v in found if math.isfinite(v)))
+    if len(found) > MAX_ZEROS:
+        mid = 0.5 * (x[0] + x[-1])
+        found = sorted(sorted(found, key=lambda v: abs(v - mid))[:MAX_ZEROS])
+    dt = np.dtype(dtype)
+    out = []
+    for z in found:
+        zh = float(dt.type(z))
+        zl = float(dt.type(z - zh)) if dt == np.float32 else 0.0
+        out.append(Zero(zh, zl, unit_slope(target, z)))
+    return tuple(dict.fromkeys(out))
+
+
+def unit_slope(target: Target, z: float) -> bool:
+    """Whether f'(z) = 1, by a central difference at ~2^-40 relative (mpmath, 128 bits)."""
+    h = 2.0**-40 * max(1.0, abs(z))
+    f = mp_values(target, np.array([z - h, z + h], np.float64))
+    if not np.all(np.isfinite(f.hi)):
+        return False
+    slope = ((f.hi[1] - f.hi[0]) + (f.lo[1] - f.lo[0])) / ((z + h) - (z - h))
+    return bool(abs(slope - 1.0) < 1e-9)
+
+
+def _bisect(target: Target, a: float, b: float, fa: float, steps: int = 80) -> float:
+    """A float64 within a float64 ulp of where the target changes sign in [a, b]."""
+    sa = math.copysign(1.0, fa)
+    for _ in range(steps):
+        m = 0.5 * (a + b)
+        if m <= a or m >= b:
+            break
+        fm = float(mp_values(target, np.array([m])).hi[0])
+        if fm == 0.0 or not math.isfinite(fm):
+            return m
+        if math.copysign(1.0, fm) == sa:
+            a = m
+        else:
+            b = m
+    return a if abs(float(mp_values(target, np.array([a])).hi[0])) <= abs(
+        float(mp_values(target, np.array([b])).hi[0])) else b
