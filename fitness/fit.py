@@ -29,8 +29,14 @@ from .points import from_ordinal, to_ordinal
 from .problem import Problem
 
 
+POLISH_SHARE = 0.4  # polish within this share of the refinement's margin (1.6x the front's error)
+
+
 @dataclass(frozen=True)
 class FitOptions:
+    """Fitting effort.  ``for_front`` narrows the float32 stages to a candidate that can reach the
+    front: the driver knows the best error at the candidate's cost, the worker does not."""
+
     starts: int = 3
     iterations: int = 40
     patience: int = 6  # stop once the best max error has not improved by 0.5% for this many steps
@@ -40,6 +46,18 @@ class FitOptions:
     exchange_passes: int = 4
     exchange_points: int = 64  # worst points of each pool added to the active set per pass
     active_points: int = 384  # evenly spread fitness points always in the active set
+
+    def for_front(self, promising_below: float | None) -> "FitOptions":
+        """Refine and polish only a fit within ``promising_below`` ulps (a few times the front's
+        error at the candidate's cost, or None where the front has nothing there yet): the
+        refinement and the polish are most of a fit's time, and they matter only for a program
+        that can improve the front."""
+        if promising_below is None:
+            return self
+        from dataclasses import replace
+
+        return replace(self, refine_below_ulp=float(promising_below),
+                       polish_below_ulp=min(self.polish_below_ulp, POLISH_SHARE * float(promising_below)))
 
 
 def _residuals(program: Program, problem: Problem, thetas: np.ndarray) -> np.ndarray:
@@ -159,13 +177,14 @@ def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: 
     if problem.val_x is not None:
         pools.append((problem.val_x, problem.val_ref.hi, problem.val_ref.lo))
 
-    def pool_errors(theta32):
+    def pool_errors(theta32, pools=pools):
         return [ulp_errors(evaluate(program, px, "float32", params=theta32[None, :])[0], phi, plo, "float32")
                 for px, phi, plo in pools]
 
-    errs = pool_errors(cur)
-    if not np.isfinite(np.max(errs[0])) or np.max(errs[0]) > opts.polish_below_ulp:
+    first = pool_errors(cur, pools[:1])[0]
+    if not np.isfinite(np.max(first)) or np.max(first) > opts.polish_below_ulp:
         return cur.astype(np.float64)
+    errs = [first] + pool_errors(cur, pools[1:])
     x0, hi0, lo0 = pools[0]
     spread = np.linspace(0, len(x0) - 1, opts.active_points).round().astype(np.int64)
     active = [(x0[spread], hi0[spread], lo0[spread])]
@@ -230,7 +249,7 @@ def refine_ulp(program: Program, problem: Problem, theta: np.ndarray, opts: FitO
     residuals = ulp_residuals(program, problem)
     r, _ = residuals(theta)
     err = float(np.max(np.abs(r))) if len(r) else 0.0
-    if not np.isfinite(err) or err > opts.refine_below_ulp or err == 0.0:
+    if not np.isfinite(err) or err == 0.0 or err > opts.refine_below_ulp:
         return theta
     refined, _info = refine(residuals, theta)
     return refined

@@ -39,14 +39,15 @@ def ulp_of_exact(hi, lo, dtype) -> np.ndarray:
     return np.ldexp(1.0, np.maximum(e - _MANT[dt], _MIN_EXP[dt]).astype(np.int32))
 
 
-def ulp_errors(y, hi, lo, dtype) -> np.ndarray:
-    """Per-point ULP error (float64 array); inf where the result is non-finite and wrong."""
+def ulp_errors(y, hi, lo, dtype, ulp=None) -> np.ndarray:
+    """Per-point ULP error (float64 array); inf where the result is non-finite and wrong.
+    ``ulp``: ``ulp_of_exact(hi, lo, dtype)`` when the caller has it already."""
     dt = as_dtype(dtype)
     y64 = np.asarray(y, dt).astype(np.float64)
     hi = np.asarray(hi, np.float64)
     lo = np.asarray(lo, np.float64)
     with np.errstate(all="ignore"):
-        err = np.abs((y64 - hi) - lo) / ulp_of_exact(hi, lo, dt)
+        err = np.abs((y64 - hi) - lo) / (ulp_of_exact(hi, lo, dt) if ulp is None else ulp)
         finite_ref = np.isfinite(hi)
         same_special = (~finite_ref) & ((y64 == hi) | (np.isnan(hi) & np.isnan(y64)))
         err = np.where(finite_ref, np.where(np.isfinite(y64), err, np.inf), np.where(same_special, 0.0, np.inf))

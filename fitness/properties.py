@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .reference import Reference, mp_values
 from .targets import Target
+
+if TYPE_CHECKING:
+    from dsl.growth import Hints
 
 SYMMETRY_TOL = 2.0**-90
 SYMMETRY_PROBES = 24
@@ -116,3 +120,31 @@ def _bisect(target: Target, a: float, b: float, fa: float, steps: int = 80) -> f
             b = m
     return a if abs(float(mp_values(target, np.array([a])).hi[0])) <= abs(
         float(mp_values(target, np.array([b])).hi[0])) else b
+
+
+def search_hints(problem) -> Hints:
+    """What the growth templates use of the target's shape, detected from its values.
+
+    Zeros are (hi, lo) pairs in the chain variable: x, or x² for a symmetric target, where only
+    a zero at 0 of an even target is offered (an odd program x·P(x²) vanishes at 0 already, and
+    a factor (x² - z²) would lose the relative accuracy near z that it is there for).  A framed
+    problem has none of these: its core works on a reduced argument, not on the target's domain.
+    Real mode keeps the exact float zeros relative error needs (``fitness.problem.target_zeros``).
+    """
+    from dsl.growth import Hints
+
+    from .problem import target_zeros
+
+    spec = problem.spec
+    if spec.frame:
+        return Hints()
+    sym = symmetry(problem.target, spec.lo, spec.hi)
+    if spec.mode == "real":
+        found = tuple(Zero(z, 0.0, unit_slope(problem.target, z)) for z in target_zeros(problem.target, spec.lo, spec.hi))
+    else:
+        found = zeros(problem.target, problem.x, problem.ref, spec.eval_dtype)
+    if sym is not None:
+        at0 = sym == "even" and any(z.hi == 0.0 for z in found)
+        return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (),
+                     sym == "odd" and unit_slope(problem.target, 0.0))
+    return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))

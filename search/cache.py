@@ -14,8 +14,9 @@ of functions, since fitting it could reach nothing the entry's fit could not.  T
 - *structure* (``s``): ``dsl.structural_hash``, the canonical structure with parameter values
   masked.  It is the key when there is no family hash, and tells a structure hit from a family hit;
 - *fitted function* (``v``): the outputs of the fitted program (its own constants) on the probes.
-  Known only after fitting, it finds different structures that converged to the same function;
-  their keys are merged into one entry, which keeps the better fit.
+  Known only after fitting, it finds different structures that converged to the same function
+  (counted as ``converged``); it names the best program known to compute that function, but never
+  decides what a family answers with.
 
 Outputs are quantized (mantissas truncated to ``QUANT_BITS``, -0 merged with +0, NaN/inf mapped to
 fixed tokens) so that rounding noise does not split one function into several.  The driver owns
@@ -145,24 +146,32 @@ class EquivalenceCache:
         return None
 
     def store(self, keys: list[str], result: dict) -> tuple[dict, bool]:
-        """Record a result under all its keys (the fitted-function key included); when entries
-        exist under any of them, the best of those and the new result is kept, and every key
-        names it.  Returns (entry, converged): whether the fitted function was known already under
-        another structure or family."""
-        own = {self.keys[k] for k in keys if not k.startswith("v") and k in self.keys}
-        fitted = {self.keys[k] for k in keys if k.startswith("v") and k in self.keys}
-        converged = bool(fitted - own)
-        known = [self.entries[i] for i in sorted(own | fitted)]
-        best = min(known, key=lambda e: e["error"], default=None)
-        if best is not None and best["error"] <= result["error"]:
-            entry = best
-        else:
-            key = best["key"] if best is not None else keys[0]
-            entry = dict(result, key=key)
-            self.entries[key] = entry
-        for h in keys:
-            self.keys[h] = entry["key"]
-        return entry, converged
+        """Record a fitted result; returns (the entry its family now answers with, converged).
+
+        The candidate's structure and family keys name the better of the entry they named and
+        the new result.  The fitted-function key names the best program known to compute that
+        function; it never decides what a family answers with: functions equal up to the
+        quantization differ by a few ulps, and an answer from another structure would cost this
+        one its place at its own cost.  A better result is a new entry (entries are never changed
+        in place, so no key comes to name a function it did not).  ``converged``: the fitted
+        function was known already under another structure or family.
+        """
+        fam = [k for k in keys if not k.startswith("v")]
+        fitted = [k for k in keys if k.startswith("v")]
+        own = {self.keys[k] for k in fam if k in self.keys}
+        same_fn = {self.keys[k] for k in fitted if k in self.keys}
+        converged = bool(same_fn - own)
+        best = min((self.entries[i] for i in sorted(own)), key=lambda e: e["error"], default=None)
+        if best is None or result["error"] < best["error"]:
+            best = dict(result, key=f"e{len(self.entries)}")
+            self.entries[best["key"]] = best
+        for h in fam:
+            self.keys[h] = best["key"]
+        for h in fitted:
+            known = self.entries.get(self.keys.get(h, ""))
+            if known is None or best["error"] < known["error"]:
+                self.keys[h] = best["key"]
+        return best, converged
 
     def to_dict(self) -> dict:
         return {"entries": self.entries, "keys": self.keys}

@@ -139,7 +139,8 @@ def resume(run_dir, budget_evals, time_limit, workers, quiet):
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--plot", is_flag=True, help="Write PNG plots into RUN_DIR/plots.")
-@click.option("--baselines", is_flag=True, help="Compare with Taylor, Pade and minimax baselines (real mode).")
+@click.option("--baselines", is_flag=True, help="Compare with baselines: float32 minimax shapes polished in float32 "
+              "(float32 ulp mode, max ULP on 2^22 inputs), Taylor, Pade and minimax digits (real mode).")
 @_user_errors
 def report(run_dir, plot, baselines):
     """Show a run's Pareto front."""
@@ -149,10 +150,16 @@ def report(run_dir, plot, baselines):
     record = load_run(run_dir)
     click.echo(front_table(record))
     if baselines:
-        from .report_baselines import baseline_report
-
+        cfg = record.config
         click.echo("")
-        click.echo(baseline_report(record, plot=plot))
+        if cfg.mode == "ulp" and cfg.dtype == "float32" and not cfg.frame:
+            from .report_f32 import f32_baseline_report
+
+            click.echo(f32_baseline_report(record, progress=lambda m: click.echo(m, err=True)))
+        else:
+            from .report_baselines import baseline_report
+
+            click.echo(baseline_report(record, plot=plot))
     if plot:
         for p in plot_run(record):
             click.echo(f"wrote {p}")

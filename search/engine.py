@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsl.canonical import structural_hash
-from dsl.growth import GROW_MOVES, ZERO_MOVE, Hints, moves_for, seed_program
+from dsl.growth import GROW_MOVES, ZERO_MOVE, moves_for, seed_program
 from dsl.mutate import grow, mutate, random_program
+from dsl.program import cost
 from dsl.text import format_program, parse_program
 from fitness.frames import evolvable_constants, mutate_constants
-from fitness.problem import Problem, target_zeros
+from fitness.problem import Problem
+from fitness.properties import search_hints
 
 from .cache import HIT_KINDS, EquivalenceCache, candidate_keys, frame_key, functional_hash
 from .config import RunConfig
@@ -48,8 +50,12 @@ REFIT_MUTATIONS = ("perturb", "redraw")
 # are always fitted (their structure may be known from a worse start)
 GROWTH_MUTATIONS = GROW_MOVES + (ZERO_MOVE,)
 FRAME_MOVE_RATE = 0.1  # with an evolving frame: children that move a frame constant instead
+PROMISING = 4.0  # float32 ulp mode: refine and polish fits within this factor of the front's error
 FRONT_PARENT_RATE = 0.1  # parents drawn from the island's best-at-each-cost entries
 SEED_SHARE = 0.5  # of the random starts, for a target with a symmetry or zeros: templated seeds
+DENSE_CHECK_BELOW = 2.0  # float32 ulp mode: front programs this close get a dense check (2^22 inputs)
+DENSE_CHECK_DELAY = 100  # candidates a front entry holds its cost before its dense check
+DENSE_SPIKE = 0.01  # a dense error this much above the sampled one: a spike the points missed
 HARD_POINTS_PER_CHECK = 32  # worst inputs of a failed dense check added to the validation set
 MAX_HARD_POINTS = 2048  # the oldest go first beyond this
 # a fitted program that is best at its cost on its island, or close to it, is grown by every template
@@ -102,7 +108,8 @@ class EngineState:
     last_improved: int = 0  # n_told when the front last improved (or the last restart)
     next_migration: int = 0  # n_told at which islands next exchange programs
     restarts: int = 0
-    dense_errors: dict[str, float] = field(default_factory=dict)  # program digest -> its failed dense check
+    dense_errors: dict[str, float] = field(default_factory=dict)  # program digest -> its dense check
+    displaced: dict[str, dict] = field(default_factory=dict)  # cost -> the checked entry an unchecked one displaced
 
     @property
     def population(self) -> list[dict]:
@@ -129,6 +136,7 @@ class EngineState:
             "next_migration": self.next_migration,
             "restarts": self.restarts,
             "dense_errors": self.dense_errors,
+            "displaced": self.displaced,
         }
 
     @classmethod
@@ -162,6 +170,7 @@ class EngineState:
             next_migration=int(d["next_migration"]),
             restarts=int(d["restarts"]),
             dense_errors={str(k): float(v) for k, v in d["dense_errors"].items()},
+            displaced={str(k): v for k, v in d["displaced"].items()},
         )
 
 
@@ -213,6 +222,8 @@ def _check_state(st: EngineState) -> None:
                 raise ValueError(f"island {n} expansions[{i}]: unknown move {e['move']!r}")
     for c, e in st.best_per_cost.items():
         _check_entry(e, f"front entry at cost {c}", ("id", "program", "error", "cost"))
+    for c, e in st.displaced.items():
+        _check_entry(e, f"displaced entry at cost {c}", ("id", "program", "error", "cost"))
     for i, e in enumerate(st.pending):
         _check_entry(e, f"pending[{i}]", ("id", "program", "seed", "hashes", "mutation", "island"))
         if not isinstance(e["hashes"], list) or not all(isinstance(h, str) for h in e["hashes"]):
@@ -248,32 +259,6 @@ def check_frame_constants(st: EngineState, frame: str) -> None:
         frame_constants(frame, e["frame"])  # FrameError (a ValueError) names the problem
 
 
-def search_hints(problem: Problem) -> Hints:
-    """What the growth templates use of the target's shape, detected from its values.
-
-    Zeros are (hi, lo) pairs in the chain variable: x, or x² for a symmetric target, where only
-    a zero at 0 of an even target is offered (an odd program x·P(x²) vanishes at 0 already, and
-    a factor (x² - z²) would lose the relative accuracy near z that it is there for).  A framed
-    problem has none of these: its core works on a reduced argument, not on the target's domain.
-    Real mode keeps the exact float zeros relative error needs (``fitness.problem.target_zeros``).
-    """
-    from fitness.properties import Zero, symmetry, unit_slope, zeros
-
-    spec = problem.spec
-    if spec.frame:
-        return Hints()
-    sym = symmetry(problem.target, spec.lo, spec.hi)
-    if spec.mode == "real":
-        found = tuple(Zero(z, 0.0, unit_slope(problem.target, z)) for z in target_zeros(problem.target, spec.lo, spec.hi))
-    else:
-        found = zeros(problem.target, problem.x, problem.ref, spec.eval_dtype)
-    if sym is not None:
-        at0 = sym == "even" and any(z.hi == 0.0 for z in found)
-        return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (),
-                     sym == "odd" and unit_slope(problem.target, 0.0))
-    return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))
-
-
 class Engine:
     def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None):
         self.config = config
@@ -304,27 +289,35 @@ class Engine:
         return self.config.budget_evals - self.candidates_issued
 
     @property
-    def confirms_target(self) -> bool:
-        """Whether a program must pass a dense check before the search stops for it (float32 ulp
-        mode): the validation set can miss a narrow error spike that 2**22 inputs catch."""
-        return self.config.target_error is not None and self.config.mode == "ulp" and self.config.dtype == "float32"
+    def dense_checks(self) -> bool:
+        """Whether front programs close to the target accuracy pass a dense check (float32 ulp
+        mode): the fitness and validation points can miss a narrow error spike that 2**22 inputs
+        catch, and the float32 polish tunes constants against the validation points."""
+        return self.config.mode == "ulp" and self.config.dtype == "float32"
 
     def reached_target(self) -> bool:
         te = self.config.target_error
-        return te is not None and any(e["error"] <= te and (not self.confirms_target or "dense_ulp" in e)
+        return te is not None and any(e["error"] <= te and (not self.dense_checks or "dense_ulp" in e)
                                       for e in self.state.best_per_cost.values())
 
-    def awaiting_confirmation(self) -> list[dict]:
-        """Front entries within the target error that have not had their dense check yet."""
-        if not self.confirms_target:
+    def awaiting_confirmation(self, now: bool = False) -> list[dict]:
+        """Front entries within ``DENSE_CHECK_BELOW`` ulps that have not had their dense check yet,
+        once they have held their cost for ``DENSE_CHECK_DELAY`` candidates (a burst of tiny
+        improvements at one cost is checked once, at its end); at once for an entry within the
+        target error (it may stop the search), or for every entry when ``now``.  The delay counts
+        candidates, not seconds, so a resumed run checks what the uninterrupted run checks."""
+        if not self.dense_checks:
             return []
-        te = self.config.target_error
-        return [e for c, e in sorted(self.state.best_per_cost.items()) if e["error"] <= te and "dense_ulp" not in e]
+        st, te = self.state, self.config.target_error
+        limit = max(DENSE_CHECK_BELOW, te or 0.0)
+        return [e for c, e in sorted(st.best_per_cost.items()) if e["error"] <= limit and "dense_ulp" not in e
+                and (now or (te is not None and e["error"] <= te)
+                     or st.n_told - e.get("front_since", 0) >= DENSE_CHECK_DELAY)]
 
     def confirm(self, cost: float, dense_ulp: float, worst_x: float, worst_inputs=()) -> bool:
-        """Record a front entry's dense check; returns whether it holds within the target.
+        """Record a front entry's dense check; returns whether it holds within the target error.
 
-        A program that fails keeps its dense error, on the front, in the populations and in the
+        A program whose dense error is above its sampled one keeps its dense error, on the front, in the populations and in the
         cache, so that it is neither taken for a success again nor re-entered with its old figure;
         its worst inputs join ``hard_points``, which the driver sends with every later evaluation
         (``Problem.with_hard_points``), so the search learns where the spikes were.
@@ -332,8 +325,9 @@ class Engine:
         st = self.state
         entry = st.best_per_cost[cost]
         entry["dense_ulp"], entry["dense_worst_x"] = float(dense_ulp), float(worst_x)
-        if dense_ulp > self.config.target_error:
-            st.dense_errors[_digest(entry)] = float(dense_ulp)
+        previous = st.displaced.pop(str(cost), None)
+        st.dense_errors[_digest(entry)] = float(dense_ulp)
+        if dense_ulp > entry["error"] * (1.0 + DENSE_SPIKE):
             known = set(st.hard_points)
             st.hard_points += [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
             del st.hard_points[:-MAX_HARD_POINTS]
@@ -343,7 +337,9 @@ class Engine:
             for member in same + list(st.cache.entries.values()):
                 if member["program"] == entry["program"] and member.get("frame") == entry.get("frame"):
                     member["error"] = max(member["error"], float(dense_ulp))
-        return entry["error"] <= self.config.target_error
+        if previous is not None and previous["error"] <= entry["error"]:
+            st.best_per_cost[cost] = previous  # the checked program it displaced holds up better
+        return self.config.target_error is not None and entry["error"] <= self.config.target_error
 
     # --- ask ---------------------------------------------------------------------------------
     def _in_flight(self, island: int) -> int:
@@ -377,9 +373,21 @@ class Engine:
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
         cand = {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
                 "hashes": hashes, "seed": seed, "island": k}
+        gate = self._promising_below(cost(child))
+        if gate is not None:
+            cand["promising_below"] = gate
         if frame is not None:
             cand["frame"] = frame
         return cand
+
+    def _promising_below(self, c: float) -> float | None:
+        """The error below which a candidate of cost ``c`` could reach the front, with a margin
+        (``PROMISING``): the best error at any cost up to ``c``, times the margin; None where
+        the front has nothing that cheap (float32 ulp mode only)."""
+        if not self.dense_checks:
+            return None
+        best = [e["error"] for k, e in self.state.best_per_cost.items() if k <= c and math.isfinite(e["error"])]
+        return PROMISING * min(best) if best else None
 
     def _random_start(self):
         """A random program of 1 to 3 operations, or (for a target with a symmetry or zeros, half
@@ -389,7 +397,6 @@ class Engine:
             seed = seed_program(self.rng, self.config.ops, self.hints)
             if seed is not None:
                 from dsl.canonical import canonicalize
-                from dsl.program import cost
 
                 seed = canonicalize(seed, self.dtype)
                 if cost(seed) <= self.config.max_ops:
@@ -536,7 +543,7 @@ class Engine:
                      "summary": res.get("summary"), "failed": res.get("failed")}
             if res.get("frame") is not None:
                 entry["frame"] = res["frame"]
-            if self.state.dense_errors:  # a program that failed a dense check keeps that error
+            if self.state.dense_errors:  # a program that was checked keeps its dense error
                 entry["error"] = max(entry["error"], self.state.dense_errors.get(_digest(entry), -math.inf))
             if self.config.caching and not res.get("failed"):
                 fitted = functional_hash(parse_program(res["program"]), self.problem.probes)
@@ -554,7 +561,7 @@ class Engine:
                   "cost": float(result["cost"]), "parent": cand["parent"], "mutation": cand["mutation"]}
         if result.get("frame") is not None:
             member["frame"] = result["frame"]
-        if st.dense_errors:  # a program that failed a dense check keeps that error, however it comes back
+        if st.dense_errors:  # a program that was checked keeps its dense error, however it comes back
             member["error"] = max(member["error"], st.dense_errors.get(_digest(member), -math.inf))
         isl.population.append(member)
         if len(isl.population) > self.config.population_size:
@@ -562,9 +569,17 @@ class Engine:
         isl.n_told += 1
         st.n_told += 1
         entry = dict(member, summary=result.get("summary"), from_cache=from_cache, island=cand["island"])
+        if st.dense_errors and _digest(member) in st.dense_errors:  # checked before: not again
+            entry["dense_ulp"] = st.dense_errors[_digest(member)]
         finite = math.isfinite(member["error"])
         improved = finite and improves(st.best_per_cost, entry)
         if improved:
+            old = st.best_per_cost.get(member["cost"])
+            if old is not None and "dense_ulp" in old and "dense_ulp" not in entry:
+                st.displaced[str(member["cost"])] = old  # back on the front if the newcomer fails its check
+            elif "dense_ulp" in entry:
+                st.displaced.pop(str(member["cost"]), None)
+            entry["front_since"] = st.n_told
             st.best_per_cost[member["cost"]] = entry
             st.history.append([st.n_told, st.elapsed, member["cost"], member["error"]])
             st.last_improved = st.n_told

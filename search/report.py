@@ -31,8 +31,14 @@ def front_table(record: RunRecord) -> str:
         f"run {record.path}: {cfg.target} on [{cfg.domain[0]:g}, {cfg.domain[1]:g}], {cfg.dtype}, {cfg.mode} mode, seed {cfg.seed}",
         f"candidates {told} ({int(st.get('n_evaluated', 0))} fitted, cache hit rate "
         f"{100 * hits / told if told else 0:.1f}%), {float(st.get('elapsed', 0)):.1f} s of search",
-        "",
     ]
+    kinds = st.get("hits") or {}
+    if kinds:
+        lines.append("cache hits by kind: " + ", ".join(f"{k} {int(kinds.get(k, 0))}" for k in ("structure", "family", "identity"))
+                     + f"; fitted programs that converged to a known function: {int(kinds.get('converged', 0))}")
+    if st.get("islands"):
+        lines.append(f"{st['islands']} island(s) of {cfg.population_size}, {int(st.get('restarts', 0))} restart(s) on stagnation")
+    lines.append("")
     col = "ops" if cfg.cost_model == "ops" else "cost"
     if cfg.mode == "ulp":
         lines.append(f"{col:>4}  {'max ULP':>10}  {'mean ULP':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")

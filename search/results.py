@@ -105,7 +105,11 @@ def load_run(path: str) -> RunRecord:
             if math.isnan(err) or not math.isfinite(cost):
                 raise ValueError("front entry has a non-numeric error or cost")
             best[cost] = dict(e, error=err, cost=cost)
-        stats = {k: state[k] for k in ("n_told", "n_evaluated", "n_hits", "n_failed", "elapsed") if k in state}
+        stats = {k: state[k] for k in ("n_told", "n_evaluated", "n_hits", "n_failed", "elapsed", "restarts") if k in state}
+        if isinstance(state.get("hits"), dict):
+            stats["hits"] = {str(k): int(v) for k, v in state["hits"].items()}
+        if isinstance(state.get("islands"), list):
+            stats["islands"] = len(state["islands"])
         history = [list(map(float, h)) for h in state.get("history", [])]
     except (KeyError, TypeError, ValueError) as exc:
         raise RunDirError(f"{p / checkpoint.NAME}: malformed state: {exc}") from None

@@ -295,13 +295,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
             _log_engine_events(rd, engine)
             for e in improved:
                 rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
-            for e in engine.awaiting_confirmation():
-                rep = dense_check(config, e)
-                held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x, rep.worst_inputs)
-                rd.event("dense_check", id=e["id"], cost=e["cost"], dense_ulp=rep.max_ulp, worst_x=rep.worst_x,
-                         held=held, seconds=rep.seconds)
-                log.info("candidate %s (cost %g) reached the target; on %d inputs: %.4f ULP (%s)", e["id"], e["cost"],
-                         rep.n_points, rep.max_ulp, "holds" if held else "fails, search goes on")
+            dense_checks(rd, engine, config)
             progress.update()
             if time.monotonic() - last_ckpt >= config.checkpoint_every:
                 _save(rd, engine, problem_hash)
@@ -322,6 +316,19 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
         handler.close()
     return RunResult(str(rd.path), engine.front(), engine.state.n_told, engine.state.n_evaluated,
                      engine.hit_rate, engine.state.elapsed, reason, stop_text(reason, config))
+
+
+def dense_checks(rd: RunDir, engine: Engine, config: RunConfig, now: bool = False) -> None:
+    """Check the front entries that await it on 2^22 inputs (``Engine.awaiting_confirmation``)."""
+    for e in engine.awaiting_confirmation(now):
+        sampled = e["error"]
+        rep = dense_check(config, e)
+        held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x, rep.worst_inputs)
+        rd.event("dense_check", id=e["id"], cost=e["cost"], sampled_ulp=sampled, dense_ulp=rep.max_ulp,
+                 worst_x=rep.worst_x, held=held, seconds=rep.seconds)
+        log.info("candidate %s (cost %g, %.4f ULP on the search's points): %.4f ULP on %d inputs%s", e["id"],
+                 e["cost"], sampled, rep.max_ulp, rep.n_points,
+                 "" if config.target_error is None else (" (holds)" if held else " (misses the target, search goes on)"))
 
 
 def stop_text(reason: str, config: RunConfig) -> str:

@@ -11,6 +11,7 @@ import time
 
 from dsl.text import parse_program, format_program
 from fitness.evaluate import fit_and_score
+from fitness.fit import FitOptions
 from fitness.problem import Problem, ProblemSpec
 
 log = logging.getLogger("autonumerics.worker")
@@ -40,7 +41,8 @@ def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
     t0 = time.perf_counter()
     try:
         _inject_fault(cand["id"])
-        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"],
+        opts = FitOptions().for_front(cand.get("promising_below"))
+        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"], opts,
                                frame_constants=cand.get("frame"))
         cost = scored.cost
         if cost_model != "ops":

@@ -136,11 +136,10 @@ def test_search_evolves_the_frame_and_resumes_bit_exactly(tmp_path):
     resume(parts, budget_evals=200, quiet=True)
     a, b = _state(whole), _state(parts)
     assert a == b
-    # frame moves happened, were kept, and their children inherit the moved frame
-    members = a["best_per_cost"] + [m for isl in a["islands"] for m in isl["population"]]
-    assert any(m["mutation"] == "frame" for m in members)
-    assert any(m["mutation"] != "frame" and m["frame"]["SPLIT"] != get_frame("log").constants["SPLIT"]
-               for m in members)
+    # frame moves happened and their programs were fitted (children inheriting them: below)
+    moved = [e for e in a["cache"]["entries"].values()
+             if any(e["frame"][k] != get_frame("log").constants[k] for k in MOVED["log"] if k in e["frame"])]
+    assert moved
     record = load_run(str(whole))
     problem = Problem.build(record.config.problem_spec)
     for entry in record.front:
@@ -178,3 +177,22 @@ def test_resume_refuses_broken_frame_constants_in_one_line(tmp_path, capsys):
         main(["resume", str(rd), "--budget-evals", "60", "--quiet"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and "SPLIT must exceed LN2_HI" in err
+
+
+def test_children_inherit_a_moved_frame():
+    """Children of a program whose frame moved carry its frame (asked candidates, fake scores)."""
+    from search.engine import Engine
+
+    cfg = RunConfig(**LOG, budget_evals=400, run_dir="unused")
+    eng = Engine(cfg, Problem.build(cfg.problem_spec))
+    default = get_frame("log").constants["SPLIT"]
+    inherited = 0
+    rng = np.random.default_rng(0)
+    while eng.state.n_told < 400:
+        for c in eng.ask(1):
+            if c["mutation"] not in ("frame", "random") and c["frame"]["SPLIT"] != default:
+                inherited += 1
+            eng.tell([{"id": c["id"], "program": c["program"], "error": float(rng.uniform(1, 100)),
+                       "cost": 1.0 + len(c["program"].splitlines()) % 6, "frame": c["frame"]}])
+    assert inherited > 0
+

@@ -146,7 +146,7 @@ def test_a_child_with_one_more_parameter_is_fitted(monkeypatch, problem):
     assert c2["program"] == format_program(p2) and eng.state.n_hits == 0
 
 
-def test_structures_that_converge_to_one_function_share_an_entry(monkeypatch, problem):
+def test_structures_that_converge_to_one_function_are_counted(monkeypatch, problem):
     p1, p2, p3 = P(P_FMA), P(P_FMA_MORE), P(P_OTHER)
     _scripted(monkeypatch, [p1, p2, p3])
     eng = Engine(RunConfig(**TINY), problem)
@@ -155,8 +155,10 @@ def test_structures_that_converge_to_one_function_share_an_entry(monkeypatch, pr
     (c2,) = eng.ask(1)
     eng.tell([dict(_result(c2, 8.0, 2.0), program=c1["program"])])  # fitted to the same function
     assert eng.state.hits["converged"] == 1
-    entry_ids = {eng.state.cache.keys[h] for h in c1["hashes"] + c2["hashes"]}
-    assert len(entry_ids) == 1 and eng.state.cache.entries[entry_ids.pop()]["error"] == 7.0
+    # counted, and the function's key names the better program; each family keeps its own answer
+    assert eng.state.cache.lookup(c2["hashes"])[0]["error"] == 8.0
+    fitted = functional_hash(parse_program(c1["program"]), problem.probes)
+    assert eng.state.cache.entries[eng.state.cache.keys[fitted]]["error"] == 7.0
 
 
 def test_without_caching_the_equivalent_candidate_is_evaluated(monkeypatch, problem):
@@ -193,8 +195,26 @@ def test_cache_keeps_the_better_result():
     assert cache.lookup(["s9", "g1"]) == (e3, "family")
     assert cache.lookup(["nope"]) is None
     assert cache.lookup(["s1", "g2"]) is None  # the family decides: a known structure of another family is not a hit
+    assert e1["program"] == "a" and e1["key"] != e3["key"]  # a better result is a new entry, never an edit
     again = EquivalenceCache.from_dict(json.loads(json.dumps(cache.to_dict())))
-    assert again.lookup(["s2"]) == cache.lookup(["s2"]) and e1["key"] == e3["key"]
+    assert again.lookup(["s2"]) == cache.lookup(["s2"])
+
+
+def test_fitted_function_keys_never_decide_a_familys_answer():
+    """Two structures that converge to one function (equal up to the quantization: a few ulps
+    apart) are counted, but each family keeps its own best answer: sharing one entry would cost one
+    of them its place at its own cost; and the function's key only names programs computing it."""
+    cache = EquivalenceCache()
+    h6, _ = cache.store(["sH6", "gH6", "vF"], {"program": "horner6", "error": 0.85, "cost": 6.0})
+    h7, conv = cache.store(["sH7", "gH7", "vF"], {"program": "horner7", "error": 0.78, "cost": 7.0})
+    assert conv and h7["program"] == "horner7" and cache.keys["vF"] == h7["key"]
+    again, conv = cache.store(["sH6", "gH6", "vF"], {"program": "horner6b", "error": 0.84, "cost": 6.0})
+    assert conv and again["program"] == "horner6b"  # not horner7: the cost-6 family keeps its own
+    assert cache.lookup(["sH6", "gH6"])[0]["program"] == "horner6b"
+    assert cache.keys["vF"] == h7["key"]  # the best program computing F
+    r, _ = cache.store(["sR", "gR", "vG"], {"program": "rational", "error": 3.0, "cost": 5.0})
+    e, conv = cache.store(["sC", "gR", "vF"], {"program": "c", "error": 900.0, "cost": 5.0})
+    assert conv and e is r and cache.keys["vF"] == h7["key"]  # F never names the rational
 
 
 # --- functional hashing --------------------------------------------------------------------------
@@ -300,3 +320,65 @@ def test_pareto_ranks():
     assert ranks == [0, 1, 0, 0, 1, 0, 2, 0]
     assert pareto_ranks([]) == []
     assert pareto_ranks([(1.0, 1.0)]) == [0]
+
+
+# --- islands and stops ------------------------------------------------------------------------------
+def _drive(eng, problem, n):
+    spec = json.dumps(problem.spec.to_dict(), sort_keys=True)
+    while eng.state.n_told < n:
+        cands = eng.ask(1)
+        if cands:
+            eng.tell(evaluate_batch(spec, cands))
+
+
+def test_islands_breed_apart_and_exchange_their_fronts(problem):
+    cfg = RunConfig(**{**TINY, "islands": 2, "migration_every": 30, "budget_evals": None})
+    eng = Engine(cfg, problem)
+    _drive(eng, problem, 29)
+    assert all(isl.population for isl in eng.state.islands)
+    assert {c["island"] for c in eng.state.pending} <= {0, 1}
+    ids0 = {m["id"] for m in eng.state.islands[0].population}
+    ids1 = {m["id"] for m in eng.state.islands[1].population}
+    assert not ids0 & ids1  # nothing shared before the first migration
+    fronts = [pareto(isl.best_per_cost) for isl in eng.state.islands]
+    _drive(eng, problem, 30)
+    # each island received its ring neighbour's front
+    got1 = {m["id"] for m in eng.state.islands[1].population}
+    assert {e["id"] for e in fronts[0]} <= got1 | {e["id"] for e in fronts[1]}
+    assert eng.state.next_migration == 60
+
+
+def test_stagnation_restarts_an_island_and_keeps_the_front(problem):
+    cfg = RunConfig(**{**TINY, "islands": 2, "stagnation": 40, "budget_evals": None, "max_ops": 2})
+    eng = Engine(cfg, problem)
+    _drive(eng, problem, 200)
+    events = eng.drain_events()
+    assert eng.state.restarts >= 1 and events and all(e["event"] == "restart" for e in events)
+    assert {"island", "why", "candidates"} <= set(events[0])
+    assert events[0]["why"] == "stagnation"
+    assert eng.front()  # the front outlives restarts
+    assert eng.drain_events() == []
+
+
+def test_a_time_limit_without_a_budget_uses_its_time(tmp_path):
+    cfg = RunConfig(**{**TINY, "budget_evals": None, "time_limit": 4.0}, run_dir=str(tmp_path / "r"))
+    res = run(cfg, quiet=True)
+    assert res.stopped == "time" and res.why == "time limit of 4 s reached"
+    assert res.candidates > 60  # TINY's budget would have stopped it here
+    stop = [json.loads(line) for line in (tmp_path / "r" / "events.jsonl").read_text().splitlines()][-1]
+    assert stop["event"] == "stop" and stop["why"] == res.why and set(stop["hits"]) == {
+        "identity", "structure", "family", "converged"}
+
+
+def test_family_hash_ignores_parameter_values_and_operand_order(problem):
+    a = P("p = param 0.3\nq = param 2.0\nr = mul x p\ny = add q r\nreturn y")
+    b = P("p = param -7.0\nq = param 0.001\nr = mul p x\ny = add r q\nreturn y")
+    c = P("p = param 1.0\nq = param 1.0\ny = fma p x q\nreturn y")
+    assert family_hash(a, problem.probes) == family_hash(b, problem.probes) == family_hash(c, problem.probes)
+    # c x + c (one parameter used twice) is another family than a x + b
+    d = P("p = param 1.0\ny = fma p x p\nreturn y")
+    assert family_hash(d, problem.probes) != family_hash(c, problem.probes)
+    assert structural_hash(d) != structural_hash(c)
+    # no family where the probe values make the program undefined: the structure is the key then
+    e = P("p = param 1.0\nq = param 1.0\na = sub p q\nb = mul a x\nc = neg x\nd = sqrt c\ny = add d b\nreturn y")
+    assert family_hash(e, problem.probes) is None

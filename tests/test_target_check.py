@@ -116,3 +116,38 @@ def test_hard_points_extend_the_validation_set_and_can_only_raise_errors():
     with_hard = evaluate_batch(spec, [cand], "ops", tuple(map(float, spikes)))[0]
     without = evaluate_batch(spec, [cand])[0]
     assert with_hard["error"] >= without["error"] or with_hard["program"] != without["program"]
+
+
+def test_front_entries_are_dense_checked_and_a_failed_newcomer_gives_its_place_back():
+    """In float32 ulp mode a front entry close to 1 ULP is checked on 2^22 inputs once it has held
+    its cost for a while; a newcomer whose check turns out worse than the checked entry it
+    displaced gives the place back, and its dense error follows its program."""
+    from fitness.problem import Problem
+    from search.engine import DENSE_CHECK_DELAY, Engine
+
+    cfg = RunConfig(**{**TINY, "islands": 1})
+    eng = Engine(cfg, Problem.build(cfg.problem_spec))
+    prog = "v1 = param 0.5\nv2 = fma x v1 v1\nv3 = mul v2 x\nv4 = add v3 x\nreturn v4\n"
+    other = prog.replace("0.5", "0.25")
+
+    def tell(i, program, error, cost=3.0):
+        eng.state.pending.append({"id": i, "program": program, "parent": None, "mutation": "insert",
+                                  "hashes": [f"s{i}"], "seed": 1, "island": 0})
+        eng.tell([{"id": i, "program": program, "error": error, "cost": cost}])
+
+    tell(1, prog, 0.9)
+    assert eng.awaiting_confirmation() == []  # not yet: it has to hold its cost first
+    for i in range(2, 2 + DENSE_CHECK_DELAY):
+        tell(i, prog, 50.0, cost=4.0)
+    (a,) = [e for e in eng.awaiting_confirmation() if e["cost"] == 3.0]
+    eng.confirm(3.0, 0.95, 0.5)
+    assert eng.state.best_per_cost[3.0]["error"] == 0.95 and eng.state.best_per_cost[3.0]["dense_ulp"] == 0.95
+    tell(500, other, 0.92)
+    assert eng.state.best_per_cost[3.0]["program"] == other
+    assert [e["id"] for e in eng.awaiting_confirmation(now=True) if e["cost"] == 3.0] == [500]
+    eng.confirm(3.0, 1.1, 0.25, worst_inputs=[0.25, 0.75])
+    assert eng.state.best_per_cost[3.0]["program"] == prog and eng.state.best_per_cost[3.0]["error"] == 0.95
+    assert 0.25 in eng.state.hard_points and 0.75 in eng.state.hard_points
+    tell(501, other, 0.92)  # the same program again, from another fit: its dense error comes with it
+    assert eng.state.best_per_cost[3.0]["program"] == prog
+    assert eng.state.islands[0].population[-1]["error"] == 1.1

@@ -1,0 +1,232 @@
+"""float32 baselines: what a numerical-library engineer would write by hand, at every cost.
+
+The engineer fits a minimax approximation (Remez, on relative error), rounds its coefficients to
+float32 and evaluates it by Horner's rule with fma.  This module builds exactly that for every
+configuration that fits a cost budget, and gives each one the best float32 coefficients the
+project can find, so that a search is compared with the strongest hand-written program of each
+shape, not the most convenient one:
+
+- ``minimax_poly``: a polynomial in x (``fitness.baselines``; t = x - z times a polynomial when
+  the target vanishes at an endpoint, 0 or 1);
+- ``minimax_rational``: p(x)/q(x), every [m/n] in the budget (same zero factoring);
+- for a target odd on a domain symmetric about 0: ``odd_poly`` x·P(x²) (Remez on g(s) =
+  f(√s)/√s, whose relative error is f's), and ``odd_poly_unit`` x + x³·Q(x²) when f'(0) = 1 (the
+  shape float32 libraries use for sin and tanh: the last operation adds the exact x);
+- for an even target: ``even_poly`` P(x²) (Remez on f(√s));
+- for a target with a zero z inside the domain where f'(z) = 1: ``zero_poly_unit``
+  t + t²·Q(t), t = x - z (the shape of a float32 log near 1).
+
+Each program's coefficients are rounded to float32 and polished by the search's own float32
+polish (``fitness.fit.polish_float32``); where the Remez start is missing (the unit-slope shapes)
+or does worse, the search's fitter (least squares, minimax refinement, polish) fits the same
+structure, and the better of the two is kept.  Errors are measured by the caller (``report
+--baselines`` and ``benchmarks/f32_table.py`` use the dense 2^22-input check).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import mpmath
+import numpy as np
+
+from dsl.program import Node, Program, cost
+
+from .baselines import PREC_BITS, RemezError, _configs, _minimax, _Problem
+from .evaluate import score
+from .fit import FitOptions, fit_constants, polish_float32
+from .problem import Problem
+from .properties import search_hints
+from .targets import Target
+
+METHODS = ("minimax_poly", "minimax_rational", "odd_poly", "odd_poly_unit", "even_poly", "zero_poly_unit")
+_POLISH = FitOptions(polish_below_ulp=math.inf)
+
+
+@dataclass(frozen=True)
+class F32Baseline:
+    """One hand-written float32 program: its shape, configuration, cost and polished program."""
+
+    method: str
+    config: str
+    cost: float
+    program: Program
+    error: float  # max ULP on the problem's fitness and validation points
+
+    def to_dict(self) -> dict:
+        from dsl.text import format_program
+
+        return {"method": self.method, "config": self.config, "cost": self.cost,
+                "program": format_program(self.program), "error": self.error}
+
+
+def _horner(nodes: list[Node], coeffs, t: int) -> int:
+    """Append Horner's rule for sum coeffs[k] t^k (params, fma) and return its node."""
+    nodes.append(Node("param", (), float(coeffs[-1])))
+    acc = len(nodes) - 1
+    for c in reversed(coeffs[:-1]):
+        nodes.append(Node("param", (), float(c)))
+        nodes.append(Node("fma", (acc, t, len(nodes) - 1)))
+        acc = len(nodes) - 1
+    return acc
+
+
+def odd_program(coeffs) -> Program:
+    """x·P(x²) with P's coefficients, lowest first."""
+    nodes = [Node("x"), Node("mul", (0, 0))]
+    p = _horner(nodes, coeffs, 1)
+    nodes.append(Node("mul", (0, p)))
+    return Program(tuple(nodes))
+
+
+def odd_unit_program(coeffs) -> Program:
+    """x + x³·Q(x²) = fma(x·x², Q(x²), x)."""
+    nodes = [Node("x"), Node("mul", (0, 0)), Node("mul", (0, 1))]
+    q = _horner(nodes, coeffs, 1)
+    nodes.append(Node("fma", (2, q, 0)))
+    return Program(tuple(nodes))
+
+
+def even_program(coeffs) -> Program:
+    """P(x²)."""
+    nodes = [Node("x"), Node("mul", (0, 0))]
+    _horner(nodes, coeffs, 1)
+    return Program(tuple(nodes))
+
+
+def zero_unit_program(coeffs, hi: float, lo: float = 0.0) -> Program:
+    """t + t²·Q(t) with t = (x - hi) - lo."""
+    nodes = [Node("x")]
+    t = 0
+    for part in (hi, lo):
+        if part != 0.0:
+            nodes.append(Node("const", (), part))
+            nodes.append(Node("sub", (t, len(nodes) - 1)))
+            t = len(nodes) - 1
+    nodes.append(Node("mul", (t, t)))
+    t2 = len(nodes) - 1
+    q = _horner(nodes, coeffs, t)
+    nodes.append(Node("fma", (t2, q, t)))
+    return Program(tuple(nodes))
+
+
+def _square_target(target: Target, kind: str) -> Target:
+    """g(s) = f(√s)/√s (odd) or f(√s) (even): a polynomial in s fitted to g on relative error
+    is x·P(x²) or P(x²) fitted to f on relative error."""
+    f = target.mp_fn
+
+    def g(s):
+        if kind == "even":
+            return f(mpmath.sqrt(s))
+        if s == 0:
+            return mpmath.diff(f, mpmath.mpf(0))
+        r = mpmath.sqrt(s)
+        return f(r) / r
+
+    return Target(f"{target.name}|{kind}(x^2)", g, None, (0.0, 1.0))
+
+
+def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, Program]]:
+    """(method, config, program with float64 Remez coefficients) of every shape in the budget."""
+    spec, target = problem.spec, problem.target
+    out: list[tuple[str, str, Program]] = []
+
+    def add(method: str, config: str, make: Callable[[], Program]) -> None:
+        try:
+            with mpmath.workprec(PREC_BITS):
+                prog = make()
+        except (RemezError, ValueError, ZeroDivisionError, ArithmeticError):
+            return
+        if cost(prog) <= max_ops:
+            out.append((method, config, prog))
+
+    try:
+        with mpmath.workprec(PREC_BITS):
+            base = _Problem(target, spec.lo, spec.hi)
+    except (ValueError, ZeroDivisionError):
+        base = None  # a sign change inside the domain away from a float zero: no plain Remez
+    if base is not None:
+        for method, n_max in (("minimax_poly", 0), ("minimax_rational", max_ops)):
+            for m, n in _configs(method, base.zero, max_ops, True):
+                if n > n_max:
+                    continue
+                add(method, f"degree {m}" if n == 0 else f"[{m}/{n}]",
+                    lambda m=m, n=n: _minimax(base, m, n, True).program)
+    if hints.symmetry is not None:
+        a2 = float(max(abs(spec.lo), abs(spec.hi))) ** 2
+        kind = "odd" if hints.symmetry == "odd" else "even"
+        make = odd_program if kind == "odd" else even_program
+        try:
+            with mpmath.workprec(PREC_BITS):
+                sq = _Problem(_square_target(target, kind), 0.0, a2)
+        except (ValueError, ZeroDivisionError):
+            sq = None
+        if sq is not None and sq.zero is None:
+            for d in range(0, max_ops):
+                add(f"{kind}_poly", f"degree {d} in x²",
+                    lambda d=d: make(list(_minimax(sq, d, 0, True).numerator)))
+    return out
+
+
+def _unit_shapes(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, Program]]:
+    """The unit-slope shapes (no Remez start: the search's fitter fits them)."""
+    out = []
+    if hints.symmetry == "odd" and hints.odd_unit_slope:
+        for d in range(0, max_ops):
+            prog = odd_unit_program([0.0] * (d + 1))
+            if cost(prog) <= max_ops:
+                out.append(("odd_poly_unit", f"Q degree {d} in x²", prog))
+    if hints.symmetry is None:
+        for (hi, lo), unit in zip(hints.zeros, hints.unit_slope):
+            if not unit:
+                continue
+            for d in range(0, max_ops):
+                prog = zero_unit_program([0.0] * (d + 1), hi, lo)
+                if cost(prog) <= max_ops:
+                    out.append(("zero_poly_unit", f"Q degree {d}, z = {hi + lo:.9g}", prog))
+    return out
+
+
+def _best_float32(program: Program, problem: Problem, remez: bool, seed: int) -> Program:
+    """The better of: Remez coefficients rounded to float32 and polished; the search's fitter."""
+    from dsl.canonical import canonicalize
+
+    options = []
+    if remez:
+        theta = np.asarray(program.params, np.float64)
+        options.append(program.with_params(polish_float32(program, problem, theta, _POLISH)))
+    fitted = fit_constants(program, problem, np.random.default_rng(seed))
+    options.append(fitted.with_params(polish_float32(fitted, problem, np.asarray(fitted.params), _POLISH)))
+    scored = [(score(canonicalize(p, "float32"), problem).error, i, p) for i, p in enumerate(options)]
+    return min(scored)[2]
+
+
+def f32_baselines(problem: Problem, max_ops: int, seed: int = 0) -> list[F32Baseline]:
+    """Every baseline shape within ``max_ops``, with its best float32 coefficients."""
+    if problem.spec.mode != "ulp" or problem.spec.dtype != "float32" or problem.spec.frame:
+        raise ValueError("float32 baselines are for float32 ulp-mode problems without a frame")
+    hints = search_hints(problem)
+    out = []
+    for remez, items in ((True, _remez_starts(problem, max_ops, hints)), (False, _unit_shapes(problem, max_ops, hints))):
+        for method, config, prog in items:
+            best = _best_float32(prog, problem, remez, seed)
+            s = score(best, problem)
+            out.append(F32Baseline(method, config, float(cost(best)), best, float(s.error)))
+    return out
+
+
+def best_at_each_cost(rows: list[F32Baseline], max_ops: int, error: Callable[[F32Baseline], float] = None) -> dict[int, F32Baseline]:
+    """For each cost 1..max_ops, the baseline of lowest error costing at most that much."""
+    error = error or (lambda r: r.error)
+    out = {}
+    for k in range(1, max_ops + 1):
+        fit = [r for r in rows if r.cost <= k and math.isfinite(error(r))]
+        if fit:
+            out[k] = min(fit, key=lambda r: (error(r), r.cost))
+    return out
+
+
+def with_error(row: F32Baseline, error: float) -> F32Baseline:
+    return replace(row, error=float(error))
