@@ -91,7 +91,7 @@ class Problem:
         ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
-            raise ValueError(f"{spec.target} is not finite at x = {bad!r} inside the domain")
+            raise ValueError(f"{spec.target} is not finite at x = {float(bad)!r} inside the domain")
         if spec.mode == "ulp":
             weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
         else:

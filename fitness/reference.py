@@ -21,7 +21,7 @@ import mpmath
 import numpy as np
 
 from .atomic import atomic_write_bytes
-from .targets import Target
+from .targets import Target, TargetError
 
 PREC_BITS = 128
 CACHE_VERSION = 1
@@ -50,6 +50,8 @@ def mp_values(target: Target, x: np.ndarray, prec: int = PREC_BITS) -> Reference
                 h = float(y)
                 lo[i] = float(y - h) if np.isfinite(h) else 0.0
                 hi[i] = h
+            except TargetError:  # a user target that failed, not a value outside a domain
+                raise
             except (ValueError, ZeroDivisionError, OverflowError):
                 hi[i], lo[i] = np.nan, 0.0
     return Reference(hi, lo)
@@ -57,13 +59,14 @@ def mp_values(target: Target, x: np.ndarray, prec: int = PREC_BITS) -> Reference
 
 def _key(target: Target, lo: float, hi: float, dtype: str, x: np.ndarray) -> str:
     h = hashlib.sha256()
-    h.update(f"v{CACHE_VERSION}|{target.name}|{lo!r}|{hi!r}|{dtype}|{PREC_BITS}|".encode())
+    h.update(f"v{CACHE_VERSION}|{target.name}|{target.fingerprint}|{lo!r}|{hi!r}|{dtype}|{PREC_BITS}|".encode())
     h.update(np.ascontiguousarray(x).tobytes())
     return h.hexdigest()[:32]
 
 
 def reference_values(target: Target, x: np.ndarray, lo: float, hi: float, dtype: str, use_cache: bool = True) -> Reference:
     """Reference values at ``x``, from the disk cache when a previous run computed them."""
+    use_cache = use_cache and bool(target.fingerprint)  # a user function without a source file: never cached
     key = _key(target, lo, hi, dtype, x)
     path = cache_dir() / "reference" / f"{target.name.replace(':', '_').replace('/', '_')}-{key}.npz"
     if use_cache and path.exists():

@@ -26,6 +26,9 @@ class Target:
     default_domain: tuple[float, float]
     description: str = ""
     valid_domain: tuple[float, float] = (-math.inf, math.inf)
+    # what the target's values depend on besides its name: for a user target, a hash of its
+    # module's source ("" when there is no source file: its values are then never cached on disk)
+    fingerprint: str = "builtin"
 
 
 def _sigmoid_mp(x):
@@ -64,6 +67,90 @@ class TargetError(ValueError):
     pass
 
 
+def is_user_target(spec: str) -> bool:
+    """Whether a target name is a user ``module:function`` (importing it runs the user's code)."""
+    return spec not in BUILTIN and ":" in spec
+
+
+def check_target_name(spec: str) -> None:
+    """A target name is a built-in or has the form module:function (nothing is imported)."""
+    if spec in BUILTIN:
+        return
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr or not all(p.isidentifier() for p in module_name.split(".")) \
+            or not attr.isidentifier():
+        raise TargetError(f"unknown target {spec!r}; built-in targets: {', '.join(BUILTIN)} "
+                          "(or give a user target as module:function)")
+
+
+#: seconds a user target may take for one value before it is taken for hung
+USER_CALL_SECONDS = 20.0
+
+
+def guarded(name: str, fn: Callable) -> Callable:
+    """A user function with its failures turned into one-line ``TargetError`` messages.
+
+    The mathematical failures every target may have (ValueError, ZeroDivisionError,
+    OverflowError: a value outside its domain) propagate as they are: callers map them to NaN.
+    Anything else the function raises, a value that is not a number, or a call that takes longer
+    than ``USER_CALL_SECONDS`` (where a timer signal can tell, on the main thread) names the
+    target and the input.
+    """
+
+    def call(x):
+        where = f"user target {name} at x = {_plain(x)}"
+        try:
+            with _deadline(USER_CALL_SECONDS, f"{where} did not return within {USER_CALL_SECONDS:g} s"):
+                y = fn(x)
+        except (ValueError, ZeroDivisionError, OverflowError, TargetError):
+            raise
+        except Exception as exc:
+            raise TargetError(f"{where} raised {type(exc).__name__}: {exc}") from None
+        if isinstance(y, bool) or not isinstance(y, (mpmath.mpf, mpmath.mpc, int, float)):
+            raise TargetError(f"{where} returned {type(y).__name__}, not a number")
+        return y
+
+    return call
+
+
+def _plain(x) -> str:
+    """A number as a user reads it: 0.5, not mpf('0.5') or np.float32(0.5)."""
+    try:
+        return repr(float(x))
+    except (TypeError, ValueError):
+        return str(x)
+
+
+class _deadline:
+    """Raise ``TargetError(message)`` if the block runs longer than ``seconds`` (SIGALRM; a no-op
+    off the main thread or where there is no such timer)."""
+
+    def __init__(self, seconds: float, message: str):
+        self.seconds, self.message = seconds, message
+        self.armed = False
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+            def expired(signum, frame):
+                raise TargetError(self.message)
+
+            self.old = signal.signal(signal.SIGALRM, expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
 def get_target(spec: str) -> Target:
     """A built-in target by name, or a user target given as ``module:function``."""
     if spec in BUILTIN:
@@ -81,7 +168,20 @@ def get_target(spec: str) -> Target:
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise TargetError(f"user target {spec!r}: {attr!r} is not a function in {module_name!r}")
-    return Target(spec, fn, None, (0.0, 1.0), f"user target {spec}")
+    return Target(spec, guarded(spec, fn), None, (0.0, 1.0), f"user target {spec}", fingerprint=_source_hash(module))
+
+
+def _source_hash(module) -> str:
+    """A hash of a module's source file: an edited user target is another function, whose
+    reference values must not come from the cache of the old one."""
+    import hashlib
+
+    path = getattr(module, "__file__", None)
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return ""
 
 
 def check_domain(target: Target, lo: float, hi: float) -> None:

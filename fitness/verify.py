@@ -31,6 +31,17 @@ from .reference import Reference, fast_reference
 from .targets import Target
 
 DENSE_POINTS = 1 << 22
+USER_DENSE_POINTS = 1 << 16  # a target without a float64 function: every reference is an mpmath call
+FLOAT64_DENSE_POINTS = 1 << 14
+
+
+def dense_size(target: Target, dtype: str = "float32") -> int:
+    """How many inputs a dense check uses: 2^22 float32 inputs where the target has a float64
+    function to get references from (mpmath only near rounding boundaries), 2^16 where every
+    reference is an mpmath call (a user target: about 40k a second), 2^14 for float64 programs."""
+    if dtype != "float32":
+        return FLOAT64_DENSE_POINTS
+    return DENSE_POINTS if target.np_fn is not None else USER_DENSE_POINTS
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ def _chunks(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
 
 
 def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",
-           exhaustive: bool = False, n_dense: int = DENSE_POINTS, evaluator=None,
+           exhaustive: bool = False, n_dense: int | None = None, evaluator=None,
            progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22,
            full_range: bool = False, workers: int = 1, keep_worst: int = 0):
     if full_range:
@@ -90,6 +101,7 @@ def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = 
         return verify_full_range(program, target, evaluator=evaluator, progress=progress,
                                  chunk=min(chunk, 1 << 22), workers=workers)
     t0 = time.perf_counter()
+    n_dense = dense_size(target, dtype) if n_dense is None else n_dense
     if evaluator is None:
         fn, ev_name = best_evaluator(program, dtype)
     else:

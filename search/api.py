@@ -29,7 +29,8 @@ def export(program: Program, lang: str, name: str, dtype: str = "float32", heade
 
 def verify(program: Program, target: str | Target, lo: float, hi: float, dtype: str = "float32",
            exhaustive: bool = False, **kwargs) -> VerifyReport:
-    """Max ULP and fraction correctly rounded on 2**22 spread inputs, or on every float32."""
+    """Max ULP and fraction correctly rounded on spread inputs (``fitness.verify.dense_size``:
+    2**22 for a target with a float64 function), or on every float32."""
     t = get_target(target) if isinstance(target, str) else target
     return _verify(program, t, lo, hi, dtype, exhaustive=exhaustive, **kwargs)
 

@@ -411,14 +411,18 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
               help="Milliseconds per timed block (at least one call).")
 @click.option("--xla-repeat", type=int, default=64, show_default=True,
               help="Kernel runs per XLA call for the extra cache-resident XLA row (1: no such row).")
+@click.option("--target", help="The run's target again, when it is a user module:function.")
 @click.option("--quiet", is_flag=True)
-def bench(run_dir, max_ulp, sizes, backend_list, whole_front, exhaustive, rounds, block_ms, xla_repeat, quiet):
+def bench(run_dir, max_ulp, sizes, backend_list, whole_front, exhaustive, rounds, block_ms, xla_repeat, target, quiet):
     """Time the exported winner under numpy, llvmlite and XLA beside the platform's function."""
+    from .config import ConfigError
     from .results import RunDirError, load_run
+    from .run import check_named_target
 
     try:
         record = load_run(run_dir)
-    except RunDirError as exc:
+        check_named_target(record.config, target, f"autonumerics bench {run_dir}")
+    except (RunDirError, ConfigError) as exc:
         raise BenchError(str(exc)) from None
     if rounds < 1 or not (block_ms > 0):
         raise BenchError("--rounds must be at least 1 and --block-ms positive")

@@ -110,6 +110,16 @@ def run(config_file, quiet, no_cache, **opts):
     _finish_message(result, quiet)
 
 
+TARGET_HELP = ("The run's target again, when it is a user module:function: a run directory's word is never "
+               "enough to import code.")
+
+
+def _named_target(record, named, command: str) -> None:
+    from .run import check_named_target
+
+    check_named_target(record.config, named, command)
+
+
 def _finish_message(result, quiet: bool) -> None:
     click.echo(f"stopped ({result.why or result.stopped}) after {result.candidates} candidates "
                f"({result.evaluated} fitted, cache hit rate {100 * result.hit_rate:.1f}%) in {result.elapsed:.1f} s")
@@ -126,13 +136,15 @@ def _finish_message(result, quiet: bool) -> None:
 @click.option("--budget-evals", type=int, help="New total candidate budget.")
 @click.option("--time-limit", type=float, help="Seconds for this session.")
 @click.option("--workers", type=int, help="Worker processes.")
+@click.option("--target", help=TARGET_HELP)
 @click.option("--quiet", is_flag=True)
 @_user_errors
-def resume(run_dir, budget_evals, time_limit, workers, quiet):
+def resume(run_dir, budget_evals, time_limit, workers, target, quiet):
     """Continue a run from its checkpoint."""
     from .run import resume as resume_search
 
-    result = resume_search(run_dir, budget_evals=budget_evals, time_limit=time_limit, workers=workers, quiet=quiet)
+    result = resume_search(run_dir, budget_evals=budget_evals, time_limit=time_limit, workers=workers, quiet=quiet,
+                           target=target)
     _finish_message(result, quiet)
 
 
@@ -141,13 +153,17 @@ def resume(run_dir, budget_evals, time_limit, workers, quiet):
 @click.option("--plot", is_flag=True, help="Write PNG plots into RUN_DIR/plots.")
 @click.option("--baselines", is_flag=True, help="Compare with baselines: float32 minimax shapes polished in float32 "
               "(float32 ulp mode, max ULP on 2^22 inputs), Taylor, Pade and minimax digits (real mode).")
+@click.option("--target", help=TARGET_HELP)
 @_user_errors
-def report(run_dir, plot, baselines):
+def report(run_dir, plot, baselines, target):
     """Show a run's Pareto front."""
     from .report import front_table, plot_run
     from .results import load_run
 
     record = load_run(run_dir)
+    if plot or baselines:  # these evaluate the target
+        _named_target(record, target, f"autonumerics report {run_dir}{' --plot' if plot else ''}"
+                                      f"{' --baselines' if baselines else ''}")
     click.echo(front_table(record))
     if baselines:
         cfg = record.config
@@ -173,14 +189,16 @@ def report(run_dir, plot, baselines):
 @click.option("--name", default=None, help="Function name (default TARGET_DTYPE, e.g. exp2_f32).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (default RUN_DIR/exports/NAME.EXT).")
 @click.option("--exhaustive", is_flag=True, help="Verify on every float32 input of the domain (slow).")
+@click.option("--target", help=TARGET_HELP)
 @click.option("--quiet", is_flag=True)
 @_user_errors
-def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, quiet):
+def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, target, quiet):
     """Verify and export a program from a run's front."""
     from .exporting import export_run
     from .results import load_run
 
     record = load_run(run_dir)
+    _named_target(record, target, f"autonumerics export {run_dir}")
     if name is None:
         base = record.config.target.split(":")[-1]
         name = f"{base}_f32" if record.config.dtype == "float32" else f"{base}_f64"
@@ -203,9 +221,10 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, quiet):
               "also for a run without a frame (a free search with the reduction ops).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for an exhaustive check.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
+@click.option("--target", help=TARGET_HELP)
 @click.option("--quiet", is_flag=True)
 @_user_errors
-def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, quiet):
+def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, target, quiet):
     """Verify the front's most accurate program (or the best within --max-ops)."""
     from fitness.targets import get_target
     from fitness.verify import verify as verify_program
@@ -213,6 +232,7 @@ def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, q
     from .results import load_run
 
     record = load_run(run_dir)
+    _named_target(record, target, f"autonumerics verify {run_dir}")
     cfg = record.config
     front = [e for e in record.front if max_ops is None or e["cost"] <= max_ops]
     if not front:
@@ -237,7 +257,7 @@ def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, q
     full_range = bool(exhaustive and (cfg.frame or full_range) and cfg.mode == "ulp")
     try:
         rep = verify_program(program, target, cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "ulp" else "float64",
-                             exhaustive=exhaustive, n_dense=(1 << 22) if cfg.dtype == "float32" else (1 << 14),
+                             exhaustive=exhaustive,
                              progress=_progress_bar("verifying", quiet), full_range=full_range, workers=workers)
     except ValueError as exc:  # e.g. a user target without a float64 function cannot be checked on 2^32 inputs
         if not full_range:

@@ -11,11 +11,11 @@ import math
 import os
 
 import numpy as np
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from dsl.ops import CORE_OPS, op_set_from_names
 from fitness.problem import MODES, ProblemSpec
-from fitness.targets import TargetError, check_domain, get_target
+from fitness.targets import Target, TargetError, check_domain, check_target_name, get_target, is_user_target
 
 try:  # Python 3.11+
     import tomllib
@@ -58,6 +58,9 @@ class RunConfig:
     islands: int = 4
     migration_every: int = 400  # candidates between migrations (each island gets its neighbour's front)
     stagnation: int = 6000  # candidates without a front improvement before an island restarts
+    # False for a configuration read from a run directory: a user target is then checked by name
+    # only, never imported (a run directory from someone else must not run code); not saved
+    resolve_target: bool = field(default=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -65,8 +68,11 @@ class RunConfig:
     def validate(self) -> None:
         lo, hi = self.domain
         try:
-            target = get_target(self.target)
-            check_domain(target, float(lo), float(hi))
+            if self.resolve_target or not is_user_target(self.target):
+                check_domain(get_target(self.target), float(lo), float(hi))
+            else:
+                check_target_name(self.target)
+                check_domain(Target(self.target, None, None, (0.0, 1.0)), float(lo), float(hi))
         except TargetError as exc:
             raise ConfigError(str(exc)) from None
         if self.dtype in ("float32", "float64"):
@@ -123,15 +129,18 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["resolve_target"]
         d["domain"] = list(self.domain)
         d["ops"] = list(self.ops)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict, resolve_target: bool = True) -> "RunConfig":
+        """Options from a TOML table or a run directory's JSON; with ``resolve_target=False`` (a
+        run directory's word) a user target is checked by name and not imported."""
         if not isinstance(data, dict):
             raise ConfigError(f"a configuration must be a table of options, not {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"resolve_target"}
         clean = {}
         for key, value in data.items():
             k = key.replace("-", "_")
@@ -152,7 +161,7 @@ class RunConfig:
         for f in fields(cls):
             if f.name in clean and f.name not in ("domain", "ops"):
                 clean[f.name] = _coerce(f.name, f.type, clean[f.name])
-        return cls(**clean)
+        return cls(**clean, resolve_target=resolve_target)
 
     def replace(self, **changes) -> "RunConfig":
         return replace(self, **changes)

@@ -105,13 +105,12 @@ def _specials_ok(rep) -> bool:
 
 def _verify(record: RunRecord, entry: dict, target, exhaustive: bool, progress) -> VerifyReport:
     cfg = record.config
-    n = 1 << 22 if cfg.dtype == "float32" else 1 << 14
     if exhaustive and cfg.dtype != "float32":
         raise ExportError("exhaustive verification is for float32 programs only")
     # a framed program is a whole function: exhaustively, every float32 and its special values
     full = bool(exhaustive and cfg.frame)
     return verify(record.program(entry), target, cfg.domain[0], cfg.domain[1], cfg.dtype,
-                  exhaustive=exhaustive, n_dense=n, progress=progress, full_range=full,
+                  exhaustive=exhaustive, progress=progress, full_range=full,
                   workers=default_workers() if full else 1)
 
 

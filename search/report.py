@@ -57,7 +57,7 @@ def front_table(record: RunRecord) -> str:
         lines.append("(no program with a finite error yet)")
     checked = [e for e in record.front if e.get("dense_ulp") is not None]
     if checked:
-        lines += ["", "dense checks (2^22 inputs, --target-error): " + ", ".join(
+        lines += ["", "dense checks (2^22 inputs; 2^16 for a target without a float64 function): " + ", ".join(
             f"{e['cost']:g} ops {float(e['dense_ulp']):.4g} ULP" for e in checked)]
     if cfg.frame_evolve:
         lines += ["", f"frame constants that evolved away from the {cfg.frame!r} frame's defaults:"]

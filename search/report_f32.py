@@ -25,7 +25,7 @@ from fitness.baselines_f32 import F32Baseline, f32_baselines
 from fitness.problem import Problem
 from fitness.reference import cache_dir
 from fitness.targets import get_target
-from fitness.verify import DENSE_POINTS, verify
+from fitness.verify import dense_size, verify
 
 from .results import RunRecord
 
@@ -43,15 +43,16 @@ class Row:
     baseline_label: str = ""
 
 
-def dense_ulp(program, target: str, lo: float, hi: float, n_points: int = DENSE_POINTS) -> float:
-    """Max ULP of a float32 program on ``n_points`` inputs spread over [lo, hi]."""
+def dense_ulp(program, target: str, lo: float, hi: float, n_points: int | None = None) -> float:
+    """Max ULP of a float32 program on ``n_points`` inputs spread over [lo, hi] (default: the
+    dense check's, ``fitness.verify.dense_size``)."""
     return float(verify(program, get_target(target), lo, hi, "float32", n_dense=n_points).max_ulp)
 
 
 class DenseCache:
     """Dense errors of programs, keyed by (target, domain, points, program text), in one JSON file."""
 
-    def __init__(self, path: Path | None, target: str, lo: float, hi: float, n_points: int = DENSE_POINTS):
+    def __init__(self, path: Path | None, target: str, lo: float, hi: float, n_points: int | None = None):
         self.path, self.target, self.lo, self.hi, self.n_points = path, target, lo, hi, n_points
         self.data = _read(path) if path else {}
         self.data.setdefault("version", CACHE_VERSION)
@@ -164,7 +165,7 @@ def f32_baseline_report(record: RunRecord, progress: Callable[[str], None] | Non
         dense.save()
     rows = table(evolved, base, int(cfg.max_ops))
     ev, bl = cheapest_within(rows)
-    out = [f"float32 max ULP on {DENSE_POINTS} inputs spread over [{lo:g}, {hi:g}] for {cfg.target}: the best "
+    out = [f"float32 max ULP on {dense_size(get_target(cfg.target))} inputs spread over [{lo:g}, {hi:g}] for {cfg.target}: the best "
            "evolved program and the best float32 baseline (Remez or the search's fitter on a textbook shape, "
            "coefficients rounded to float32 and polished) costing at most each number of operations",
            "", format_rows(rows), "",

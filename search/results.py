@@ -1,7 +1,8 @@
 """Reading a finished (or running) run directory: its config, front and statistics.
 
-Everything here only parses JSON: a run directory from someone else is safe to report on and
-export from.  A file that is missing, truncated or altered gives a ``RunDirError`` naming it.
+Everything here only parses JSON, and a user target named in the directory is never imported:
+a run directory from someone else is safe to report on and export from (commands that need the
+target's values, such as export and verify, ask the user to name a user target themselves).  A file that is missing, truncated or altered gives a ``RunDirError`` naming it.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def load_run(path: str) -> RunRecord:
     except checkpoint.CheckpointError as exc:
         raise RunDirError(str(exc)) from None
     try:
-        config = RunConfig.from_dict(data["config"])
+        config = RunConfig.from_dict(data["config"], resolve_target=False)  # never imports a user target
     except (ConfigError, TypeError) as exc:
         raise RunDirError(f"{p / checkpoint.NAME}: invalid config: {exc}") from None
     state = data["state"]

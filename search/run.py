@@ -124,8 +124,12 @@ def run(config: RunConfig, quiet: bool = False) -> RunResult:
 
 
 def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_limit: float | None = None,
-           workers: int | None = None, quiet: bool = False) -> RunResult:
-    """Continue a run from its checkpoint; refuses a checkpoint of another problem."""
+           workers: int | None = None, quiet: bool = False, target: str | None = None) -> RunResult:
+    """Continue a run from its checkpoint; refuses a checkpoint of another problem.
+
+    A run directory's word is never enough to import code: a run whose target is a user
+    ``module:function`` resumes only when ``target`` names that same function again.
+    """
     rd = RunDir(run_dir)
     if not rd.path.is_dir():
         raise ConfigError(f"run directory {rd.path} does not exist")
@@ -134,12 +138,13 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
     except checkpoint.CheckpointError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        config = RunConfig.from_dict(data["config"])
+        config = RunConfig.from_dict(data["config"], resolve_target=False)
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"checkpoint config is invalid: {exc}") from None
+    check_named_target(config, target, f"autonumerics resume {rd.path}")
     if not isinstance(data["state"], dict):
         raise ConfigError("checkpoint state is malformed: not an object")
-    changes = {"run_dir": str(rd.path)}
+    changes = {"run_dir": str(rd.path), "resolve_target": True}
     if budget_evals is not None:
         changes["budget_evals"] = budget_evals
     if time_limit is not None:
@@ -166,6 +171,21 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
     engine = Engine(config, problem, state)
     rd.event("resume", candidates=state.n_told, budget_evals=config.budget_evals)
     return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
+
+
+def check_named_target(config: RunConfig, named: str | None, command: str) -> None:
+    """A run directory names its target; a user target is used only when the user names it too.
+
+    Raises ConfigError (one line, with the command to type) when the run's target is a user
+    ``module:function`` that ``named`` does not repeat, or when ``named`` is another target.
+    """
+    from fitness.targets import is_user_target
+
+    if named is not None and named != config.target:
+        raise ConfigError(f"--target {named} is not this run's target ({config.target})")
+    if named is None and is_user_target(config.target):
+        raise ConfigError(f"this run's target is the user function {config.target}, which is imported only when you "
+                          f"name it: {command} --target {config.target}")
 
 
 def _build_problem(config: RunConfig) -> Problem:
