@@ -29,7 +29,7 @@ from .confirm import dense_check
 from .engine import Engine, EngineState, check_frame_constants
 from .executors import make_executor
 from .progress import Progress
-from .worker import evaluate_batch, failed_result, init_worker_logging
+from .worker import evaluate_batch, failed_result, init_worker
 
 log = logging.getLogger("autonumerics")
 
@@ -209,7 +209,7 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
     problem_hash = problem.problem_hash(config.ops)
     spec_json = json.dumps(problem.spec.to_dict(), sort_keys=True)
     executor = make_executor(config.workers, config.scheduler, config.dask_local,
-                             initializer=init_worker_logging, initargs=(handler.queue,))
+                             initializer=init_worker, initargs=(handler.queue,))
     # a Dask task costs milliseconds: send several candidates per task there
     batch_size = config.batch_size if (config.batch_size > 1 or executor.name != "dask") else 4
     stop = _StopFlag()

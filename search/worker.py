@@ -88,8 +88,38 @@ def evaluate_batch(spec_json: str, candidates: list[dict], cost_model: str = "op
     return [evaluate_one(problem, c, cost_model) for c in candidates]
 
 
+PARENT_POLL_S = 0.25
+
+
+def exit_with_parent(poll_s: float = PARENT_POLL_S) -> None:
+    """End this process when the process that started it is gone.
+
+    A worker blocked on its task queue outlives a driver killed with SIGKILL (or by the OOM
+    killer): nothing closes the queue for it.  A daemon thread notices that the parent pid
+    changed (the orphan was adopted) and exits at once; the multiprocessing resource tracker,
+    which holds a pipe from every worker, then sees end-of-file and exits too.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(75)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def init_worker(queue) -> None:
+    """Pool initializer: exit with the driver, and send log records to the driver's run log."""
+    exit_with_parent()
+    init_worker_logging(queue)
+
+
 def init_worker_logging(queue) -> None:
-    """Pool initializer: send this process's log records to the driver's run log.
+    """Send this process's log records to the driver's run log.
 
     The driver wraps its run-log handler in ``multiprocessing_logging.MultiProcessingHandler``;
     spawned workers do not inherit handlers, so they put records on that handler's queue.

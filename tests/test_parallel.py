@@ -4,6 +4,11 @@ not end a run (a worker that crashes, hangs, or raises)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -71,3 +76,40 @@ def test_more_candidates_in_flight_than_the_population_holds():
     engine = Engine(cfg, Problem.build(cfg.problem_spec))
     asked = engine.ask(10)
     assert len(asked) + engine.state.n_hits == 10
+
+
+def _session(sid: int) -> list[int]:
+    """Processes of a session (the driver started its own): survivors of a killed driver keep it."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.getsid(int(d)) == sid:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list a session's processes")
+def test_sigkill_of_the_driver_leaves_no_process_behind(tmp_path):
+    """Workers and the resource tracker notice their driver's death and exit within seconds."""
+    env = dict(os.environ, AUTONUMERICS_CACHE=os.environ.get("AUTONUMERICS_CACHE", str(tmp_path / "cache")))
+    proc = subprocess.Popen([sys.executable, "-c", "from search.cli import main; main()", "run", "--target", "exp2",
+                             "--domain", "0", "1", "--workers", "2", "--time-limit", "120", "--quiet",
+                             "--run-dir", str(tmp_path / "r")], start_new_session=True, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_session(proc.pid)) < 3:  # the driver and both workers
+        time.sleep(0.2)
+    assert len(_session(proc.pid)) >= 3, "the workers never started"
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t0 = time.time()
+    while _session(proc.pid) and time.time() - t0 < 8:
+        time.sleep(0.2)
+    survivors = _session(proc.pid)
+    for pid in survivors:  # do not leave them running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"{len(survivors)} process(es) outlived the driver"
