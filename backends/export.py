@@ -44,10 +44,12 @@ import math
 import re
 import textwrap
 import types
+from typing import Callable
 
 import numpy as np
 
 import dsl.semantics as semantics
+from dsl.interpret import Semantics, fold
 from dsl.ops import OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
@@ -80,8 +82,33 @@ def _live_ops(program: Program):
     return [(i, n) for i, n in enumerate(program.nodes) if live[i] and n.op != "x"]
 
 
-def _var(program: Program, i: int) -> str:
-    return "x" if i == 0 else f"v{i}"
+class _Source(Semantics):
+    """Source text on the one interpreter: each live node becomes one assignment line (``line``),
+    and a node's value is its variable's name, ``x`` or ``v<i>``."""
+
+    def __init__(self, leaf: Callable[[int, float], str], op: Callable[[str, list], str],
+                 line: Callable[[str, str], str]):
+        self.leaf, self.op, self.line, self.lines = leaf, op, line, []
+
+    def input(self):
+        return "x"
+
+    def const(self, i, value):
+        return self._assign(i, self.leaf(i, value))
+
+    def apply(self, i, node, args):
+        return self._assign(i, self.op(node.op, args))
+
+    def _assign(self, i: int, expr: str) -> str:
+        self.lines.append(self.line(f"v{i}", expr))
+        return f"v{i}"
+
+
+def _body(program: Program, leaf, op, line) -> tuple[list[str], str]:
+    """(assignment lines, name of the output variable) of a program's straight-line code."""
+    src = _Source(leaf, op, line)
+    out = fold(program, src)
+    return src.lines, out
 
 
 def _rounded(value: float, dt: np.dtype) -> float:
@@ -314,13 +341,10 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str]) -> 
     out += [f"static inline {T} {name}({T} x)", "{"]
     if not any(0 in n.args for _, n in ops):
         out.append("    (void)x; /* this program does not read x */")
-    for i, node in ops:
-        if node.is_leaf:
-            expr = _c_literal(_rounded(node.value, dt), dt)
-        else:
-            expr = _C_EXPR[node.op].format(*[_var(program, a) for a in node.args], p=fields["p"])
-        out.append(f"    const {T} {_var(program, i)} = {expr};")
-    out += [f"    return {_var(program, program.output)};", "}", "", f"#endif /* {guard} */"]
+    lines, result = _body(program, lambda i, v: _c_literal(_rounded(v, dt), dt),
+                          lambda op, args: _C_EXPR[op].format(*args, p=fields["p"]),
+                          lambda var, expr: f"    const {T} {var} = {expr};")
+    out += lines + [f"    return {result};", "}", "", f"#endif /* {guard} */"]
     return "\n".join(out) + "\n"
 
 
@@ -374,13 +398,11 @@ def _export_numpy(program: Program, name: str, dt: np.dtype, comment: list[str])
         out += [block.rstrip("\n"), "", ""]
     out += [f"def {name}(x):", f'    """{name}(x) for an array (or scalar) x, as a new {dt.name} array."""',
             f"    x = np.asarray(x, dtype={T})", '    with np.errstate(all="ignore"):']
-    for i, node in _live_ops(program):
-        if node.is_leaf:
-            expr = _py_literal(_rounded(node.value, dt), T)
-        else:
-            expr = _NP_EXPR[node.op].format(*[_var(program, a) for a in node.args], T=T, fma=fma)
-        out.append(f"        {_var(program, i)} = {expr}")
-    out.append(f"    return np.broadcast_to(np.asarray({_var(program, program.output)}, {T}), x.shape).copy()")
+    lines, result = _body(program, lambda i, v: _py_literal(_rounded(v, dt), T),
+                          lambda op, args: _NP_EXPR[op].format(*args, T=T, fma=fma),
+                          lambda var, expr: f"        {var} = {expr}")
+    out += lines
+    out.append(f"    return np.broadcast_to(np.asarray({result}, {T}), x.shape).copy()")
     return "\n".join(out) + "\n"
 
 
@@ -431,13 +453,11 @@ def _export_jax(program: Program, name: str, dt: np.dtype, comment: list[str]) -
                f" dtype=np.{dt.name})")
     out += ["", "", f"def {name}_core(x, leaves):", f"    x = jnp.asarray(x, jnp.{dt.name})"]
     slot = {i: k for k, (i, _) in enumerate(leaves)}
-    for i, node in _live_ops(program):
-        if node.is_leaf:
-            expr = f"leaves[{slot[i]}]"
-        else:
-            expr = _JAX_EXPR[node.op].format(*[_var(program, a) for a in node.args], ldexp=ldexp)
-        out.append(f"    {_var(program, i)} = {expr}")
-    out.append(f"    return jnp.broadcast_to({_var(program, program.output)}, x.shape).astype(jnp.{dt.name})")
+    lines, result = _body(program, lambda i, v: f"leaves[{slot[i]}]",
+                          lambda op, args: _JAX_EXPR[op].format(*args, ldexp=ldexp),
+                          lambda var, expr: f"    {var} = {expr}")
+    out += lines
+    out.append(f"    return jnp.broadcast_to({result}, x.shape).astype(jnp.{dt.name})")
     out += ["", "", f"{name}_jit = jax.jit({name}_core)", "", "",
             f"def {name}(x):", f'    """{name}(x) for an array x, as a {dt.name} JAX array."""']
     if f64:

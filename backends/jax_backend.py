@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from dsl.interpret import Semantics, fold
 from dsl.ops import LDEXP_CLAMP, OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
@@ -153,6 +154,21 @@ JAX_IMPL: dict[str, Callable] = {
 assert set(JAX_IMPL) == set(OPS), "every op in dsl.ops.OPS needs a JAX implementation"
 
 
+class _JaxSemantics(Semantics):
+    """Traced JAX values; every constant is read from ``leaves`` (a runtime argument)."""
+
+    ops = JAX_IMPL
+
+    def __init__(self, x, leaves, slot: dict[int, int]):
+        self.x, self.leaves, self.slot = x, leaves, slot
+
+    def input(self):
+        return self.x
+
+    def const(self, i, value):
+        return self.leaves[self.slot[i]]
+
+
 def _leaf_indices(program: Program) -> tuple[int, ...]:
     live = program.live()
     return tuple(i for i, n in enumerate(program.nodes) if live[i] and n.op in ("const", "param"))
@@ -167,22 +183,11 @@ def _structure(program: Program) -> Program:
 def _jitted(structure_text: str, dtype_name: str) -> Callable:
     """``jax.jit`` of ``f(x, leaves)``, the program with its constants read from ``leaves``."""
     program, dt = parse_program(structure_text), as_dtype(dtype_name)
-    live = program.live()
     slot = {i: k for k, i in enumerate(_leaf_indices(program))}
 
     def f(x, leaves):
         x = jnp.asarray(x, dt)
-        values: list = [None] * len(program.nodes)
-        for i, node in enumerate(program.nodes):
-            if not live[i]:
-                continue
-            if node.op == "x":
-                values[i] = x
-            elif node.is_leaf:
-                values[i] = leaves[slot[i]]
-            else:
-                values[i] = JAX_IMPL[node.op](*[values[a] for a in node.args])
-        return jnp.broadcast_to(values[program.output], x.shape).astype(dt)
+        return jnp.broadcast_to(fold(program, _JaxSemantics(x, leaves, slot)), x.shape).astype(dt)
 
     return jax.jit(f)
 

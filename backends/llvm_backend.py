@@ -44,6 +44,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 
+from dsl.interpret import Semantics, fold
 from dsl.ops import LDEXP_CLAMP, OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
@@ -158,6 +159,22 @@ EMITTERS: dict[str, Callable[..., ir.Value]] = {
 assert set(EMITTERS) == set(OPS), "every op in dsl.ops.OPS needs an LLVM emitter"
 
 
+class _IRSemantics(Semantics):
+    """IR values: the loaded element, constants of the format, and ``EMITTERS`` for the ops."""
+
+    def __init__(self, em: "_Emitter", xv: ir.Value):
+        self.em, self.xv = em, xv
+
+    def input(self):
+        return self.xv
+
+    def const(self, i, value):
+        return self.em.const(value)
+
+    def apply(self, i, node, args):
+        return EMITTERS[node.op](self.em, *args)
+
+
 def build_module(program: Program, dtype="float32", name: str = "kernel") -> ir.Module:
     """Unoptimized IR module holding the array loop ``void name(x, y, n)`` for ``program``."""
     dt = as_dtype(dtype)
@@ -179,19 +196,8 @@ def build_module(program: Program, dtype="float32", name: str = "kernel") -> ir.
     i = b.phi(_I64, name="i")
     i.add_incoming(ir.Constant(_I64, 0), entry)
     xv = b.load(b.gep(x_ptr, [i], inbounds=True, source_etype=fmt.ftype), typ=fmt.ftype, name="xv")
-    em = _Emitter(module, b, dt)
-    live = program.live()
-    values: list[ir.Value | None] = [None] * len(program.nodes)
-    for k, node in enumerate(program.nodes):
-        if not live[k]:
-            continue
-        if node.op == "x":
-            values[k] = xv
-        elif node.is_leaf:
-            values[k] = em.const(node.value)
-        else:
-            values[k] = EMITTERS[node.op](em, *[values[a] for a in node.args])
-    b.store(values[program.output], b.gep(y_ptr, [i], inbounds=True, source_etype=fmt.ftype))
+    out = fold(program, _IRSemantics(_Emitter(module, b, dt), xv))
+    b.store(out, b.gep(y_ptr, [i], inbounds=True, source_etype=fmt.ftype))
     i_next = b.add(i, ir.Constant(_I64, 1), name="i.next", flags=("nuw", "nsw"))
     i.add_incoming(i_next, loop)
     b.cbranch(b.icmp_signed("==", i_next, n), done, loop)

@@ -2,15 +2,39 @@
 
 ``params`` may carry a leading batch axis, so one call scores a whole population of constant
 vectors (a CMA-ES generation, a finite-difference Jacobian) at once: the result then has shape
-``(batch, len(x))``.
+``(batch, len(x))``.  The walk is the one interpreter's (``dsl.interpret.fold``); the op table is
+``dsl.semantics.NUMPY_IMPL``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dsl.interpret import Semantics, fold
 from dsl.program import Program
-from dsl.semantics import apply_op, as_dtype
+from dsl.semantics import NUMPY_IMPL, as_dtype
+
+
+class NumpySemantics(Semantics):
+    """Arrays of the dtype; ``exact_fma=False`` makes fma ``a * b + c`` (two roundings)."""
+
+    def __init__(self, dt: np.dtype, xs: np.ndarray, params: np.ndarray | None, exact_fma: bool):
+        self.dt, self.xs, self.params, self.exact_fma = dt, xs, params, exact_fma
+
+    def input(self):
+        return self.xs
+
+    def const(self, i, value):
+        return self.dt.type(value)
+
+    def param(self, i, value, k):
+        return self.params[:, k:k + 1] if self.params is not None else self.dt.type(value)
+
+    def apply(self, i, node, args):
+        if node.op == "fma" and not self.exact_fma:
+            a, b, c = args
+            return np.asarray(np.multiply(a, b, dtype=self.dt) + c, self.dt)
+        return NUMPY_IMPL[node.op](self.dt, *args)
 
 
 def evaluate(program: Program, x, dtype="float32", params=None, exact_fma: bool = True) -> np.ndarray:
@@ -28,29 +52,7 @@ def evaluate(program: Program, x, dtype="float32", params=None, exact_fma: bool 
             params = params[None, :]
         batch = params.shape[0]
         xs = xs[None, :]
-    live = program.live()
-    values: list = [None] * len(program.nodes)
-    p = 0
     with np.errstate(all="ignore"):
-        for i, node in enumerate(program.nodes):
-            if node.op == "param":
-                if params is not None:
-                    values[i] = params[:, p : p + 1]
-                else:
-                    values[i] = dt.type(node.value)
-                p += 1
-                continue
-            if not live[i]:
-                continue
-            if node.op == "x":
-                values[i] = xs
-            elif node.op == "const":
-                values[i] = dt.type(node.value)
-            elif node.op == "fma" and not exact_fma:
-                a, b, c = (values[j] for j in node.args)
-                values[i] = np.asarray(np.multiply(a, b, dtype=dt) + c, dt)
-            else:
-                values[i] = apply_op(node.op, dt, *[values[a] for a in node.args])
-        out = np.asarray(values[program.output], dt)
+        out = np.asarray(fold(program, NumpySemantics(dt, xs, params, exact_fma)), dt)
     shape = (batch, xs.shape[-1]) if batch is not None else xs.shape
     return np.broadcast_to(out, shape).astype(dt, copy=True)

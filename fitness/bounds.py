@@ -47,6 +47,7 @@ from typing import Callable
 import mpmath
 from mpmath import iv
 
+from dsl.interpret import Semantics, fold
 from dsl.ops import LDEXP_CLAMP
 from dsl.program import Program
 from fitness.realmode import max_relative_error
@@ -397,33 +398,35 @@ def program_series(program: Program, x: Series, branches: dict[int, object]) -> 
     whose own x[0] cannot tell whether a branch switches elsewhere in X.  With a constant ``x``
     (naive interval evaluation) undecided branches take the hull of both.
     """
-    live = program.live()
-    values: list = [None] * len(program.nodes)
-    for i, node in enumerate(program.nodes):
-        if not live[i]:
-            continue
-        if node.op == "x":
-            values[i] = x
-        elif node.is_leaf:
-            values[i] = s_const(node.value)
-        else:
-            args = [values[a] for a in node.args]
-            if node.op == "mul" and node.args[0] == node.args[1]:
-                values[i] = s_sqr(args[0])
-            elif node.op in _SMOOTH:
-                values[i] = _SMOOTH[node.op](*args)
-            elif i in branches:
-                values[i] = _apply_branch(node.op, args, branches[i])
-            else:
-                try:
-                    branches[i] = _branch(node.op, args)
-                except _NotSmooth:
-                    if len(x) > 1:
-                        raise
-                    values[i] = _hull_branch(node.op, args)
-                    continue
-                values[i] = _apply_branch(node.op, args, branches[i])
-    return values[program.output]
+    return fold(program, _SeriesSemantics(x, branches))
+
+
+class _SeriesSemantics(Semantics):
+    """Interval Taylor series: smooth ops by ``_SMOOTH`` (x*x as a square, which is tighter),
+    piecewise ops by the branch each one takes on the whole subinterval (``branches``)."""
+
+    def __init__(self, x: Series, branches: dict[int, object]):
+        self.x, self.branches = x, branches
+
+    def input(self):
+        return self.x
+
+    def const(self, i, value):
+        return s_const(value)
+
+    def apply(self, i, node, args):
+        if node.op == "mul" and node.args[0] == node.args[1]:
+            return s_sqr(args[0])
+        if node.op in _SMOOTH:
+            return _SMOOTH[node.op](*args)
+        if i not in self.branches:
+            try:
+                self.branches[i] = _branch(node.op, args)
+            except _NotSmooth:
+                if len(self.x) > 1:
+                    raise
+                return _hull_branch(node.op, args)
+        return _apply_branch(node.op, args, self.branches[i])
 
 
 # --- one subinterval --------------------------------------------------------------------------------

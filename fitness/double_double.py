@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsl.ops import LDEXP_CLAMP
+from dsl.interpret import Semantics, fold
+from dsl.ops import LDEXP_CLAMP, OPS
 from dsl.program import Program
 
 # A value is a pair (hi, lo) of float64 arrays (or scalars) with |lo| <= ulp(hi)/2.
@@ -210,101 +211,122 @@ def evaluate_dd(program: Program, x, params=None, jacobian: bool = False):
     return out
 
 
+def _dd_abs(a, ta, careful, k):
+    s = np.where(a[0][0] < 0, -1.0, 1.0)
+    return (a[0][0] * s, a[0][1] * s), _t_scale(ta[0], s)
+
+
+def _dd_copysign(a, ta, careful, k):
+    s = np.where(a[0][0] < 0, -1.0, 1.0) * np.where(a[1][0] < 0, -1.0, 1.0)
+    return (a[0][0] * s, a[0][1] * s), _t_scale(ta[0], s)
+
+
+def _dd_ldexp_op(a, ta, careful, k):
+    hi, lo, kk = _dd_ldexp(a[0], a[1])
+    return (hi, lo), _t_scale(ta[0], np.ldexp(1.0, kk))
+
+
+def _dd_frexp_m_op(a, ta, careful, k):
+    v, e = _dd_frexp(a[0])
+    return v, _t_scale(ta[0], np.ldexp(1.0, -e))
+
+
+def _dd_frexp_e_op(a, ta, careful, k):
+    _, e = _dd_frexp(a[0])
+    return (e.astype(np.float64), 0.0), None
+
+
+def _dd_select_lt(a, ta, careful, k):
+    less = _dd_less(a[0], a[1])
+    v = (np.where(less, a[2][0], a[3][0]), np.where(less, a[2][1], a[3][1]))
+    t = None
+    if ta[2] is not None or ta[3] is not None:
+        zero = np.zeros((k, 1))
+        t = np.where(less, zero if ta[2] is None else ta[2], zero if ta[3] is None else ta[3])
+    return v, t
+
+
+def _dd_div_op(a, ta, careful, k):
+    v = dd_div(a[0], a[1], careful)
+    t = None
+    if ta[0] is not None or ta[1] is not None:
+        t = _t_scale(_t_add(ta[0], _t_scale(ta[1], -v[0])), 1.0 / a[1][0])
+    return v, t
+
+
+def _dd_sqrt_op(a, ta, careful, k):
+    v = dd_sqrt(a[0], careful)
+    return v, _t_scale(ta[0], 0.5 / v[0])
+
+
+#: op -> f(values, tangents, careful, k) -> (value, tangent): values are (hi, lo) pairs, tangents
+#: (k, 1 or n) arrays of derivatives with respect to the k constants, or None where constant
+DD_IMPL = {
+    "add": lambda a, ta, c, k: (dd_add(a[0], a[1], c), _t_add(ta[0], ta[1])),
+    "sub": lambda a, ta, c, k: (dd_sub(a[0], a[1], c), _t_add(ta[0], _t_scale(ta[1], -1.0))),
+    "mul": lambda a, ta, c, k: (dd_mul(a[0], a[1], c), _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]))),
+    "div": _dd_div_op,
+    "fma": lambda a, ta, c, k: (dd_add(dd_mul(a[0], a[1], c), a[2], c),
+                                _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]), ta[2])),
+    "neg": lambda a, ta, c, k: (dd_neg(a[0]), _t_scale(ta[0], -1.0)),
+    "sqrt": _dd_sqrt_op,
+    "abs": _dd_abs,
+    "copysign": _dd_copysign,
+    "floor": lambda a, ta, c, k: (_dd_floor(a[0]), None),
+    "round": lambda a, ta, c, k: (_dd_round(a[0]), None),
+    "ldexp": _dd_ldexp_op,
+    "frexp_m": _dd_frexp_m_op,
+    "frexp_e": _dd_frexp_e_op,
+    "select_lt": _dd_select_lt,
+}
+
+
+class DDSemantics(Semantics):
+    """(double-double value, tangent) pairs; ``denominators`` collects every division's divisor."""
+
+    def __init__(self, xs: np.ndarray, theta: np.ndarray, jacobian: bool, careful: bool,
+                 denominators: list | None = None):
+        self.xs, self.theta, self.jacobian, self.careful = xs, theta, jacobian, careful
+        self.k, self.denominators = len(theta), denominators
+
+    def input(self):
+        return (self.xs, np.zeros(self.xs.shape[0])), None
+
+    def const(self, i, value):
+        return (float(value), 0.0), None
+
+    def param(self, i, value, k):
+        t = None
+        if self.jacobian:
+            t = np.zeros((self.k, 1))
+            t[k, 0] = 1.0
+        return (float(self.theta[k]), 0.0), t
+
+    def apply(self, i, node, args):
+        a = [v for v, _t in args]
+        ta = [t for _v, t in args] if self.jacobian else [None] * len(args)
+        if node.op == "div" and self.denominators is not None:
+            self.denominators.append(a[1][0])
+        v, t = DD_IMPL[node.op](a, ta, self.careful, self.k)
+        if self.careful and t is not None and not np.all(np.isfinite(t)):
+            # an intermediate overflowed (c / x at tiny x): where the value is still finite its
+            # derivative's limit is 0 (c2 / (c1 / x) -> 0 whatever c1), not inf * 0 = NaN
+            t = np.where(np.isfinite(t) | ~np.isfinite(v[0]), t, 0.0)
+        return v, t
+
+
 def _evaluate_dd(program: Program, xs: np.ndarray, theta: np.ndarray, jacobian: bool, careful: bool,
                  denominators: list | None = None):
     n = xs.shape[0]
     k = len(theta)
-    live = program.live()
-    vals: list = [None] * len(program.nodes)
-    tans: list = [None] * len(program.nodes)
-    p = 0
     with np.errstate(all="ignore"):
-        for i, node in enumerate(program.nodes):
-            if node.op == "param":
-                vals[i] = (float(theta[p]), 0.0)
-                if jacobian:
-                    t = np.zeros((k, 1))
-                    t[p, 0] = 1.0
-                    tans[i] = t
-                p += 1
-                continue
-            if not live[i]:
-                continue
-            if node.op == "x":
-                vals[i] = (xs, np.zeros(n))
-                continue
-            if node.op == "const":
-                vals[i] = (float(node.value), 0.0)
-                continue
-            a = [vals[j] for j in node.args]
-            ta = [tans[j] for j in node.args] if jacobian else [None] * len(node.args)
-            op = node.op
-            t = None
-            if op == "add":
-                v = dd_add(a[0], a[1], careful)
-                t = _t_add(ta[0], ta[1])
-            elif op == "sub":
-                v = dd_sub(a[0], a[1], careful)
-                t = _t_add(ta[0], _t_scale(ta[1], -1.0))
-            elif op == "mul":
-                v = dd_mul(a[0], a[1], careful)
-                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]))
-            elif op == "div":
-                v = dd_div(a[0], a[1], careful)
-                if denominators is not None:
-                    denominators.append(a[1][0])
-                if ta[0] is not None or ta[1] is not None:
-                    t = _t_scale(_t_add(ta[0], _t_scale(ta[1], -v[0])), 1.0 / a[1][0])
-            elif op == "fma":
-                v = dd_add(dd_mul(a[0], a[1], careful), a[2], careful)
-                t = _t_add(_t_scale(ta[0], a[1][0]), _t_scale(ta[1], a[0][0]), ta[2])
-            elif op == "neg":
-                v = dd_neg(a[0])
-                t = _t_scale(ta[0], -1.0)
-            elif op == "sqrt":
-                v = dd_sqrt(a[0], careful)
-                t = _t_scale(ta[0], 0.5 / v[0])
-            elif op == "abs":
-                s = np.where(a[0][0] < 0, -1.0, 1.0)
-                v = (a[0][0] * s, a[0][1] * s)
-                t = _t_scale(ta[0], s)
-            elif op == "copysign":
-                s = np.where(a[0][0] < 0, -1.0, 1.0) * np.where(a[1][0] < 0, -1.0, 1.0)
-                v = (a[0][0] * s, a[0][1] * s)
-                t = _t_scale(ta[0], s)
-            elif op == "floor":
-                v = _dd_floor(a[0])
-            elif op == "round":
-                v = _dd_round(a[0])
-            elif op == "ldexp":
-                hi, lo, kk = _dd_ldexp(a[0], a[1])
-                v = (hi, lo)
-                t = _t_scale(ta[0], np.ldexp(1.0, kk))
-            elif op == "frexp_m":
-                v, e = _dd_frexp(a[0])
-                t = _t_scale(ta[0], np.ldexp(1.0, -e))
-            elif op == "frexp_e":
-                _, e = _dd_frexp(a[0])
-                v = (e.astype(np.float64), 0.0)
-            elif op == "select_lt":
-                less = _dd_less(a[0], a[1])
-                v = (np.where(less, a[2][0], a[3][0]), np.where(less, a[2][1], a[3][1]))
-                if ta[2] is not None or ta[3] is not None:
-                    zero = np.zeros((k, 1))
-                    t = np.where(less, zero if ta[2] is None else ta[2], zero if ta[3] is None else ta[3])
-            else:  # pragma: no cover - the op table and this list are checked by a test
-                raise ValueError(f"no double-double semantics for {op!r}")
-            if careful and t is not None and not np.all(np.isfinite(t)):
-                # an intermediate overflowed (c / x at tiny x): where the value is still finite its
-                # derivative's limit is 0 (c2 / (c1 / x) -> 0 whatever c1), not inf * 0 = NaN
-                t = np.where(np.isfinite(t) | ~np.isfinite(v[0]), t, 0.0)
-            vals[i] = v
-            tans[i] = t
-    hi, lo = vals[program.output]
+        (hi, lo), t = fold(program, DDSemantics(xs, theta, jacobian, careful, denominators))
     hi = np.broadcast_to(np.asarray(hi, np.float64), (n,)).copy()
     lo = np.broadcast_to(np.asarray(lo, np.float64), (n,)).copy()
     if not jacobian:
         return hi, lo
-    t = tans[program.output]
     jac = np.zeros((k, n)) if t is None else np.broadcast_to(t, (k, n)).copy()
     return hi, lo, jac
+
+
+assert set(DD_IMPL) == set(OPS), "every op in dsl.ops.OPS needs double-double semantics"

@@ -33,6 +33,7 @@ import mpmath
 import numpy as np
 
 from backends.numpy_backend import evaluate
+from dsl.interpret import Semantics, fold
 from dsl.ops import LDEXP_CLAMP
 from dsl.program import Program
 from fitness.targets import Target, get_target
@@ -133,24 +134,33 @@ def evaluate_mp(program: Program, x) -> mpmath.mpf:
     root of a negative number) and any NaN come back as ``mpmath.nan``; never raises for a valid
     program.
     """
-    live = program.live()
-    values: list = [None] * len(program.nodes)
     try:
-        for i, node in enumerate(program.nodes):
-            if not live[i]:
-                continue
-            if node.op == "x":
-                values[i] = mpmath.mpf(x)
-            elif node.is_leaf:
-                values[i] = mpmath.mpf(node.value)
-            else:
-                value = _MP_OPS[node.op](*(values[a] for a in node.args))
-                if mpmath.isnan(value):
-                    return mpmath.nan
-                values[i] = value
-    except (ArithmeticError, ValueError):
+        return fold(program, _MpSemantics(mpmath.mpf(x)))
+    except (ArithmeticError, ValueError, _Undefined):
         return mpmath.nan
-    return values[program.output]
+
+
+class _Undefined(Exception):
+    """An operation gave NaN: the program is undefined there (no later operation can mend it)."""
+
+
+class _MpSemantics(Semantics):
+    """mpmath numbers at the current precision, one rounding per operation (``_MP_OPS``)."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def input(self):
+        return self.x
+
+    def const(self, i, value):
+        return mpmath.mpf(value)
+
+    def apply(self, i, node, args):
+        value = _MP_OPS[node.op](*args)
+        if mpmath.isnan(value):
+            raise _Undefined
+        return value
 
 
 def relative_error_mp(program: Program, fn: Callable, x) -> mpmath.mpf:

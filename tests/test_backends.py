@@ -29,7 +29,8 @@ from backends import export, jax_backend, llvm_backend, timing
 from backends.export import export_source
 from backends.jax_backend import dtype_context, jax_function
 from backends.llvm_backend import compile_program, llvm_ir
-from backends.numpy_backend import evaluate
+from backends.numpy_backend import NumpySemantics, evaluate
+from dsl import interpret
 from dsl.mutate import random_program
 from dsl.ops import ALL_OPS, CORE_OPS, OPS
 from dsl.program import Node, Program
@@ -94,18 +95,9 @@ def bits_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def trace(program: Program, x: np.ndarray, dtype: str) -> list:
     """The reference value of every live node (None for dead ones), broadcast to x's shape."""
     dt = np.dtype(dtype)
-    live = program.live()
-    vals: list = [None] * len(program.nodes)
-    for i, node in enumerate(program.nodes):
-        if not live[i]:
-            continue
-        if node.op == "x":
-            vals[i] = np.asarray(x, dt)
-        elif node.is_leaf:
-            vals[i] = np.full(x.shape, dt.type(node.value))
-        else:
-            vals[i] = np.broadcast_to(apply_op(node.op, dt, *[vals[a] for a in node.args]), x.shape)
-    return vals
+    with np.errstate(all="ignore"):
+        vals = interpret.trace(program, NumpySemantics(dt, np.asarray(x, dt), None, True))
+    return [None if v is None else np.broadcast_to(np.asarray(v, dt), x.shape) for v in vals]
 
 
 def comparable(
@@ -487,3 +479,53 @@ def check_c_exports(progs: list[Program], x: np.ndarray, dtype: str, tmp_path) -
             y = np.empty_like(x)
             fn(x.ctypes.data, y.ctypes.data, x.size)
             assert_bit_identical(y, refs[k], oks[k], f"C {' '.join(flags)} {dtype} program {k}")
+
+
+# --- the real-number evaluators: mpmath, double-double, interval series ----------------------------
+def _real_inputs() -> np.ndarray:
+    """Moderate float64 inputs (real-number semantics: no overflow, no special values)."""
+    rng = np.random.default_rng(11)
+    return np.concatenate([rng.uniform(-4, 4, 40), [0.5, 1.0, 2.5, -3.0, 0.25, 7.0, -0.75]])
+
+
+def test_every_op_is_in_every_real_evaluator_table():
+    from fitness import bounds, double_double, realmode
+
+    assert set(double_double.DD_IMPL) == set(OPS)
+    assert set(realmode._MP_OPS) == set(OPS)
+    smooth, piecewise = set(bounds._SMOOTH), {"abs", "copysign", "floor", "round", "ldexp", "frexp_m", "frexp_e",
+                                              "select_lt"}
+    assert smooth | piecewise == set(OPS) and not smooth & piecewise
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_every_op_real_evaluators_agree(op):
+    """mpmath at 200 bits is the reference: double-double agrees to ~2^-100, the interval series of a
+    point (order 0) encloses it, and where mpmath says undefined the others say so too."""
+    import mpmath
+    from mpmath import iv
+
+    from fitness.bounds import _NoBound, program_series
+    from fitness.double_double import evaluate_dd
+    from fitness.realmode import evaluate_mp
+
+    x = _real_inputs()
+    for k, prog in enumerate(single_op_programs(op)):
+        hi, lo = evaluate_dd(prog, x)
+        for j, xv in enumerate(x):
+            with mpmath.workprec(200):
+                ref = evaluate_mp(prog, xv)
+                if mpmath.isnan(ref) or not mpmath.isfinite(ref):
+                    assert not np.isfinite(hi[j]) or op in ("floor", "round", "frexp_e"), (op, k, xv)
+                    continue
+                dd = mpmath.mpf(float(hi[j])) + mpmath.mpf(float(lo[j]))
+                assert abs(dd - ref) <= abs(ref) * mpmath.mpf(2) ** -100 + mpmath.mpf(2) ** -1000, (op, k, xv, dd, ref)
+                saved = iv.prec
+                iv.prec = 200
+                try:
+                    enclosure = program_series(prog, [iv.mpf(float(xv))], {})[0]
+                except (_NoBound, ZeroDivisionError, ValueError):
+                    continue
+                finally:
+                    iv.prec = saved
+                assert enclosure.a <= ref <= enclosure.b, (op, k, xv, enclosure, ref)
