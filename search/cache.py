@@ -6,7 +6,8 @@ of functions, since fitting it could reach nothing the entry's fit could not.  T
 
 - *family* (``g``): the program's outputs on fixed probe inputs with its parameters set to fixed
   pseudo-random probe values (``PROBE_PARAMS``, by position in ``family_form``, an order that
-  depends on the structure alone), quantized.  It ignores the
+  depends on the structure alone), quantized, and the program's cost (programs of one family at
+  two costs are two points of the front: neither may answer for the other).  It ignores the
   candidate's current constants, so ``fma x c1 c2`` and ``add (mul x c1) c2`` share an entry, and a
   child with one more free parameter never shares its parent's, even when the new parameter starts
   neutral (``add 0``, ``mul 1``) and the child computes its parent's function until it is fitted.
@@ -31,7 +32,7 @@ import numpy as np
 
 from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize, structural_hash
-from dsl.program import Node, Program
+from dsl.program import Node, Program, cost
 
 QUANT_BITS = 20  # mantissa bits kept: equal up to rounding noise, distinct otherwise
 # by parameter position; away from 0 and 1 (neutral values) and from each other
@@ -105,11 +106,16 @@ def family_hash(program: Program, probes: np.ndarray) -> str | None:
 
 
 def candidate_keys(program: Program, probes: np.ndarray, dtype: str, suffix: str = "") -> list[str]:
-    """A candidate's cache keys before fitting: structure, then family (when it has one)."""
+    """A candidate's cache keys before fitting: structure, then family (when it has one).
+
+    The family key carries the program's cost: ``fma x c1 c2`` (1 op) and ``add (mul x c1) c2``
+    (2 ops) span one family, but an answer from the 2-op program would put the 1-op candidate on
+    the front at 2 ops, and lose the cheaper program.
+    """
     keys = ["s" + structural_hash(program, dtype) + suffix]
     fam = family_hash(program, probes)
     if fam is not None:
-        keys.append(fam + suffix)
+        keys.append(f"{fam}@{cost(program):g}{suffix}")
     return keys
 
 

@@ -373,7 +373,8 @@ class Engine:
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
         cand = {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
                 "hashes": hashes, "seed": seed, "island": k}
-        gate = self._promising_below(cost(child))
+        cand["cost"] = cost(child)
+        gate = self._promising_below(cand["cost"])
         if gate is not None:
             cand["promising_below"] = gate
         if frame is not None:
@@ -495,7 +496,9 @@ class Engine:
         if not self.config.caching or cand["mutation"] in REFIT_MUTATIONS + GROWTH_MUTATIONS:
             return None
         found = self.state.cache.lookup(cand["hashes"])
-        if found is not None and cand["mutation"] == "identity":
+        if found is None or found[0]["cost"] != cand["cost"]:
+            return None  # an answer at another cost would move the candidate to that cost
+        if cand["mutation"] == "identity":
             return found[0], "identity"
         return found
 

@@ -16,7 +16,7 @@ from dsl.program import cost
 from dsl.text import format_program, parse_program
 from fitness.problem import Problem
 from search import checkpoint
-from search.cache import EquivalenceCache, family_hash, functional_hash, quantize
+from search.cache import EquivalenceCache, candidate_keys, family_hash, functional_hash, quantize
 from search.config import RunConfig
 from search.engine import Engine
 from search.front import cheapest_within, improves, most_accurate_within, pareto, pareto_ranks
@@ -93,6 +93,8 @@ P1 = "p = param 0.5\na = mul x p\nb = add a x\nreturn b"
 P1_EQUIV = "p = param 0.7\nq = sqrt x\na = mul p x\nb = add x a\nreturn b"  # commuted, dead code, other value
 P_FMA = "p = param 0.5\nq = param 0.25\ny = fma x p q\nreturn y"
 P_MULADD = "p = param 0.7\nq = param 1.5\na = mul x p\ny = add a q\nreturn y"  # another structure, one family
+P_ASSOC1 = "p = param 0.5\ns = mul x x\na = add x s\ny = add a p\nreturn y"
+P_ASSOC2 = "p = param 0.9\ns = mul x x\na = add s p\ny = add x a\nreturn y"
 P_FMA_MORE = "p = param 0.5\nq = param 0.25\nr = param 0.0\na = fma x p q\ny = fma x r a\nreturn y"  # one more parameter
 P_OTHER = "a = mul x x\nreturn a"
 P_OTHER2 = "a = sqrt x\nreturn a"
@@ -117,14 +119,19 @@ def test_structurally_equivalent_candidate_is_answered_from_the_cache(monkeypatc
 
 
 def test_same_family_candidate_is_answered_from_the_cache(monkeypatch, problem):
-    """fma x c1 c2 and add (mul x c1) c2 span one family: the second is answered from the first's fit."""
-    p1, p2, p3 = P(P_FMA), P(P_MULADD), P(P_OTHER)
+    """(x + x^2) + c and x + (x^2 + c): two structures, one family, one cost: the second is answered
+    from the first's fit.  fma x c1 c2 and add (mul x c1) c2 span one family too, at two costs:
+    neither answers for the other (the 1-op program would be lost to the 2-op one)."""
+    fma, muladd = P(P_FMA), P(P_MULADD)
+    assert family_hash(fma, problem.probes) == family_hash(muladd, problem.probes)
+    assert candidate_keys(fma, problem.probes, "float32")[1] != candidate_keys(muladd, problem.probes, "float32")[1]
+    p1, p2, p3 = P(P_ASSOC1), P(P_ASSOC2), P(P_OTHER)
     assert structural_hash(p1) != structural_hash(p2)
     assert family_hash(p1, problem.probes) == family_hash(p2, problem.probes)
     _scripted(monkeypatch, [p1, p2, p3])
     eng = Engine(RunConfig(**TINY), problem)
     (c1,) = eng.ask(1)
-    eng.tell([_result(c1, 7.0, 1.0)])
+    eng.tell([_result(c1, 7.0, cost(p1))])
     (c3,) = eng.ask(1)
     assert c3["program"] == format_program(p3)
     assert eng.state.n_hits == 1 and eng.state.hits["family"] == 1 and eng.state.population[-1]["error"] == 7.0
