@@ -9,12 +9,13 @@ parameters alone become one trainable parameter, since they span the same family
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
 
 from .ops import OPS
-from .program import Node, Program, dead_code_removed
+from .program import Exact, Node, Program, dead_code_removed
 from .semantics import apply_op, as_dtype
 
 
@@ -62,6 +63,14 @@ def _digest(parts: tuple) -> bytes:
 
 
 def canonicalize(program: Program, dtype="float32") -> Program:
+    """The canonical form (memoized: programs are immutable, and a search canonicalizes the same
+    ones again and again)."""
+    return _canonical(Exact(program), as_dtype(dtype).name)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical(exact: Exact, dtype: str) -> Program:
+    program = exact.program
     dt = as_dtype(dtype)
     prog = _fold(dead_code_removed(program), dt)
     prog = dead_code_removed(prog)
@@ -120,7 +129,12 @@ def _ordered_args(node: Node, digest: list) -> tuple[int, ...]:
 
 def structural_hash(program: Program, dtype="float32") -> str:
     """Hash of the canonical structure with parameter values masked (literal constants kept)."""
-    canon = canonicalize(program, dtype)
+    return _structural_hash(Exact(program), as_dtype(dtype).name)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _structural_hash(exact: Exact, dtype: str) -> str:
+    canon = canonicalize(exact.program, dtype)
     keys: list[bytes] = []
     uses = [0] * len(canon.nodes)
     for node in canon.nodes:

@@ -123,5 +123,24 @@ def dead_code_removed(program: Program) -> Program:
     for i, node in enumerate(program.nodes):
         if live[i]:
             remap[i] = len(nodes)
-            nodes.append(replace(node, args=tuple(remap[a] for a in node.args)))
+            nodes.append(Node(node.op, tuple(remap[a] for a in node.args), node.value))
     return Program(tuple(nodes), remap[program.output])
+
+
+class Exact:
+    """A program as a dictionary key that tells -0.0 from 0.0 (``Program`` equality does not: the
+    two compare and hash equal as floats), for memoizing pure functions of programs."""
+
+    __slots__ = ("program", "key", "_hash")
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.key = (program.output, tuple((n.op, n.args, n.value.hex() if n.is_leaf else "") for n in program.nodes))
+        self._hash = hash(self.key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Exact) and self.key == other.key
+

@@ -16,6 +16,7 @@ tokenizer: nothing is ever passed to ``eval``.
 from __future__ import annotations
 
 import math
+import functools
 import re
 
 from .ops import OPS
@@ -84,8 +85,14 @@ def _tokens(line: str) -> list[tuple[str, int]]:
 
 
 def parse_program(text: str) -> Program:
+    """The program a text describes (memoized: the search reads the same texts again and again)."""
     if not isinstance(text, str):
         raise DSLSyntaxError("program text must be a string", 1, 1)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse(text: str) -> Program:
     nodes: list[Node] = [Node("x")]
     names: dict[str, int] = {"x": 0}
     output: int | None = None

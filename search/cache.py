@@ -26,13 +26,14 @@ the cache; workers never see a candidate the driver can answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
 
 from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize, structural_hash
-from dsl.program import Node, Program, cost
+from dsl.program import Exact, Node, Program, cost
 
 QUANT_BITS = 20  # mantissa bits kept: equal up to rounding noise, distinct otherwise
 # by parameter position; away from 0 and 1 (neutral values) and from each other
@@ -86,7 +87,12 @@ def family_form(program: Program) -> Program:
     """The program in a form whose parameter order depends on its structure alone: fma expanded,
     every parameter set to one value, canonicalized (so commutative operands are ordered by
     structure, never by the constants they happen to hold)."""
-    prog = _fma_expanded(program)
+    return _family_form(Exact(program))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _family_form(exact: Exact) -> Program:
+    prog = _fma_expanded(exact.program)
     prog = prog.with_params([1.0] * len(prog.param_indices))
     return canonicalize(prog, "float64")
 
@@ -94,11 +100,16 @@ def family_form(program: Program) -> Program:
 def family_hash(program: Program, probes: np.ndarray) -> str | None:
     """The family of functions a program spans (``g`` key), or None when the program is not finite
     at every probe with the probe parameter values (then its structure alone is its key)."""
-    form = family_form(program)
+    return _family_hash(Exact(family_form(program)), np.asarray(probes, np.float64).tobytes())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _family_hash(exact: Exact, probes: bytes) -> str | None:
+    form = exact.program
     k = len(form.param_indices)
     theta = np.resize(PROBE_PARAMS, k) if k else None
     with np.errstate(all="ignore"):
-        y = evaluate(form, probes, "float64", params=theta, exact_fma=False)
+        y = evaluate(form, np.frombuffer(probes, np.float64), "float64", params=theta, exact_fma=False)
     y = y.reshape(-1)
     if not np.all(np.isfinite(y)):
         return None

@@ -77,6 +77,8 @@ def cli():
 @click.option("--tournament-size", type=int, help="Tournament size S (default 8).")
 @click.option("--islands", type=int, help="Sub-populations evolving apart, each of --population-size (default 4).")
 @click.option("--migration-every", type=int, help="Candidates between migrations of front programs between islands (default 400).")
+@click.option("--epoch-size", type=int, help="Candidates a worker breeds and evaluates per island epoch (0: the driver "
+              "breeds every candidate; default: 64 on Dask and from 8 workers, else 0).")
 @click.option("--stagnation", type=int, help="Candidates without a front improvement before an island restarts (default 6000).")
 @click.option("--cost", "cost_model", type=click.Choice(["ops", "llvm", "xla"]), help="Cost axis of the front (default ops).")
 @click.option("--checkpoint-every", type=float, help="Seconds between checkpoints (default 60).")

@@ -58,6 +58,7 @@ class RunConfig:
     islands: int = 4
     migration_every: int = 400  # candidates between migrations (each island gets its neighbour's front)
     stagnation: int = 6000  # candidates without a front improvement before an island restarts
+    epoch_size: int | None = None  # candidates per island epoch in a worker; 0: candidates; None: auto
     # False for a configuration read from a run directory: a user target is then checked by name
     # only, never imported (a run directory from someone else must not run code); not saved
     resolve_target: bool = field(default=True, compare=False, repr=False)
@@ -108,6 +109,7 @@ class RunConfig:
             (self.islands >= 1, "islands must be at least 1"),
             (self.migration_every >= 1, "migration-every must be at least 1"),
             (self.stagnation >= 1, "stagnation must be at least 1"),
+            (self.epoch_size is None or self.epoch_size >= 0, "epoch-size must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

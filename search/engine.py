@@ -260,7 +260,7 @@ def check_frame_constants(st: EngineState, frame: str) -> None:
 
 
 class Engine:
-    def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None):
+    def __init__(self, config: RunConfig, problem: Problem, state: EngineState | None = None, hints=None):
         self.config = config
         self.problem = problem
         self.state = state or EngineState(islands=[Island() for _ in range(config.islands)],
@@ -271,17 +271,21 @@ class Engine:
         if self.state.rng_state is not None:
             self.rng.bit_generator.state = self.state.rng_state
         self.dtype = problem.spec.eval_dtype
-        self.hints = search_hints(problem)
+        self.hints = search_hints(problem) if hints is None else hints
         self.symmetry, self.zeros = self.hints.symmetry, self.hints.zeros
         self.moves = tuple(m for m in EXPANSION_MOVES if m in moves_for(self.symmetry)) + (
             (ZERO_MOVE,) if self.zeros else ())
         self.events: list[dict] = []  # for the driver's event log (restarts); not part of the state
         self.exhausted = False  # every candidate the engine can breed is already known
+        self.busy: dict[int, int] = {}  # island out on an epoch -> its size (epoch mode); not part of the state
+        # names this run to the workers (their caches are per run): its directory and seed
+        self.run_token = f"{config.run_dir}|{config.seed}"
+        self._turn = 0
 
     # --- budget ----------------------------------------------------------------------------
     @property
     def candidates_issued(self) -> int:
-        return self.state.n_told + len(self.state.pending)
+        return self.state.n_told + len(self.state.pending) + sum(self.busy.values())
 
     def budget_left(self) -> float:
         if self.config.budget_evals is None:
@@ -606,10 +610,13 @@ class Engine:
             self._restart("stagnation")
 
     def _migrate(self) -> None:
-        """Each island receives a copy of its ring neighbour's best program at every cost."""
+        """Each island receives a copy of its ring neighbour's best program at every cost (an
+        island out on an epoch receives nothing: its state comes back with the epoch)."""
         islands = self.state.islands
         fronts = [pareto(isl.best_per_cost) for isl in islands]
         for i, isl in enumerate(islands):
+            if i in self.busy:
+                continue
             for e in fronts[i - 1]:
                 member = {k: e[k] for k in ("id", "program", "error", "cost", "parent", "mutation", "frame") if k in e}
                 isl.population.append(member)
@@ -623,7 +630,13 @@ class Engine:
         st = self.state
         front = pareto(st.best_per_cost)
         held = [sum(1 for e in front if e.get("island") == i) for i in range(len(st.islands))]
-        k = min(range(len(st.islands)), key=lambda i: (held[i], i))
+        idle = [i for i in range(len(st.islands)) if i not in self.busy]
+        if not idle:
+            return  # every island is out on an epoch: the next stagnation check tries again
+        self.restart_island(min(idle, key=lambda i: (held[i], i)), why)
+
+    def restart_island(self, k: int, why: str) -> None:
+        st = self.state
         st.islands[k] = Island()
         st.restarts += 1
         st.last_improved = st.n_told
@@ -632,6 +645,75 @@ class Engine:
     def drain_events(self) -> list[dict]:
         out, self.events = self.events, []
         return out
+
+    # --- island epochs (breeding in the workers) ------------------------------------------------
+    def begin_epoch(self, n: int) -> dict | None:
+        """Send the next idle island out to breed and evaluate ``n`` candidates in a worker
+        (``search.worker.run_epoch``), or None when every island is out, the budget is spent or
+        the target is reached.  The island's state stays as it was until the epoch comes back, so
+        a checkpoint taken meanwhile resumes it from before the epoch."""
+        st = self.state
+        n = int(min(n, self.budget_left()))
+        if n <= 0 or self.reached_target() or len(self.busy) == len(st.islands):
+            return None
+        k = next(i % len(st.islands) for i in range(self._turn, self._turn + len(st.islands))
+                 if i % len(st.islands) not in self.busy)
+        self._turn = k + 1
+        self.busy[k] = n
+        base = st.next_id
+        st.next_id += n
+        return {"island_index": k, "island": st.islands[k].to_dict(), "n": n, "id_base": base, "run": self.run_token,
+                "seed": int((self.config.seed * 1_000_003 + base) % (2**63)),
+                "front": [st.best_per_cost[c] for c in sorted(st.best_per_cost)],
+                "hard_points": list(st.hard_points), "dense_errors": dict(st.dense_errors)}
+
+    def end_epoch(self, work: dict, out: dict) -> list[dict]:
+        """Take an epoch's island back and enter what it fitted; returns the front entries improved."""
+        st = self.state
+        k = work["island_index"]
+        self.busy.pop(k, None)
+        isl = Island.from_dict(out["island"])
+        for e in isl.best_per_cost.values():
+            e["island"] = k
+        st.islands[k] = isl
+        improved = []
+        told0 = st.n_told
+        for item in out["fitted"]:
+            cand, res = item["candidate"], item["result"]
+            st.n_told = told0 + int(item["told"])  # as the island counted it, for the history
+            st.n_evaluated += 1
+            st.n_failed += bool(res.get("failed"))
+            entry = {"program": res["program"], "error": float(res["error"]), "cost": float(res["cost"]),
+                     "summary": res.get("summary"), "failed": res.get("failed")}
+            if res.get("frame") is not None:
+                entry["frame"] = res["frame"]
+            # (the workers' caches answer their islands; the driver's would only cost time here)
+            front = dict(entry, id=cand["id"], parent=cand["parent"], mutation=cand["mutation"], from_cache=False,
+                         island=k)
+            if st.dense_errors:
+                digest = _digest(front)
+                if digest in st.dense_errors:
+                    front["error"] = max(front["error"], st.dense_errors[digest])
+                    front["dense_ulp"] = st.dense_errors[digest]
+            if math.isfinite(front["error"]) and improves(st.best_per_cost, front):
+                old = st.best_per_cost.get(front["cost"])
+                if old is not None and "dense_ulp" in old and "dense_ulp" not in front:
+                    st.displaced[str(front["cost"])] = old
+                front["front_since"] = st.n_told
+                st.best_per_cost[front["cost"]] = front
+                st.history.append([st.n_told, st.elapsed, front["cost"], front["error"]])
+                st.last_improved = st.n_told
+                improved.append(front)
+        st.n_told = told0 + int(out["told"])
+        st.n_hits += sum(int(out["hits"].get(h, 0)) for h in ("identity", "structure", "family"))
+        for h, v in out["hits"].items():
+            st.hits[h] += int(v)
+        self._maintain()
+        return improved
+
+    def abandon_epoch(self, work: dict) -> None:
+        """An epoch that never came back: its island is as it was, free for another epoch."""
+        self.busy.pop(work["island_index"], None)
 
     # --- views -------------------------------------------------------------------------------
     def front(self) -> list[dict]:

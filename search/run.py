@@ -29,7 +29,7 @@ from .confirm import dense_check
 from .engine import Engine, EngineState, check_frame_constants
 from .executors import make_executor
 from .progress import Progress
-from .worker import evaluate_batch, failed_result, init_worker
+from .worker import init_worker
 
 log = logging.getLogger("autonumerics")
 
@@ -204,14 +204,20 @@ class _StopFlag:
 
 
 def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_limit: float) -> RunResult:
+    """The loop: keep the workers busy with the scheduler's work until a budget ends the run.
+
+    Faults: work that was running when a worker died is retried once, alone on the executor
+    ("quarantine"), so that only work that kills its worker when alone is given up (the
+    scheduler scores its candidates as failed, or restarts its island); work that runs past
+    ``eval_timeout`` per candidate is given up and the pool restarted.
+    """
     config = engine.config
     handler = _setup_logging(rd)
     problem_hash = problem.problem_hash(config.ops)
     spec_json = json.dumps(problem.spec.to_dict(), sort_keys=True)
     executor = make_executor(config.workers, config.scheduler, config.dask_local,
                              initializer=init_worker, initargs=(handler.queue,))
-    # a Dask task costs milliseconds: send several candidates per task there
-    batch_size = config.batch_size if (config.batch_size > 1 or executor.name != "dask") else 4
+    sched = _scheduler(engine, rd, executor, spec_json)
     stop = _StopFlag()
     old_handlers = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -223,35 +229,30 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
     start = time.monotonic()
     elapsed0 = engine.state.elapsed
     last_ckpt = start
-    in_flight: dict[cf.Future, tuple[list[dict], float, int]] = {}  # batch, sent at, tries
+    in_flight: dict[cf.Future, tuple[object, float, int]] = {}  # work, sent at, tries
     # two tasks per worker process keep every worker busy while the driver handles a result;
     # in-process (one worker) evaluation stays strictly sequential, hence deterministic
     max_in_flight = 1 if executor.name == "inline" else 2 * executor.workers
-    log.info("run %s: %s on [%s, %s] %s, %s worker(s) (%s)", rd.path, config.target, *config.domain,
-             config.dtype, executor.workers, executor.name)
+    log.info("run %s: %s on [%s, %s] %s, %s worker(s) (%s), %s", rd.path, config.target, *config.domain,
+             config.dtype, executor.workers, executor.name, sched.name)
 
-    def submit(cands: list[dict], tries: int = 0) -> None:
-        fut = executor.submit(evaluate_batch, spec_json, cands, config.cost_model, tuple(engine.state.hard_points))
-        in_flight[fut] = (cands, time.monotonic(), tries)
+    def submit(work, tries: int = 0) -> None:
+        fn, args = sched.task(work)
+        in_flight[executor.submit(fn, *args)] = (work, time.monotonic(), tries)
 
-    # Batches that were running when a worker died are retried one at a time, alone on the
-    # executor ("quarantine"): a batch that kills its worker when alone is the guilty one, and
-    # only its candidates are scored as failed.
-    quarantine: list[list[dict]] = []
+    quarantine: list = []
 
     def resubmit_running() -> None:
-        """After a restart every running batch is lost: send them again."""
-        batches = [(c, n) for c, _, n in in_flight.values()]
+        """After a restart every running task is lost: send them again."""
+        tasks = [(w, n) for w, _, n in in_flight.values()]
         in_flight.clear()
-        for cands, tries in batches:
-            submit(cands, tries)
+        for work, tries in tasks:
+            submit(work, tries)
 
     reason = "budget"
     try:
-        # candidates asked before the last checkpoint but never told: evaluate them first
-        pend = list(engine.state.pending)
-        for i in range(0, len(pend), batch_size):
-            submit(pend[i : i + batch_size])
+        for work in sched.initial():
+            submit(work)
         while True:
             engine.state.elapsed = elapsed0 + (time.monotonic() - start)
             if stop.reason:
@@ -264,57 +265,53 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
                 if not in_flight:
                     submit(quarantine.pop(0), tries=1)
             else:
-                while len(in_flight) < max_in_flight and not any(n for _c, _t, n in in_flight.values()):
-                    cands = engine.ask(batch_size)
-                    _log_engine_events(rd, engine)
-                    if not cands:
+                while len(in_flight) < max_in_flight and not any(n for _w, _t, n in in_flight.values()):
+                    work = sched.next_work()
+                    if work is None:
                         break
-                    submit(cands)
+                    submit(work)
             if not in_flight:
                 reason = "target" if engine.reached_target() else "exhausted" if engine.exhausted else "budget"
                 break
             wait_s = max(0.01, min(0.25, session_limit - (time.monotonic() - start)))
             done, _ = cf.wait(list(in_flight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
-            results: list[dict] = []
+            finished: list = []
             broken = False
             for fut in done:
-                cands, _t, tries = in_flight.pop(fut)
+                work, _t, tries = in_flight.pop(fut)
                 try:
-                    results.extend(fut.result())
+                    finished.append((work, fut.result()))
                 except Exception as exc:  # a worker died (or the cluster lost it)
                     broken = True
-                    ids = [c["id"] for c in cands]
                     why = f"{type(exc).__name__}: {exc}"
-                    # a dead pool fails every batch it held: retry each alone, so that only the
-                    # candidates that really kill their worker are scored as failed
+                    # a dead pool fails every task it held: retry each alone, so that only the
+                    # work that really kills its worker is given up
                     if tries == 0:
-                        quarantine.append(cands)
-                        log.warning("worker lost while evaluating %s (%s); retrying alone", ids, why)
+                        quarantine.append(work)
+                        log.warning("worker lost while running %s (%s); retrying alone", sched.describe(work), why)
                         continue
-                    rd.event("worker_failed", ids=ids, why=why)
-                    log.warning("worker failed again on candidates %s, alone: %s", ids, why)
-                    results.extend(failed_result(c, f"worker failed: {type(exc).__name__}") for c in cands)
+                    rd.event("worker_failed", **sched.describe(work), why=why)
+                    log.warning("worker failed again on %s, alone: %s", sched.describe(work), why)
+                    finished.append((work, _Lost(f"worker failed: {type(exc).__name__}")))
             now = time.monotonic()
-            hung = [f for f, (c, t, _n) in in_flight.items() if now - t > config.eval_timeout * len(c)]
+            hung = [f for f, (w, t, _n) in in_flight.items() if now - t > config.eval_timeout * sched.size(w)]
             for fut in hung:
-                cands, _t, _n = in_flight.pop(fut)
-                rd.event("timeout", ids=[c["id"] for c in cands], seconds=config.eval_timeout)
-                log.warning("candidates %s exceeded the %.0f s evaluation timeout", [c["id"] for c in cands], config.eval_timeout)
-                results.extend(failed_result(c, "evaluation timed out") for c in cands)
+                work, _t, _n = in_flight.pop(fut)
+                rd.event("timeout", **sched.describe(work), seconds=config.eval_timeout)
+                log.warning("%s exceeded the %.0f s evaluation timeout", sched.describe(work), config.eval_timeout)
+                finished.append((work, _Lost("evaluation timed out")))
             if broken or hung:
                 executor.restart()
-                for fut, (cands, _t, tries) in list(in_flight.items()):
+                for fut, (work, _t, tries) in list(in_flight.items()):
                     if broken and tries == 0:  # lost with the pool: to quarantine as well
-                        quarantine.append(cands)
+                        quarantine.append(work)
                         del in_flight[fut]
                 resubmit_running()
-            for res in results:
-                if res.get("failed"):
-                    rd.event("candidate_failed", id=res["id"], why=res["failed"])
-            improved = engine.tell(results)
-            _log_engine_events(rd, engine)
-            for e in improved:
-                rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=engine.state.n_told)
+            for work, out in finished:
+                if isinstance(out, _Lost):
+                    sched.lost(work, out.why)
+                else:
+                    sched.done(work, out)
             dense_checks(rd, engine, config)
             progress.update()
             if time.monotonic() - last_ckpt >= config.checkpoint_every:
@@ -336,6 +333,41 @@ def _drive(engine: Engine, rd: RunDir, problem: Problem, quiet: bool, session_li
         handler.close()
     return RunResult(str(rd.path), engine.front(), engine.state.n_told, engine.state.n_evaluated,
                      engine.hit_rate, engine.state.elapsed, reason, stop_text(reason, config))
+
+
+class _Lost:
+    """Work given up (its worker died twice, or it timed out), and why."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+def _scheduler(engine: Engine, rd: RunDir, executor, spec_json: str):
+    """The candidate scheduler, or island epochs (``--epoch-size``; auto: on Dask and from eight
+    local workers); a new run in epoch mode gets two islands per worker, so none waits."""
+    from .engine import Island
+    from .schedulers import CandidateScheduler, EpochScheduler, epoch_size_for
+
+    config = engine.config
+
+    def events() -> None:
+        _log_engine_events(rd, engine)
+
+    size = epoch_size_for(config, executor)
+    if size <= 0:
+        # a Dask task costs milliseconds: send several candidates per task there
+        batch = config.batch_size if (config.batch_size > 1 or executor.name != "dask") else 4
+        return CandidateScheduler(engine, rd, spec_json, batch, events)
+    want = 2 * executor.workers
+    st = engine.state
+    if len(st.islands) < want and st.n_told == 0 and not st.pending:
+        st.islands += [Island() for _ in range(want - len(st.islands))]
+        engine.config = config.replace(islands=want)
+        log.info("epoch mode: %d islands for %d workers", want, executor.workers)
+    elif len(st.islands) < executor.workers:
+        log.warning("epoch mode with %d islands: at most that many of the %d workers are busy (--islands)",
+                    len(st.islands), executor.workers)
+    return EpochScheduler(engine, rd, spec_json, size, events)
 
 
 def dense_checks(rd: RunDir, engine: Engine, config: RunConfig, now: bool = False) -> None:

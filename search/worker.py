@@ -130,3 +130,68 @@ def init_worker_logging(queue) -> None:
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+# --- island epochs ---------------------------------------------------------------------------------
+# A worker keeps one equivalence cache per run for all the epochs it runs (sending the run's whole
+# cache with each epoch would cost more than it saves); a new run starts with an empty one.
+_EPOCH_CACHES: dict[str, object] = {}
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_config(config_json: str):
+    from .config import RunConfig
+
+    cfg = RunConfig.from_dict(json.loads(config_json))
+    # one island, no migration, no restarts, no target: the driver does those across islands
+    return cfg.replace(islands=1, migration_every=10**15, stagnation=10**15, target_error=None, workers=1,
+                       scheduler=None, dask_local=None)
+
+
+@functools.lru_cache(maxsize=4)
+def _hints(spec_json: str):
+    from fitness.properties import search_hints
+
+    return search_hints(_problem(spec_json))
+
+
+def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
+    """Breed and evaluate ``work["n"]`` candidates on one island (``Engine.begin_epoch``), here.
+
+    The island evolves exactly as it would in the driver (the same engine, on a one-island state
+    holding the run's front, hard points and dense errors), with this process's cache.  Returns
+    the island's new state, every fitted candidate with its result and cache key, and the counts
+    the driver adds to its own.
+    """
+    import numpy as np
+
+    from .cache import EquivalenceCache
+    from .engine import Engine, EngineState, Island
+
+    hard = tuple(work["hard_points"])
+    problem = _hard_problem(spec_json, hard) if hard else _problem(spec_json)
+    cfg = _epoch_config(config_json).replace(budget_evals=int(work["n"]))
+    run_key = spec_json + "|" + str(work["run"])
+    if run_key not in _EPOCH_CACHES:
+        while len(_EPOCH_CACHES) >= 2:  # another run's cache: this process moved on
+            _EPOCH_CACHES.pop(next(iter(_EPOCH_CACHES)))
+        _EPOCH_CACHES[run_key] = EquivalenceCache()
+    cache = _EPOCH_CACHES[run_key]
+    state = EngineState(islands=[Island.from_dict(work["island"])],
+                        best_per_cost={float(e["cost"]): e for e in work["front"]}, cache=cache,
+                        next_id=int(work["id_base"]), hard_points=list(hard),
+                        dense_errors={str(k): float(v) for k, v in work["dense_errors"].items()},
+                        rng_state=np.random.PCG64(int(work["seed"])).state)
+    engine = Engine(cfg, problem, state, hints=_hints(spec_json))
+    fitted = []
+    while True:
+        cands = engine.ask(1)
+        if not cands:
+            break
+        for cand in cands:
+            res = evaluate_one(problem, cand, cfg.cost_model)
+            engine.tell([res])
+            fitted.append({"candidate": cand, "result": res, "told": state.n_told})
+    hits = dict(state.hits)
+    return {"island": state.islands[0].to_dict(), "fitted": fitted, "told": state.n_told, "hits": hits}
+

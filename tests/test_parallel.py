@@ -113,3 +113,52 @@ def test_sigkill_of_the_driver_leaves_no_process_behind(tmp_path):
     for pid in survivors:  # do not leave them running whatever the outcome
         os.kill(pid, signal.SIGKILL)
     assert not survivors, f"{len(survivors)} process(es) outlived the driver"
+
+
+# --- island epochs: the workers breed ---------------------------------------------------------------
+def _state(rd) -> dict:
+    st = json.loads((rd / "checkpoint.json").read_text())["state"]
+    st.pop("elapsed")
+    st["history"] = [h[:1] + h[2:] for h in st["history"]]
+    return st
+
+
+def test_epochs_with_one_worker_are_deterministic(tmp_path):
+    cfg = dict(SMALL, budget_evals=96, workers=1, epoch_size=16, islands=3)
+    runs = [run(RunConfig(**cfg, run_dir=str(tmp_path / name)), quiet=True) for name in ("a", "b")]
+    other = run(RunConfig(**{**cfg, "seed": 9}, run_dir=str(tmp_path / "c")), quiet=True)
+    assert runs[0].candidates == runs[1].candidates == 96
+    a, b, c = (_state(tmp_path / n) for n in "abc")
+    assert a == b and a["islands"] != c["islands"]
+    assert all(isl["n_told"] > 0 for isl in a["islands"])  # every island bred
+    assert a["n_evaluated"] + a["n_hits"] == 96 and other.stopped == "budget"
+    log = (tmp_path / "a" / "run.log").read_text()
+    assert "epochs" in log
+
+
+def test_epochs_on_two_workers_and_resume(tmp_path, capsys):
+    from search.cli import main
+
+    rd = tmp_path / "r"
+    res = run(RunConfig(**SMALL, budget_evals=64, workers=2, epoch_size=16, run_dir=str(rd)), quiet=True)
+    assert res.stopped == "budget" and res.candidates == 64 and res.front
+    st = _state(rd)
+    assert len(st["islands"]) == 4  # two per worker for a new run in epoch mode
+    assert not st["pending"] and st["n_evaluated"] > 0
+    with pytest.raises(SystemExit) as info:
+        main(["resume", str(rd), "--budget-evals", "96", "--quiet"])
+    assert info.value.code == 0 and "96 candidates" in capsys.readouterr().out
+
+
+def test_an_epoch_that_kills_its_worker_restarts_its_island(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "crash:20,raise:40")
+    rd = tmp_path / "r"
+    res = run(RunConfig(**SMALL, budget_evals=96, workers=2, epoch_size=16, caching=False, run_dir=str(rd)),
+              quiet=True)
+    assert res.stopped == "budget"
+    events = _events(rd)
+    lost = [e for e in events if e["event"] == "epoch_failed"]
+    assert len(lost) == 1 and lost[0]["ids"][0] <= 20 <= lost[0]["ids"][1]
+    assert any(e["event"] == "restart" and e["why"] == "its epoch failed twice" for e in events)
+    failed = {e["id"]: e["why"] for e in events if e["event"] == "candidate_failed"}
+    assert "injected fault" in failed[40]  # an exception is one failed candidate, inside its epoch
