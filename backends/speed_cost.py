@@ -83,6 +83,8 @@ from dsl.canonical import structural_hash
 from dsl.program import Node, Program, cost as op_count_cost
 from dsl.semantics import as_dtype
 
+from .timing import calls_for, interleaved, spread
+
 MODELS = ("llvm", "xla")
 COST_MODELS = ("ops", *MODELS)
 QUANTUM = {"llvm": 0.25, "xla": 0.5}
@@ -297,22 +299,6 @@ def _input(domain, dtype, n: int) -> np.ndarray:
     return x
 
 
-def _calls_for(fn: Callable[[], None], block_s: float) -> int:
-    pc = time.perf_counter
-    for _ in range(2):
-        fn()
-    t0 = pc()
-    fn()
-    fn()
-    per = max((pc() - t0) / 2, 1e-9)
-    return max(1, int(block_s / per))
-
-
-def _spread(samples) -> float:
-    q1, med, q3 = np.percentile(samples, [25, 50, 75])
-    return float((q3 - q1) / med) if med > 0 else float("inf")
-
-
 def measure(program: Program, dtype="float32", model: str = "llvm", domain=None, *,
             n: int | None = None, rounds: int | None = None) -> CostMeasurement:
     """Time ``program`` against the two references, interleaved (see the module docstring)."""
@@ -330,18 +316,9 @@ def measure(program: Program, dtype="float32", model: str = "llvm", domain=None,
             fns = [raw_callable(p, x, dt, model, s.repeat) for p in (REF_LOW, program, REF_HIGH)]
         except Exception as exc:  # noqa: BLE001 - a backend failure is reported as one error
             raise SpeedCostError(f"cannot run the program under {model}: {type(exc).__name__}: {exc}") from None
-        ref_calls = _calls_for(fns[0], s.block_s)
-        calls = [ref_calls, _calls_for(fns[1], s.block_s), _calls_for(fns[2], s.block_s)]
-        pc = time.perf_counter
-        times = np.empty((rounds, 3))
-        for r in range(rounds):
-            order = (0, 1, 2) if r % 2 == 0 else (2, 1, 0)
-            for k in order:
-                fn, c = fns[k], calls[k]
-                t0 = pc()
-                for _ in range(c):
-                    fn()
-                times[r, k] = (pc() - t0) / c
+        named = dict(zip(("low", "program", "high"), fns))
+        secs = interleaved(named, rounds, {k: calls_for(fn, s.block_s) for k, fn in named.items()})
+        times = np.stack([secs["low"], secs["program"], secs["high"]], axis=1)
     ratios = times[:, 1] / times[:, 0]
     ref_ratios = times[:, 2] / times[:, 0]
     r_p, r_8 = float(np.median(ratios)), float(np.median(ref_ratios))
@@ -351,7 +328,7 @@ def measure(program: Program, dtype="float32", model: str = "llvm", domain=None,
     else:
         raw = 1.0 + (REF_HIGH_OPS - 1) * (r_p - 1.0) / (r_8 - 1.0)
     return CostMeasurement(
-        cost=quantize(raw, model), raw=raw, ratio=r_p, ref_ratio=r_8, spread=_spread(ratios),
+        cost=quantize(raw, model), raw=raw, ratio=r_p, ref_ratio=r_8, spread=spread(ratios),
         ns_per_element=float(np.median(times[:, 1])) * 1e9 / (n * s.repeat),
         ref_ns_per_element=float(np.median(times[:, 0])) * 1e9 / (n * s.repeat),
         n=n, rounds=rounds, model=model, dtype=dt.name, seconds=time.perf_counter() - t_start)

@@ -17,6 +17,9 @@ timing excludes allocation (except for the numpy evaluator and JAX, which alloca
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
 import time
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -44,9 +47,48 @@ class Timing:
         return f"{self.median_ns_per_element:.3g} ns/elt (spread {100 * self.spread:.1f}%, {self.repeats} repeats{rel})"
 
 
-def _spread(samples: list[float]) -> float:
+def spread(samples) -> float:
+    """IQR / median: how far one measurement can be trusted (a ratio of two timings with 10%
+    spreads is not a 3% result)."""
     q1, med, q3 = np.percentile(samples, [25, 50, 75])
     return float((q3 - q1) / med) if med > 0 else float("inf")
+
+
+_spread = spread
+
+
+def calls_for(fn: Callable[[], object], block_s: float, warmup: int = 2) -> int:
+    """Calls of ``fn()`` per timed block so that one block lasts about ``block_s`` (at least one)."""
+    pc = time.perf_counter
+    for _ in range(warmup):
+        fn()
+    t0 = pc()
+    fn()
+    fn()
+    return max(1, int(block_s / max((pc() - t0) / 2, 1e-9)))
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, calls: dict[str, int]) -> dict[str, np.ndarray]:
+    """Seconds per call of each ``fn()``: one block of ``calls[k]`` calls per function per round,
+    the order reversed every other round, every per-round sample kept.
+
+    Interleaving makes the machine's slow phases hit every function alike, and per-round samples
+    let a ratio be the median of per-round ratios, in which those phases cancel (on a shared
+    machine, ratios of separate medians moved by tens of percent between runs; per-round ratios
+    by a few).  The one timing loop of the project: ``search.bench`` and ``backends.speed_cost``
+    use it too.
+    """
+    keys = list(fns)
+    out = {k: np.empty(rounds) for k in keys}
+    pc = time.perf_counter
+    for r in range(rounds):
+        for k in (keys if r % 2 == 0 else keys[::-1]):
+            fn, c = fns[k], calls[k]
+            t0 = pc()
+            for _ in range(c):
+                fn()
+            out[k][r] = (pc() - t0) / c
+    return out
 
 
 def _calibrate(fn: Callable, x, target_s: float, warmup: int) -> int:
@@ -193,3 +235,30 @@ def platform_callable(name: str, x: np.ndarray) -> Callable:
 
         return jax_callable(jax.jit(getattr(jnp, fname)), x)
     raise ValueError(f"unknown library in {name!r}; use np.NAME or jnp.NAME")
+
+
+# --- the machine -------------------------------------------------------------------------------
+def machine(versions: bool = True) -> str:
+    """CPU model (lscpu), cores, Python and (with ``versions``) numpy, llvmlite and JAX with its
+    backend: what a benchmark's numbers were measured on.  The one machine description."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name"))
+    except Exception:  # noqa: BLE001 - no lscpu (macOS...), any parse problem
+        model = platform.processor() or "unknown CPU"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    bits = [f"{model}, {cores} cores", f"Python {platform.python_version()}"]
+    if not versions:
+        return ", ".join(bits)
+    bits.append(f"numpy {np.__version__}")
+    try:
+        import jax
+        import llvmlite
+
+        bits += [f"llvmlite {llvmlite.__version__}", f"jax {jax.__version__} ({jax.default_backend()})"]
+    except Exception:  # noqa: BLE001
+        pass
+    return ", ".join(bits)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine, as every benchmark names it (``backends.timing.machine``)."""
+    from backends.timing import machine as describe
+
+    return describe(versions=False)
 
 
 def write_section(name: str, title: str, body: str) -> None:

@@ -33,20 +33,19 @@ an output just past its input modulo 4 KiB made even ``np.copyto`` 10x slower he
 from __future__ import annotations
 
 import datetime
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-import click
 import numpy as np
 
 from backends import timing
-from backends.timing import Timing
+from backends.timing import Timing, calls_for, machine, spread
+from backends.timing import interleaved as timing_interleaved
 from dsl.program import Program, cost as op_cost
 from dsl.semantics import as_dtype
+
+from . import policy
 
 DEFAULT_SIZES = (16384, 10_000_000)
 BACKENDS = ("numpy", "llvm", "xla")
@@ -68,7 +67,7 @@ PLATFORM = {
 }
 
 
-class BenchError(click.ClickException):
+class BenchError(ValueError):
     """A user mistake (no such run, nothing within --max-ulp, bad sizes): one line, exit 2."""
 
     exit_code = 2
@@ -182,7 +181,7 @@ class SizeResult:
 
     @property
     def timings(self) -> dict[str, Timing]:
-        return {k: Timing(float(np.median(v)), _spread(v), self.n, len(v), self.calls[k]) for k, v in self.samples.items()}
+        return {k: Timing(float(np.median(v)), spread(v), self.n, len(v), self.calls[k]) for k, v in self.samples.items()}
 
     def median(self, label: str) -> float:
         return float(np.median(self.samples[label]))
@@ -196,43 +195,19 @@ class SizeResult:
     def ratio_spread(self, a: str, b: str) -> float | None:
         if a not in self.samples or b not in self.samples:
             return None
-        return _spread(self.samples[a] / self.samples[b])
-
-
-def _spread(v) -> float:
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    return float((q3 - q1) / med) if med > 0 else float("inf")
+        return spread(self.samples[a] / self.samples[b])
 
 
 def interleaved(cands: dict[str, Callable], x: np.ndarray, *, rounds: int = 21, block_s: float = 0.004,
                 warmup: int = 2, repeat: dict[str, int] | None = None) -> SizeResult:
-    """Time each candidate ``fn(x)`` in blocks of calls lasting about ``block_s`` (at least one
-    call), one block per candidate per round, the order reversed every other round.
-
-    Unlike ``backends.timing.compare``, every per-round sample is kept, so that a ratio is the
-    median of per-round ratios: two rows timed milliseconds apart share the machine's slow
-    phases, which then cancel (on this shared machine ratios of separate medians moved by tens
-    of percent between runs; per-round ratios by a few).
-    """
+    """ns per element of each candidate ``fn(x)``, timed by ``backends.timing.interleaved``
+    (blocks of about ``block_s``, one per candidate per round, every per-round sample kept)."""
     n = int(np.size(x))
     repeat = repeat or {}
-    pc = time.perf_counter
-    calls = {}
-    for k, fn in cands.items():
-        for _ in range(warmup):
-            fn(x)
-        t0 = pc()
-        fn(x)
-        calls[k] = max(1, int(block_s / max(pc() - t0, 1e-9)))
-    keys = list(cands)
-    samples = {k: np.empty(rounds) for k in keys}
-    for r in range(rounds):
-        for k in (keys if r % 2 == 0 else keys[::-1]):
-            fn, c = cands[k], calls[k]
-            t0 = pc()
-            for _ in range(c):
-                fn(x)
-            samples[k][r] = (pc() - t0) / c * 1e9 / (n * repeat.get(k, 1))
+    fns = {k: (lambda fn=fn: fn(x)) for k, fn in cands.items()}
+    calls = {k: calls_for(fn, block_s, warmup) for k, fn in fns.items()}
+    secs = timing_interleaved(fns, rounds, calls)
+    samples = {k: secs[k] * 1e9 / (n * repeat.get(k, 1)) for k in fns}
     return SizeResult(n, samples, calls)
 
 
@@ -295,28 +270,6 @@ def markdown_table(results: dict[int, SizeResult], ratio_to: list[str]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    """CPU model (lscpu), cores, JAX backend and versions: what the numbers were measured on."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name"))
-    except Exception:  # noqa: BLE001 - no lscpu (macOS...), any parse problem
-        model = platform.processor() or "unknown CPU"
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    bits = [f"{model}, {cores} cores", f"Python {platform.python_version()}", f"numpy {np.__version__}"]
-    try:
-        import jax
-        import llvmlite
-
-        bits += [f"llvmlite {llvmlite.__version__}", f"jax {jax.__version__} ({jax.default_backend()})"]
-    except Exception:  # noqa: BLE001
-        pass
-    return ", ".join(bits)
-
-
 # --- the command's logic ---------------------------------------------------------------------------
 def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends=BACKENDS, *,
               whole_front: bool = False, exhaustive: bool = False, rounds: int = 21,
@@ -343,7 +296,7 @@ def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends
         entry, report = choose_and_verify(record, max_ulp, None, exhaustive)
     except ExportError as exc:
         raise BenchError(str(exc)) from None
-    dtype = "float64" if cfg.mode == "real" else cfg.dtype
+    dtype = policy.eval_dtype(cfg)
     programs = [("winner", entry)]
     if whole_front:
         programs += [(f"front #{e['id']}", e) for e in sorted(record.front, key=lambda e: e["cost"])
@@ -373,7 +326,7 @@ def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends
     return "\n".join(lines)
 
 
-def _parse_sizes(text: str) -> tuple[int, ...]:
+def parse_sizes(text: str) -> tuple[int, ...]:
     out = []
     for tok in text.split(","):
         tok = tok.strip().lower().replace("_", "")
@@ -393,43 +346,3 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
     if not out:
         raise BenchError("--sizes: give at least one size")
     return tuple(out)
-
-
-@click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--max-ulp", type=float, default=1.0, show_default=True,
-              help="Bench the cheapest program confirmed within this many ULP (as export picks it).")
-@click.option("--sizes", default="16K,10M", show_default=True,
-              help="Comma-separated buffer sizes in elements (K = 1024, M = 10**6).")
-@click.option("--backends", "backend_list", default=",".join(BACKENDS), show_default=True,
-              help="Comma-separated subset of numpy,llvm,xla.")
-@click.option("--front", "whole_front", is_flag=True, help="Also bench every other program on the front.")
-@click.option("--exhaustive", is_flag=True, help="Verify the winner on every float32 input (slow).")
-@click.option("--rounds", type=int, default=21, show_default=True,
-              help="Interleaved rounds per buffer size (medians are over rounds).")
-@click.option("--block-ms", type=float, default=4.0, show_default=True,
-              help="Milliseconds per timed block (at least one call).")
-@click.option("--xla-repeat", type=int, default=64, show_default=True,
-              help="Kernel runs per XLA call for the extra cache-resident XLA row (1: no such row).")
-@click.option("--target", help="The run's target again, when it is a user module:function.")
-@click.option("--quiet", is_flag=True)
-def bench(run_dir, max_ulp, sizes, backend_list, whole_front, exhaustive, rounds, block_ms, xla_repeat, target, quiet):
-    """Time the exported winner under numpy, llvmlite and XLA beside the platform's function."""
-    from .config import ConfigError
-    from .results import RunDirError, load_run
-    from .run import check_named_target
-
-    try:
-        record = load_run(run_dir)
-        check_named_target(record.config, target, f"autonumerics bench {run_dir}")
-    except (RunDirError, ConfigError) as exc:
-        raise BenchError(str(exc)) from None
-    if rounds < 1 or not (block_ms > 0):
-        raise BenchError("--rounds must be at least 1 and --block-ms positive")
-    if xla_repeat < 1:
-        raise BenchError("--xla-repeat must be at least 1")
-    backends = tuple(b.strip() for b in backend_list.split(",") if b.strip())
-    log = None if quiet else (lambda m: click.echo(m, err=True))
-    click.echo(bench_run(record, max_ulp, _parse_sizes(sizes), backends, whole_front=whole_front,
-                         exhaustive=exhaustive, rounds=rounds, block_s=block_ms / 1e3, xla_repeat=xla_repeat,
-                         log=log))

@@ -14,6 +14,7 @@ from fitness.targets import BUILTIN, TargetError
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, default_workers, load_toml
+from .bench import BenchError
 from .results import ExportError, RunDirError
 
 USER_ERRORS = (ConfigError, TargetError, DSLSyntaxError, CheckpointError, RunDirError)
@@ -30,7 +31,7 @@ def _user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (*USER_ERRORS, ExportError) as exc:
+        except (*USER_ERRORS, ExportError, BenchError) as exc:
             raise UserError(str(exc)) from None
 
     return wrapper
@@ -221,7 +222,7 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, target, quiet
 @click.option("--bound", is_flag=True, help="Rigorous interval-arithmetic bound of the relative error (real mode).")
 @click.option("--full-range", is_flag=True, help="With --exhaustive: all 2^32 float32 inputs and the special values, "
               "also for a run without a frame (a free search with the reduction ops).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes for an exhaustive check.")
+@click.option("--workers", type=int, help="Processes for an exhaustive check (default: 1; all cores for 2^32 inputs).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
 @click.option("--target", help=TARGET_HELP)
 @click.option("--quiet", is_flag=True)
@@ -229,42 +230,23 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, target, quiet
 def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, target, quiet):
     """Verify the front's most accurate program (or the best within --max-ops)."""
     from fitness.targets import get_target
-    from fitness.verify import verify as verify_program
 
+    from . import policy
     from .results import load_run
 
     record = load_run(run_dir)
     _named_target(record, target, f"autonumerics verify {run_dir}")
     cfg = record.config
-    front = [e for e in record.front if max_ops is None or e["cost"] <= max_ops]
-    if not front:
-        raise UserError("no program on the front to verify" + (f" with at most {max_ops:g} operations" if max_ops else ""))
-    entry = min(front, key=lambda e: (e["error"], e["cost"]))
-    program = record.program(entry)
-    target = get_target(cfg.target)
+    entry = policy.most_accurate(record, max_ops)
     if bound:
         from fitness.bounds import relative_error_bound
 
-        b = relative_error_bound(program, target, cfg.domain[0], cfg.domain[1])
+        b = relative_error_bound(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1])
         click.echo(f"{int(entry['cost'])}-op program: max relative error <= {b.upper_bound:.4g} (rigorous, "
                    f"{b.n_intervals} intervals{'' if b.converged else ', not converged'}); sampled max {b.sampled_max:.4g}")
         return
-    if cfg.dtype != "float32" and exhaustive:
-        raise UserError("--exhaustive is for float32 runs")
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
-    # a framed program is a complete float32 function: --exhaustive checks all 2^32 inputs
-    if full_range and not (exhaustive and cfg.dtype == "float32" and cfg.mode == "ulp"):
-        raise UserError("--full-range needs --exhaustive and a float32 ulp-mode run")
-    full_range = bool(exhaustive and (cfg.frame or full_range) and cfg.mode == "ulp")
-    try:
-        rep = verify_program(program, target, cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "ulp" else "float64",
-                             exhaustive=exhaustive,
-                             progress=_progress_bar("verifying", quiet), full_range=full_range, workers=workers)
-    except ValueError as exc:  # e.g. a user target without a float64 function cannot be checked on 2^32 inputs
-        if not full_range:
-            raise
-        raise UserError(str(exc)) from None
+    full_range = policy.is_full_range(cfg, exhaustive, full_range)
+    rep = policy.check(record, entry, exhaustive, full_range, workers, progress=_progress_bar("verifying", quiet))
     click.echo(f"{int(entry['cost'])}-op program (candidate {entry['id']}): {rep.describe()}; "
                f"{rep.seconds:.1f} s with the {rep.evaluator} evaluator")
     if full_range and not rep.specials_ok:
@@ -303,13 +285,41 @@ def targets():
     click.echo("Add one with fitness.special.register(FullRangeSpec(...)).")
 
 
-def _register_extra_commands() -> None:
-    from .bench import bench
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--max-ulp", type=float, default=1.0, show_default=True,
+              help="Bench the cheapest program confirmed within this many ULP (as export picks it).")
+@click.option("--sizes", default="16K,10M", show_default=True,
+              help="Comma-separated buffer sizes in elements (K = 1024, M = 10**6).")
+@click.option("--backends", "backend_list", default="numpy,llvm,xla", show_default=True,
+              help="Comma-separated subset of numpy,llvm,xla.")
+@click.option("--front", "whole_front", is_flag=True, help="Also bench every other program on the front.")
+@click.option("--exhaustive", is_flag=True, help="Verify the winner on every float32 input (slow).")
+@click.option("--rounds", type=int, default=21, show_default=True,
+              help="Interleaved rounds per buffer size (medians are over rounds).")
+@click.option("--block-ms", type=float, default=4.0, show_default=True,
+              help="Milliseconds per timed block (at least one call).")
+@click.option("--xla-repeat", type=int, default=64, show_default=True,
+              help="Kernel runs per XLA call for the extra cache-resident XLA row (1: no such row).")
+@click.option("--target", help=TARGET_HELP)
+@click.option("--quiet", is_flag=True)
+@_user_errors
+def bench(run_dir, max_ulp, sizes, backend_list, whole_front, exhaustive, rounds, block_ms, xla_repeat, target, quiet):
+    """Time the exported winner under numpy, llvmlite and XLA beside the platform's function."""
+    from .bench import BenchError, bench_run, parse_sizes
+    from .results import load_run
 
-    cli.add_command(bench)
-
-
-_register_extra_commands()
+    record = load_run(run_dir)
+    _named_target(record, target, f"autonumerics bench {run_dir}")
+    if rounds < 1 or not (block_ms > 0):
+        raise BenchError("--rounds must be at least 1 and --block-ms positive")
+    if xla_repeat < 1:
+        raise BenchError("--xla-repeat must be at least 1")
+    backends = tuple(b.strip() for b in backend_list.split(",") if b.strip())
+    log = None if quiet else (lambda m: click.echo(m, err=True))
+    click.echo(bench_run(record, max_ulp, parse_sizes(sizes), backends, whole_front=whole_front,
+                         exhaustive=exhaustive, rounds=rounds, block_s=block_ms / 1e3, xla_repeat=xla_repeat,
+                         log=log))
 
 
 def main(argv: list[str] | None = None) -> None:

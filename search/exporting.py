@@ -16,10 +16,9 @@ from typing import Callable
 from backends.export import export_source
 from dsl.program import Program
 from fitness.atomic import atomic_write_text
-from fitness.targets import get_target
-from fitness.verify import VerifyReport, verify
+from fitness.verify import VerifyReport
 
-from .config import default_workers
+from . import policy
 from .results import ExportError, RunRecord
 
 EXTENSIONS = {"c": "c", "numpy": "py", "jax": "py", "llvm": "ll"}
@@ -63,32 +62,28 @@ def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, not
 
 def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float | None, exhaustive: bool,
                       progress: Callable[[int, int], None] | None = None) -> tuple[dict, VerifyReport | None]:
+    """The entry to export and its verification (``search.policy``): in real mode the most accurate
+    (within ``max_ops``; real mode is not checked in float32); with ``max_ops`` the most accurate
+    within it, checked; else the cheapest entry that holds ``max_ulp`` (default 1) on the check."""
     cfg = record.config
-    front = record.front
-    if not front:
-        raise ExportError(f"run {record.path} has no finite-error program on its front yet")
-    target = get_target(cfg.target)
     if cfg.mode == "real":
-        cands = [e for e in front if max_ops is None or e["cost"] <= max_ops]
-        if not cands:
-            raise ExportError(f"no program on the front has at most {max_ops:g} operations")
-        return min(cands, key=lambda e: (e["error"], e["cost"])), None
+        return policy.most_accurate(record, max_ops), None
     if max_ops is not None:
-        cands = [e for e in front if e["cost"] <= max_ops]
-        if not cands:
-            raise ExportError(f"no program on the front has at most {max_ops:g} operations")
-        best = min(cands, key=lambda e: (e["error"], e["cost"]))
-        rep = _verify(record, best, target, exhaustive, progress)
+        best = policy.most_accurate(record, max_ops)
+        rep = policy.check(record, best, exhaustive, progress=progress)
         if max_ulp is not None and rep.max_ulp > max_ulp:
             raise ExportError(f"the best program with <= {max_ops:g} operations reaches {rep.max_ulp:.4f} ULP "
                               f"on dense verification, above --max-ulp {max_ulp:g}")
         return best, rep
+    front = record.front
+    if not front:
+        raise ExportError(f"run {record.path} has no finite-error program on its front yet")
     limit = 1.0 if max_ulp is None else max_ulp
     tried = []
     for e in sorted(front, key=lambda e: e["cost"]):
         if e["error"] > limit:
             continue
-        rep = _verify(record, e, target, exhaustive, progress)
+        rep = policy.check(record, e, exhaustive, progress=progress)
         if rep.max_ulp <= limit and _specials_ok(rep):
             return e, rep
         tried.append(f"{int(e['cost'])} ops: {rep.max_ulp:.4f} ULP")
@@ -103,17 +98,6 @@ def _specials_ok(rep) -> bool:
     return ok() if callable(ok) else bool(ok)
 
 
-def _verify(record: RunRecord, entry: dict, target, exhaustive: bool, progress) -> VerifyReport:
-    cfg = record.config
-    if exhaustive and cfg.dtype != "float32":
-        raise ExportError("exhaustive verification is for float32 programs only")
-    # a framed program is a whole function: exhaustively, every float32 and its special values
-    full = bool(exhaustive and cfg.frame)
-    return verify(record.program(entry), target, cfg.domain[0], cfg.domain[1], cfg.dtype,
-                  exhaustive=exhaustive, progress=progress, full_range=full,
-                  workers=default_workers() if full else 1)
-
-
 def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, max_ulp: float | None = None,
                max_ops: float | None = None, exhaustive: bool = False,
                progress: Callable[[int, int], None] | None = None) -> Exported:
@@ -121,7 +105,7 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
         raise ExportError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
     entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
     program = record.program(entry)
-    dtype = "float64" if record.config.mode == "real" else record.config.dtype
+    dtype = policy.eval_dtype(record.config)
     try:
         source = export_source(program, lang, name, dtype, header_text(record, entry, report))
     except ValueError as exc:

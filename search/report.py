@@ -107,7 +107,7 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     if front:
         best = min(front, key=lambda e: (e["error"], e["cost"]))
         prog = record.program(best)
-        dt = "float64" if cfg.mode == "real" else cfg.dtype
+        dt = cfg.problem_spec.eval_dtype
         x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], dt, n=1 << 15, seed=3))
         ref = fast_reference(get_target(cfg.target), x, "float32" if dt == "float32" else dt)
         y = evaluate(prog, x, dt)

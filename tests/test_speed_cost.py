@@ -124,7 +124,8 @@ def test_bench_run_table(tiny_run, monkeypatch):
 
 
 def test_bench_user_errors(tiny_run, tmp_path, monkeypatch):
-    from search.bench import BenchError, bench, bench_run
+    from search.bench import BenchError, bench_run
+    from search.cli import bench
     from search.results import load_run
 
     monkeypatch.setenv("AUTONUMERICS_CACHE", str(tiny_run.parent / "cache"))
