@@ -44,6 +44,7 @@ from fitness.properties import search_hints
 from .cache import HIT_KINDS, EquivalenceCache, candidate_keys, frame_key, functional_hash
 from .config import RunConfig
 from .front import improves, pareto, pareto_ranks
+from .records import check
 
 REFIT_MUTATIONS = ("perturb", "redraw")
 # growth children start from their parent's fitted constants with a new degree of freedom: they
@@ -174,26 +175,6 @@ class EngineState:
         )
 
 
-def _check_entry(e, what: str, keys: tuple[str, ...]) -> None:
-    if not isinstance(e, dict):
-        raise ValueError(f"{what} is not an object")
-    for k in keys:
-        if k not in e:
-            raise ValueError(f"{what} lacks {k!r}")
-    if "program" in keys:
-        parse_program(e["program"]) if isinstance(e["program"], str) else _fail(f"{what}: program is not text")
-    if "frame" in e and not (isinstance(e["frame"], dict) and all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for k, v in e["frame"].items())):
-        raise ValueError(f"{what}: frame constants are not a table of numbers")
-    if "dense_ulp" in e and (isinstance(e["dense_ulp"], bool) or not isinstance(e["dense_ulp"], (int, float))
-                             or math.isnan(e["dense_ulp"])):
-        raise ValueError(f"{what}: dense_ulp is not a number")
-    for k in ("error", "cost"):
-        if k in keys and (isinstance(e[k], bool) or not isinstance(e[k], (int, float)) or math.isnan(e[k])):
-            raise ValueError(f"{what}: {k} is not a number")
-
-
 def _digest(entry: dict) -> str:
     """Identifies a program with its frame constants (for the table of failed dense checks)."""
     import hashlib
@@ -202,38 +183,32 @@ def _digest(entry: dict) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _fail(message: str):
-    raise ValueError(message)
-
-
 def _check_state(st: EngineState) -> None:
-    """Everything the engine will read, checked once, so a bad checkpoint fails at load time."""
+    """Everything the engine will read, checked once (``search.records``), so a bad checkpoint
+    fails at load time."""
     if not st.islands:
         raise ValueError("no islands")
     for n, isl in enumerate(st.islands):
         for i, e in enumerate(isl.population):
-            _check_entry(e, f"island {n} population[{i}]", ("id", "program", "error", "cost"))
+            check(e, "member", f"island {n} population[{i}]")
         for c, e in isl.best_per_cost.items():
-            _check_entry(e, f"island {n} front entry at cost {c}", ("id", "program", "error", "cost"))
+            check(e, "front", f"island {n} front entry at cost {c}")
         for i, e in enumerate(isl.expansions):
-            _check_entry(e, f"island {n} expansions[{i}]",
-                         ("parent", "program", "move", "priority", "shape", "error", "cost"))
+            check(e, "expansion", f"island {n} expansions[{i}]")
             if e["move"] not in GROWTH_MUTATIONS:
                 raise ValueError(f"island {n} expansions[{i}]: unknown move {e['move']!r}")
     for c, e in st.best_per_cost.items():
-        _check_entry(e, f"front entry at cost {c}", ("id", "program", "error", "cost"))
+        check(e, "front", f"front entry at cost {c}")
     for c, e in st.displaced.items():
-        _check_entry(e, f"displaced entry at cost {c}", ("id", "program", "error", "cost"))
+        check(e, "front", f"displaced entry at cost {c}")
     for i, e in enumerate(st.pending):
-        _check_entry(e, f"pending[{i}]", ("id", "program", "seed", "hashes", "mutation", "island"))
-        if not isinstance(e["hashes"], list) or not all(isinstance(h, str) for h in e["hashes"]):
-            raise ValueError(f"pending[{i}]: hashes are not a list of strings")
-        if not (isinstance(e["island"], int) and 0 <= e["island"] < len(st.islands)):
+        check(e, "candidate", f"pending[{i}]")
+        if not 0 <= e["island"] < len(st.islands):
             raise ValueError(f"pending[{i}]: no such island {e['island']!r}")
     if not isinstance(st.cache.entries, dict) or not isinstance(st.cache.keys, dict):
         raise ValueError("cache is not a pair of tables")
     for k, e in st.cache.entries.items():
-        _check_entry(e, f"cache entry {k}", ("key", "program", "error", "cost"))
+        check(e, "cache", f"cache entry {k}")
     if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
         raise ValueError("cache keys point to missing entries")
     if not all(math.isfinite(v) for v in st.hard_points):

@@ -8,9 +8,9 @@ target's values, such as export and verify, ask the user to name a user target t
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dsl.program import Program
 from dsl.text import DSLSyntaxError, parse_program
@@ -18,6 +18,10 @@ from dsl.text import DSLSyntaxError, parse_program
 from . import checkpoint
 from .config import ConfigError, RunConfig
 from .front import pareto
+
+
+if TYPE_CHECKING:
+    from .engine import EngineState
 
 
 class RunDirError(ValueError):
@@ -82,39 +86,53 @@ def complete_program(config: RunConfig, entry: dict) -> Program:
         raise RunDirError(f"front entry {entry.get('id')} holds invalid frame constants: {exc}") from None
 
 
-def load_run(path: str) -> RunRecord:
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run directory's newest readable checkpoint, parsed and checked (``read_checkpoint``)."""
+
+    path: Path
+    config: RunConfig  # with the target unresolved: a user target is not imported
+    state: "EngineState"
+    problem_hash: str
+
+
+def read_checkpoint(path: str | Path, warn=lambda m: None) -> Checkpoint:
+    """The one reader of checkpoints: ``resume``, ``report``, ``export`` and ``verify`` accept and
+    refuse the same files, with a ``RunDirError`` naming what is wrong."""
+    from .engine import EngineState, check_frame_constants
+
     p = Path(path)
     if not p.is_dir():
         raise RunDirError(f"run directory {p} does not exist")
     try:
-        data = checkpoint.load(p, warn=lambda m: None)
+        data = checkpoint.load(p, warn=warn)
     except checkpoint.CheckpointError as exc:
         raise RunDirError(str(exc)) from None
     try:
         config = RunConfig.from_dict(data["config"], resolve_target=False)  # never imports a user target
     except (ConfigError, TypeError) as exc:
         raise RunDirError(f"{p / checkpoint.NAME}: invalid config: {exc}") from None
-    state = data["state"]
-    if not isinstance(state, dict):
+    if not isinstance(data["state"], dict):
         raise RunDirError(f"{p / checkpoint.NAME}: malformed state: not an object")
     try:
-        best = {}
-        for e in state["best_per_cost"]:
-            if not isinstance(e, dict) or not isinstance(e.get("program"), str):
-                raise TypeError("front entry is not an object with a program")
-            err, cost = float(e["error"]), float(e["cost"])
-            if math.isnan(err) or not math.isfinite(cost):
-                raise ValueError("front entry has a non-numeric error or cost")
-            best[cost] = dict(e, error=err, cost=cost)
-        stats = {k: state[k] for k in ("n_told", "n_evaluated", "n_hits", "n_failed", "elapsed", "restarts") if k in state}
-        if isinstance(state.get("hits"), dict):
-            stats["hits"] = {str(k): int(v) for k, v in state["hits"].items()}
-        if isinstance(state.get("islands"), list):
-            stats["islands"] = len(state["islands"])
-        history = [list(map(float, h)) for h in state.get("history", [])]
+        state = EngineState.from_dict(data["state"])
+        if config.frame_evolve:
+            check_frame_constants(state, config.frame)
     except (KeyError, TypeError, ValueError) as exc:
         raise RunDirError(f"{p / checkpoint.NAME}: malformed state: {exc}") from None
-    return RunRecord(p, config, best, stats, history)
+    if not isinstance(data["problem_hash"], str):
+        raise RunDirError(f"{p / checkpoint.NAME}: malformed problem hash")
+    return Checkpoint(p, config, state, data["problem_hash"])
+
+
+def load_run(path: str) -> RunRecord:
+    ck = read_checkpoint(path)
+    st = ck.state
+    best = {float(c): dict(e, error=float(e["error"]), cost=float(e["cost"])) for c, e in st.best_per_cost.items()}
+    stats = {"n_told": st.n_told, "n_evaluated": st.n_evaluated, "n_hits": st.n_hits, "n_failed": st.n_failed,
+             "elapsed": st.elapsed, "restarts": st.restarts, "hits": dict(st.hits), "islands": len(st.islands)}
+    history = [list(map(float, h)) for h in st.history]
+    return RunRecord(ck.path, ck.config, best, stats, history)
 
 
 def read_json(path: Path) -> dict:

@@ -26,9 +26,10 @@ from fitness.problem import Problem
 from . import checkpoint
 from .config import ConfigError, RunConfig
 from .confirm import dense_check
-from .engine import Engine, EngineState, check_frame_constants
+from .engine import Engine
 from .executors import make_executor
 from .progress import Progress
+from .results import RunDirError, read_checkpoint
 from .worker import init_worker
 
 log = logging.getLogger("autonumerics")
@@ -131,19 +132,12 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
     ``module:function`` resumes only when ``target`` names that same function again.
     """
     rd = RunDir(run_dir)
-    if not rd.path.is_dir():
-        raise ConfigError(f"run directory {rd.path} does not exist")
     try:
-        data = checkpoint.load(rd.path, warn=lambda m: print(m, file=sys.stderr))
-    except checkpoint.CheckpointError as exc:
+        ck = read_checkpoint(rd.path, warn=lambda m: print(m, file=sys.stderr))
+    except RunDirError as exc:
         raise ConfigError(str(exc)) from None
-    try:
-        config = RunConfig.from_dict(data["config"], resolve_target=False)
-    except (ConfigError, TypeError) as exc:
-        raise ConfigError(f"checkpoint config is invalid: {exc}") from None
+    config, state = ck.config, ck.state
     check_named_target(config, target, f"autonumerics resume {rd.path}")
-    if not isinstance(data["state"], dict):
-        raise ConfigError("checkpoint state is malformed: not an object")
     changes = {"run_dir": str(rd.path), "resolve_target": True}
     if budget_evals is not None:
         changes["budget_evals"] = budget_evals
@@ -157,17 +151,11 @@ def resume(run_dir: str | os.PathLike, budget_evals: int | None = None, time_lim
         raise ConfigError(f"cannot resume with these options: {exc}") from None
     problem = _build_problem(config)
     expected = problem.problem_hash(config.ops)
-    if data["problem_hash"] != expected:
+    if ck.problem_hash != expected:
         raise ConfigError(
-            f"checkpoint in {rd.path} belongs to another problem (hash {data['problem_hash']}, this version "
+            f"checkpoint in {rd.path} belongs to another problem (hash {ck.problem_hash}, this version "
             f"computes {expected} for its config): refusing to resume"
         )
-    try:
-        state = EngineState.from_dict(data["state"])
-        if config.frame_evolve:
-            check_frame_constants(state, config.frame)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"checkpoint state is malformed: {exc}") from None
     engine = Engine(config, problem, state)
     rd.event("resume", candidates=state.n_told, budget_evals=config.budget_evals)
     return _drive(engine, rd, problem, quiet, session_limit=config.time_limit)
