@@ -7,7 +7,7 @@ For each target (2^x on [0, 1], and erf on [0, 1] by default; ln x on [0.5, 1] o
 1. runs real-mode searches (``--seeds``, ``workers=1`` each, one after another unless
    ``--jobs``), with the full core op set and, for ``--nofma-targets``, without fma as well (the
    paper's machine has no fused multiply-add);
-2. measures every best-per-cost program of every run with ``fitness.realmode`` (exact
+2. measures every best-per-cost program of every run with ``fitness.real_error`` (exact
    arithmetic, mpmath at 128 bits) and keeps, for each operation count, the most accurate one
    over all runs ("best of N seeds");
 3. proves an interval-arithmetic upper bound (``fitness.bounds``) for each evolved figure;
@@ -164,7 +164,7 @@ def paper_rows(n_random: int, bounds: BoundCache, bound_time: float) -> list[dic
     import numpy as np
 
     from dsl.text import format_program
-    from fitness.fit import fit_constants
+    from fitness.evaluate import fit_constants
     from fitness.paper_programs import PAPER_DOMAIN, PAPER_PROGRAMS, PAPER_TARGET
     from fitness.problem import Problem, ProblemSpec
     from search.report_baselines import measure
@@ -282,7 +282,7 @@ def target_section(target: str, runs: list[dict], args, bounds: BoundCache, pape
 def paper_section(paper: list[dict]) -> str:
     lines = ["### The paper's programs for 2^x, and this project's fitter on their structures", "",
              "Measured on (0, 1] (the 5- and 10-op programs divide by x; lo = 5e-324), exact arithmetic. "
-             "\"refit\" runs `fitness.fit.fit_constants` (real mode: float64 LM + Lawson, then the "
+             "\"refit\" runs `fitness.evaluate.fit_constants` (real mode: float64 LM + Lawson, then the "
              "double-double minimax refinement of `fitness.fit_real`) starting from the paper's constants; "
              "\"random\" starts from N(0, 1) constants.", "",
              "| ops | published max rel err | measured (digits) | proven bound | refit from paper's constants | "
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         f"measuring, bounds, baselines and the paper refits took {measure_wall:.0f} s more.", "",
         "| target | op set | seed | candidates | fitted | wall s |", "|---|---|---:|---:|---:|---:|", *search_lines, "",
         "How to read it: digits = -log10 of the maximum relative error over the domain with the program "
-        "read as exact real arithmetic (`fitness.realmode.max_relative_error`, 4096 points plus "
+        "read as exact real arithmetic (`fitness.real_error.max_relative_error`, 4096 points plus "
         "golden-section refinement, mpmath at 128 bits), the same call for every column. \"evolved\" is "
         "the most accurate program with at most that many operations over all runs of the target (both "
         "op sets; programs re-costed for the paper's count). Each evolved figure has a rigorous upper bound "

@@ -5,7 +5,7 @@
 Not a search: a scripted walk.  From a small start it applies ``grow_rational`` once, then
 ``grow_horner_in`` step after step; each step fits ``--children`` children (different random
 draws of the move and of the fitter's starts) and keeps the most accurate.  Digits are measured as
-in ``benchmarks/paper_table.py`` (``fitness.realmode.max_relative_error``) and set beside the
+in ``benchmarks/paper_table.py`` (``fitness.real_error.max_relative_error``) and set beside the
 minimax rational of the same operation count (``fitness.baselines``, fma = 1 op).  If the walk
 reaches the rational's digits, the DSL, the moves and the fitter can represent and fit these
 programs, and what a search misses is search, not representation.
@@ -30,7 +30,7 @@ from dsl.program import cost  # noqa: E402
 from dsl.text import parse_program  # noqa: E402
 from fitness.evaluate import fit_and_score  # noqa: E402
 from fitness.problem import Problem, ProblemSpec  # noqa: E402
-from fitness.realmode import digits_of, max_relative_error  # noqa: E402
+from fitness.real_error import digits_of, max_relative_error  # noqa: E402
 
 OPS = ("add", "sub", "mul", "div", "fma", "neg")
 # erf: x (c0 + c1 x) vanishes at the zero x = 0; log: (x - 1)(c0 + c1 x) at x = 1

@@ -3,7 +3,7 @@
 Every evaluator of the project is an implementation of ``Semantics`` walked by ``fold``: numpy
 (``dsl.semantics``, ``backends.numpy_backend``), LLVM IR building (``backends.llvm_backend``),
 JAX tracing (``backends.jax_backend``), source export (``backends.export``), mpmath and
-double-double (``fitness.realmode``, ``fitness.double_double``) and interval Taylor series
+double-double (``fitness.real_error``, ``fitness.double_double``) and interval Taylor series
 (``fitness.bounds``).  An implementation says what the input, a literal constant and a trainable
 constant are, and applies an operation to its arguments' values; the fold never changes.  A new
 op is one entry in ``dsl.ops`` plus one entry in each implementation's table (every table is

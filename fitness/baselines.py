@@ -5,7 +5,7 @@ Every approximation is a program in Horner form, so its size is measured by the 
 ``dsl.program.cost`` as a searched program: a degree-n polynomial costs n (one fma per Horner
 step; 2n with ``use_fma=False``, the count of a machine or paper without fused multiply-add), a
 rational [m/n] costs m + n + 1 (numerator, denominator, one division).  Accuracy is measured by
-``fitness.realmode`` so that every method, and every searched program, is measured alike.
+``fitness.real_error`` so that every method, and every searched program, is measured alike.
 
 Targets that vanish at a float ``z`` of the domain (log and log2 at 1; erf, tanh and sin at 0)
 have unbounded relative error near ``z`` unless the approximation vanishes exactly there, so
@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import mpmath
 
 from dsl.program import Node, Program, cost
-from fitness.realmode import max_relative_error
+from fitness.real_error import max_relative_error
 from fitness.targets import Target, get_target
 
 PREC_BITS = 192  # monomial bases on [0, 1] lose ~10 digits to conditioning at degree 12
@@ -459,7 +459,7 @@ def baseline_table(target: Target | str, lo: float, hi: float, max_ops: int, *,
     """Best digits of each classical method at each operation count 1..max_ops.
 
     A row (method, ops) is the most accurate approximation of that method whose program costs
-    at most ``ops``; digits are measured by ``fitness.realmode.max_relative_error``.  Fits that
+    at most ``ops``; digits are measured by ``fitness.real_error.max_relative_error``.  Fits that
     fail (a Padé denominator that vanishes, a Remez exchange that does not converge) are
     skipped; a method with no fitting configuration at some ``ops`` has no row there.
     """

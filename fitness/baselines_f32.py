@@ -35,8 +35,8 @@ import numpy as np
 from dsl.program import Node, Program, cost
 
 from .baselines import PREC_BITS, RemezError, _configs, _minimax, _Problem
-from .evaluate import score
-from .fit import FitOptions, fit_constants, polish_float32
+from .evaluate import fit_constants, score
+from .fit import FitOptions, polish_float32
 from .problem import Problem
 from .properties import search_hints
 from .targets import Target

@@ -1,6 +1,6 @@
 """A rigorous upper bound on a program's maximum relative error over an interval.
 
-``fitness.realmode`` *samples* the relative error ``r(x) = p(x)/f(x) - 1``; a sample can miss a
+``fitness.real_error`` *samples* the relative error ``r(x) = p(x)/f(x) - 1``; a sample can miss a
 narrow peak.  This module proves an upper bound with interval arithmetic (``mpmath.iv``, outward
 rounding), on an adaptive partition of [lo, hi].
 
@@ -50,7 +50,7 @@ from mpmath import iv
 from dsl.interpret import Semantics, fold
 from dsl.ops import LDEXP_CLAMP
 from dsl.program import Program
-from fitness.realmode import max_relative_error
+from fitness.real_error import max_relative_error
 from fitness.targets import Target, get_target
 
 Series = list  # truncated Taylor series: a list of iv.mpf; length 1 means a constant
@@ -73,7 +73,7 @@ class _NotSmooth(Exception):
 class ErrorBound:
     """A proven ``upper_bound`` on max |p(x)/f(x) - 1| over [lo, hi].
 
-    ``sampled_max`` is the largest error actually observed (``fitness.realmode``, or a
+    ``sampled_max`` is the largest error actually observed (``fitness.real_error``, or a
     rigorous lower bound found on the way, whichever is larger); ``converged`` says the bound is
     within the requested factor of it.  ``n_intervals`` is the size of the final partition.
     """
@@ -563,7 +563,7 @@ def relative_error_bound(
     ``time_limit`` seconds are spent.  Whatever stops it, ``upper_bound`` is a valid bound (a
     subinterval not yet bounded inherits its parent's bound, possibly inf); ``converged`` says
     whether every subinterval met the target.  ``sampled_max`` defaults to
-    ``fitness.realmode.max_relative_error``.  Raises ValueError for a target with no series
+    ``fitness.real_error.max_relative_error``.  Raises ValueError for a target with no series
     form (see ``TARGET_SERIES``; a user target can pass ``target_series``).
     """
     start = time.perf_counter()

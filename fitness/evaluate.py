@@ -10,7 +10,7 @@ from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize
 from dsl.program import Program, cost
 
-from .fit import FitOptions, fit_constants
+from .fit import FitOptions, fit_constants_ulp
 from .metrics import ErrorSummary, summarize
 from .problem import Problem
 
@@ -48,7 +48,7 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
     if problem.spec.mode == "real":
         # the real-number error: double-double evaluation on the fitness points and a dense grid,
         # the worst peaks refined (the float64 figure above includes float64 rounding noise)
-        from .fit_real import real_max_error
+        from .real_error import real_max_error
 
         rel, where = real_max_error(full, problem)
         summary = replace(summary, max_rel_error=rel, worst_x=where)
@@ -70,6 +70,17 @@ def _frame_of(problem: Problem, constants: dict[str, float] | None) -> dict[str,
     from .frames import evolvable_constants
 
     return evolvable_constants(problem.spec.frame, constants)
+
+
+def fit_constants(program: Program, problem: Problem, rng: np.random.Generator, opts: FitOptions | None = None) -> Program:
+    """The program with fitted parameters: the one place the fitting mode is chosen (real mode:
+    float64 stage then minimax refinement in double-double, ``fitness.fit_real``; ulp mode:
+    ``fitness.fit``)."""
+    if problem.spec.mode == "real":
+        from .fit_real import fit_constants_real
+
+        return fit_constants_real(program, problem, rng, opts) if program.param_indices else program
+    return fit_constants_ulp(program, problem, rng, opts)
 
 
 def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOptions | None = None,

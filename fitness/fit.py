@@ -202,15 +202,13 @@ def polish_float32(program: Program, problem: Problem, theta: np.ndarray, opts: 
     return cur.astype(np.float64)
 
 
-def fit_constants(program: Program, problem: Problem, rng: np.random.Generator, opts: FitOptions | None = None) -> Program:
-    """The program with fitted parameters (unchanged if it has none)."""
+def fit_constants_ulp(program: Program, problem: Problem, rng: np.random.Generator,
+                      opts: FitOptions | None = None) -> Program:
+    """The program with its parameters fitted for a ulp-mode problem (unchanged if it has none);
+    ``fitness.evaluate.fit_constants`` picks this or the real-mode fitter."""
     opts = opts or FitOptions()
     if not program.param_indices:
         return program
-    if problem.spec.mode == "real":  # float64 stage, then minimax refinement in double-double
-        from .fit_real import fit_constants_real
-
-        return fit_constants_real(program, problem, rng, opts)
     theta = fit_float64(program, problem, rng, opts)
     if problem.spec.mode == "ulp" and problem.spec.dtype == "float32":
         theta = refine_ulp(program, problem, theta, opts)

@@ -3,7 +3,7 @@
 Constants are ``param`` nodes holding the paper's printed values (17 significant digits, so the
 nearest float64 is exactly the paper's double).  ``PAPER_ERRORS`` holds the maximum relative
 errors the paper measured (long double, about 202k points) for comparison with
-``fitness.realmode``.
+``fitness.real_error``.
 
 Operation counts by ``dsl.program.cost`` (every x-dependent operation is 1): 2, 3, 5 and 10,
 the same as the paper's counts; the ``^8`` of the 10-op program is three squarings.

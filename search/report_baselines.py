@@ -4,7 +4,7 @@
 digits (``-log10`` of the maximum relative error with exact arithmetic) of the most accurate
 evolved program costing at most that many operations, beside Taylor, Padé, minimax polynomial
 and minimax rational approximations of the same budget.  Every figure, evolved or classical,
-comes from the same call, ``fitness.realmode.max_relative_error`` at ``MEASURE_PREC_BITS``, so
+comes from the same call, ``fitness.real_error.max_relative_error`` at ``MEASURE_PREC_BITS``, so
 all are measured alike (the baselines' own table picks each method's best configuration; its
 program is then measured again here).
 
@@ -35,7 +35,7 @@ from dsl.program import Program, cost
 from dsl.text import format_program, parse_program
 from fitness.atomic import atomic_write_text
 from fitness.baselines import METHODS, baseline_table
-from fitness.realmode import max_relative_error
+from fitness.real_error import max_relative_error
 from fitness.reference import cache_dir
 from fitness.targets import get_target
 
@@ -104,11 +104,10 @@ def measure(program: Program, target: str, lo: float, hi: float) -> tuple[float,
     """(max relative error, digits) of ``program`` read as real arithmetic over [lo, hi].
 
     A program with a division whose denominator vanishes inside [lo, hi] is undefined there as
-    a real function (``fitness.fit_real.interior_pole``), however well its samples look: its
+    a real function (``fitness.real_error.interior_pole``), however well its samples look: its
     error is inf (digits -inf), as the search scores it and as the interval bound finds.
     """
-    from fitness.fit_real import interior_pole
-    from fitness.realmode import sample_points
+    from fitness.real_error import interior_pole, sample_points
 
     if interior_pole(program, sample_points(lo, hi, MEASURE_POINTS)) is not None:
         return math.inf, -math.inf

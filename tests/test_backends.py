@@ -489,10 +489,10 @@ def _real_inputs() -> np.ndarray:
 
 
 def test_every_op_is_in_every_real_evaluator_table():
-    from fitness import bounds, double_double, realmode
+    from fitness import bounds, double_double, real_error
 
     assert set(double_double.DD_IMPL) == set(OPS)
-    assert set(realmode._MP_OPS) == set(OPS)
+    assert set(real_error._MP_OPS) == set(OPS)
     smooth, piecewise = set(bounds._SMOOTH), {"abs", "copysign", "floor", "round", "ldexp", "frexp_m", "frexp_e",
                                               "select_lt"}
     assert smooth | piecewise == set(OPS) and not smooth & piecewise
@@ -507,7 +507,7 @@ def test_every_op_real_evaluators_agree(op):
 
     from fitness.bounds import _NoBound, program_series
     from fitness.double_double import evaluate_dd
-    from fitness.realmode import evaluate_mp
+    from fitness.real_error import evaluate_mp
 
     x = _real_inputs()
     for k, prog in enumerate(single_op_programs(op)):

@@ -13,10 +13,12 @@ import pytest
 from dsl.ops import OPS
 from dsl.program import Node, Program
 from fitness.baselines import build_program, minimax_polynomial
-from fitness.fit import fit_constants
-from fitness.fit_real import evaluate_dd, real_grid, refine_minimax, relative_residuals
+from fitness.evaluate import fit_constants
+from fitness.double_double import evaluate_dd
+from fitness.fit_real import refine_minimax
+from fitness.real_error import real_grid, relative_residuals
 from fitness.problem import Problem, ProblemSpec
-from fitness.realmode import evaluate_mp, max_relative_error
+from fitness.real_error import evaluate_mp, max_relative_error
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +229,7 @@ return v16
 
 def test_a_pole_inside_the_domain_makes_the_error_infinite(exp2_problem):
     from dsl.text import parse_program
-    from fitness.fit_real import interior_pole, real_max_error
+    from fitness.real_error import interior_pole, real_max_error
     from search.report_baselines import measure
 
     program = parse_program(HIDDEN_POLE)

@@ -13,7 +13,7 @@ from dsl.text import parse_program
 from fitness.baselines import baseline_table, minimax_polynomial, minimax_rational, pade, taylor
 from fitness.bounds import relative_error_bound
 from fitness.paper_programs import PAPER_DOMAIN, PAPER_ERRORS, PAPER_TARGET, paper_program
-from fitness.realmode import evaluate_mp, max_relative_error, relative_errors_f64
+from fitness.real_error import evaluate_mp, max_relative_error, relative_errors_f64
 from fitness.targets import Target, get_target
 
 EXP2 = get_target("exp2")
