@@ -89,7 +89,14 @@ class EpochScheduler:
         self.config_json = json.dumps(engine.config.to_dict(), sort_keys=True)
 
     def initial(self) -> list:
-        return []  # an epoch in flight at the checkpoint left its island as it was: it runs again
+        """Nothing: an epoch in flight at the checkpoint left its island as it was, and runs again.
+        Candidates a candidate-mode session left pending (resumed now with more workers) are
+        dropped: their islands breed again."""
+        if self.engine.state.pending:
+            log.info("epoch mode: %d pending candidate(s) of the previous session dropped",
+                     len(self.engine.state.pending))
+            self.engine.state.pending = []
+        return []
 
     def next_work(self):
         work = self.engine.begin_epoch(self.epoch_size)

@@ -162,3 +162,27 @@ def test_an_epoch_that_kills_its_worker_restarts_its_island(tmp_path, monkeypatc
     assert any(e["event"] == "restart" and e["why"] == "its epoch failed twice" for e in events)
     failed = {e["id"]: e["why"] for e in events if e["event"] == "candidate_failed"}
     assert "injected fault" in failed[40]  # an exception is one failed candidate, inside its epoch
+
+
+def test_a_candidate_mode_run_resumes_in_epoch_mode(tmp_path):
+    """Resumed with epochs (more workers, or --epoch-size), a run drops the candidates its
+    candidate-mode session left pending and breeds on."""
+    from search.run import resume
+
+    rd = tmp_path / "r"
+    run(RunConfig(**SMALL, budget_evals=40, workers=1, islands=2, run_dir=str(rd)), quiet=True)
+    path = rd / "checkpoint.json"
+    data = json.loads(path.read_text())
+    st = data["state"]
+    st["pending"] = [{"id": st["next_id"], "program": "v1 = param 0.5\nv2 = fma x v1 v1\nreturn v2\n",
+                      "parent": None, "mutation": "random", "hashes": ["s-left"], "seed": 1, "island": 0, "cost": 1.0}]
+    st["next_id"] += 1
+    path.write_text(json.dumps(data))
+    (rd / "checkpoint.json.bak").unlink(missing_ok=True)
+    cfg = json.loads(path.read_text())["config"]
+    cfg["epoch_size"] = 16
+    data["config"] = cfg
+    path.write_text(json.dumps(data))
+    res = resume(rd, budget_evals=72, quiet=True)
+    assert res.stopped == "budget" and res.candidates == 72
+    assert not _state(rd)["pending"]
