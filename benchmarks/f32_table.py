@@ -58,8 +58,8 @@ def one_run(name: str, seed: int, args, root: Path) -> dict:
               flush=True)
     record = load_run(str(rd))
     dense = DenseCache(rd / "f32_dense.json", target, lo, hi)
-    evolved = [(float(c), dense(e["program"])) for c, e in sorted(record.best_per_cost.items())
-               if math.isfinite(e["error"])]
+    evolved = [(float(c), dense(e.program)) for c, e in sorted(record.best_per_cost.items())
+               if math.isfinite(e.error)]
     dense.save()
     return {"name": name, "seed": seed, "evolved": evolved, "candidates": int(record.stats.get("n_told", 0)),
             "elapsed": float(record.stats.get("elapsed", 0.0))}

@@ -48,16 +48,16 @@ def one(job: tuple) -> dict:
     wall = time.perf_counter() - t0
     record = load_run(str(rd))
     front = record.front
-    within = [e for e in front if e["error"] <= 1.0]
-    first = min(within, key=lambda e: e["cost"]) if within else None
+    within = [e for e in front if e.error <= 1.0]
+    first = min(within, key=lambda e: e.cost) if within else None
 
     def best_at(ops: int) -> float:
-        errs = [e["error"] for e in front if e["cost"] <= ops]
+        errs = [e.error for e in front if e.cost <= ops]
         return min(errs) if errs else float("inf")
 
     return {"target": target, "seed": seed, "evolve": evolve, "wall": wall, "candidates": res.candidates,
             "fitted": res.evaluated, "best": {k: best_at(k) for k in (6, 8, 10)},
-            "first_cost": first["cost"] if first else None, "first_error": first["error"] if first else None,
+            "first_cost": first.cost if first else None, "first_error": first.error if first else None,
             "moved": record.frame_constants(first) if first else {}}
 
 

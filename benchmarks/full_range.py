@@ -111,19 +111,19 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     if not cfg.frame:
         raise SystemExit(f"{run_dir}: not a framed run (full-range export needs a frame)")
     name = f"{target}_f32"
-    cands = sorted((e for e in record.front if e["error"] <= max_ulp), key=lambda e: e["cost"])
+    cands = sorted((e for e in record.front if e.error <= max_ulp), key=lambda e: e.cost)
     if not cands:
-        cands = [min(record.front, key=lambda e: e["error"])]
+        cands = [min(record.front, key=lambda e: e.error)]
     tried, chosen = [], None
     for e in cands:
         prog = record.program(e)
         t0 = time.perf_counter()
         lo, hi = cfg.domain if domain_only else (-math.inf, math.inf)
-        rep = verify_full_range(prog, target, lo, hi, workers=workers, progress=_progress(f"{target} {int(e['cost'])} ops"))
-        tried.append({"candidate": e["id"], "cost": e["cost"], "fitness_error": e["error"], "max_ulp": rep.max_ulp,
+        rep = verify_full_range(prog, target, lo, hi, workers=workers, progress=_progress(f"{target} {int(e.cost)} ops"))
+        tried.append({"candidate": e.id, "cost": e.cost, "fitness_error": e.error, "max_ulp": rep.max_ulp,
                       "frac_correctly_rounded": rep.frac_correctly_rounded, "specials_ok": rep.specials_ok,
                       "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"  {target}: {int(e['cost'])}-op core: {rep.describe()}", file=sys.stderr)
+        print(f"  {target}: {int(e.cost)}-op core: {rep.describe()}", file=sys.stderr)
         if rep.max_ulp <= max_ulp and rep.specials_ok:
             chosen = (e, prog, rep)
             break
@@ -133,8 +133,8 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     passed = rep.max_ulp <= max_ulp and rep.specials_ok
     header = "\n".join([
         f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
-        f"Frame {cfg.frame!r} around an evolved {int(e['cost'])}-operation core (AutoNumerics, "
-        f"search domain [{cfg.domain[0]!r}, {cfg.domain[1]!r}], candidate {e['id']}).",
+        f"Frame {cfg.frame!r} around an evolved {int(e.cost)}-operation core (AutoNumerics, "
+        f"search domain [{cfg.domain[0]!r}, {cfg.domain[1]!r}], candidate {e.id}).",
         *([f"Frame constants evolved with the core (--frame-evolve): "
            + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(record.frame_constants(e).items())) + "."]
           if record.frame_constants(e) else []),
@@ -147,7 +147,7 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.c").write_text(src)
     report = {"target": target, "function": name, "run": Path(run_dir).name, "frame": cfg.frame,
-              "search_domain": list(cfg.domain), "candidate": e["id"], "core_cost": e["cost"],
+              "search_domain": list(cfg.domain), "candidate": e.id, "core_cost": e.cost,
               "composed_ops": prog.n_ops, "passed": passed, "frame_constants": record.frame_constants(e), "core_program": format_program(record.core(e)),
               "program": format_program(prog), "report": rep.to_dict(), "candidates_tried": tried}
     (out / f"{name}.c.verify.json").write_text(json.dumps(report, indent=1))

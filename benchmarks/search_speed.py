@@ -40,13 +40,13 @@ def one(seed: int, caching: bool, time_limit: float, root: Path) -> dict:
     t0 = time.perf_counter()
     res = run(cfg, quiet=True)
     wall = time.perf_counter() - t0
-    best = min((e for e in res.front), key=lambda e: e["error"])
+    best = min((e for e in res.front), key=lambda e: e.error)
     events = [json.loads(line) for line in (rd / "events.jsonl").read_text().splitlines()]
     checks = [e for e in events if e.get("event") == "dense_check"]
     return {"seed": seed, "caching": caching, "reached": res.stopped == "target", "wall": wall,
             "candidates": res.candidates, "fitted": res.evaluated, "hit_rate": res.hit_rate,
             "cand_per_s": res.candidates / res.elapsed, "fits_per_s": res.evaluated / res.elapsed,
-            "best_ulp": best["error"], "best_cost": best["cost"], "dense_checks": len(checks),
+            "best_ulp": best.error, "best_cost": best.cost, "dense_checks": len(checks),
             "dense_failed": sum(not e["held"] for e in checks)}
 
 

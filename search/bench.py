@@ -299,8 +299,8 @@ def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends
     dtype = policy.eval_dtype(cfg)
     programs = [("winner", entry)]
     if whole_front:
-        programs += [(f"front #{e['id']}", e) for e in sorted(record.front, key=lambda e: e["cost"])
-                     if e["id"] != entry["id"]]
+        programs += [(f"front #{e.id}", e) for e in sorted(record.front, key=lambda e: e.cost)
+                     if e.id != entry.id]
     impls = [copy_impl(), *platform_impls(get_target(cfg.target).name, dtype, backends)]
     for label, e in programs:
         impls += program_impls(label, record.program(e), dtype, backends, xla_repeat, numpy_max_size)
@@ -310,11 +310,11 @@ def bench_run(record, max_ulp: float | None = 1.0, sizes=DEFAULT_SIZES, backends
     ratio_to = [COPY] + ([np_name] if np_name and any(i.label == np_name for i in impls) else [])
     lines = [
         f"run {record.path}: {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {dtype}",
-        f"winner: candidate {entry['id']}, {op_cost(record.program(entry)):g} operations (cost {entry['cost']:g})"
+        f"winner: candidate {entry.id}, {op_cost(record.program(entry)):g} operations (cost {entry.cost:g})"
         + (f"; {report.describe()}" if report is not None else ""),
     ]
     for label, e in programs[1:]:
-        lines.append(f"{label}: cost {e['cost']:g}, error {e['error']:.4g} on the fitness points (not verified)")
+        lines.append(f"{label}: cost {e.cost:g}, error {e.error:.4g} on the fitness points (not verified)")
     lines += [
         f"machine: {machine()}; {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"each buffer: all rows timed in one interleaved run ({rounds} rounds, blocks of ~{1e3 * block_s:g} ms, "

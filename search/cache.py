@@ -35,6 +35,8 @@ from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize, structural_hash
 from dsl.program import Exact, Node, Program, cost
 
+from .records import CacheEntry
+
 QUANT_BITS = 20  # mantissa bits kept: equal up to rounding noise, distinct otherwise
 # by parameter position; away from 0 and 1 (neutral values) and from each other
 PROBE_PARAMS = np.random.default_rng(20240917).uniform(0.6, 1.7, 256) * np.where(
@@ -141,11 +143,11 @@ def frame_key(constants: dict[str, float] | None) -> str:
 class EquivalenceCache:
     """Maps hashes to entry ids; entries hold the fitted result."""
 
-    def __init__(self, entries: dict | None = None, keys: dict | None = None):
-        self.entries: dict[str, dict] = dict(entries or {})
+    def __init__(self, entries: dict[str, CacheEntry] | None = None, keys: dict[str, str] | None = None):
+        self.entries: dict[str, CacheEntry] = dict(entries or {})
         self.keys: dict[str, str] = dict(keys or {})
 
-    def lookup(self, keys: list[str]) -> tuple[dict, str] | None:
+    def lookup(self, keys) -> tuple[CacheEntry, str] | None:
         """The entry that answers a candidate with these keys, and the kind of the hit.
 
         The family key decides when there is one (a structure hash alone cannot tell every
@@ -162,7 +164,7 @@ class EquivalenceCache:
                 return entry, ("structure" if same else "family")
         return None
 
-    def store(self, keys: list[str], result: dict) -> tuple[dict, bool]:
+    def store(self, keys: list[str], result: CacheEntry) -> tuple[CacheEntry, bool]:
         """Record a fitted result; returns (the entry its family now answers with, converged).
 
         The candidate's structure and family keys name the better of the entry they named and
@@ -178,24 +180,29 @@ class EquivalenceCache:
         own = {self.keys[k] for k in fam if k in self.keys}
         same_fn = {self.keys[k] for k in fitted if k in self.keys}
         converged = bool(same_fn - own)
-        best = min((self.entries[i] for i in sorted(own)), key=lambda e: e["error"], default=None)
-        if best is None or result["error"] < best["error"]:
-            best = dict(result, key=f"e{len(self.entries)}")
-            self.entries[best["key"]] = best
+        best = min((self.entries[i] for i in sorted(own)), key=lambda e: e.error, default=None)
+        if best is None or result.error < best.error:
+            best = result.replace(key=f"e{len(self.entries)}")
+            self.entries[best.key] = best
         for h in fam:
-            self.keys[h] = best["key"]
+            self.keys[h] = best.key
         for h in fitted:
             known = self.entries.get(self.keys.get(h, ""))
-            if known is None or best["error"] < known["error"]:
-                self.keys[h] = best["key"]
+            if known is None or best.error < known.error:
+                self.keys[h] = best.key
         return best, converged
 
     def to_dict(self) -> dict:
-        return {"entries": self.entries, "keys": self.keys}
+        return {"entries": {k: e.to_dict() for k, e in self.entries.items()}, "keys": self.keys}
 
     @classmethod
     def from_dict(cls, data: dict) -> "EquivalenceCache":
+        """Parse and check a checkpointed cache (ValueError naming a malformed entry)."""
         if not isinstance(data, dict) or not isinstance(data.get("entries", {}), dict) \
                 or not isinstance(data.get("keys", {}), dict):
             raise ValueError("cache is not a pair of tables")
-        return cls(data.get("entries", {}), data.get("keys", {}))
+        entries = {str(k): CacheEntry.from_dict(e, f"cache entry {k}") for k, e in data.get("entries", {}).items()}
+        keys = data.get("keys", {})
+        if any(not isinstance(v, str) or v not in entries for v in keys.values()):
+            raise ValueError("cache keys point to missing entries")
+        return cls(entries, keys)

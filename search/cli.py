@@ -127,7 +127,7 @@ def _finish_message(result, quiet: bool) -> None:
     click.echo(f"stopped ({result.why or result.stopped}) after {result.candidates} candidates "
                f"({result.evaluated} fitted, cache hit rate {100 * result.hit_rate:.1f}%) in {result.elapsed:.1f} s")
     for e in result.front:
-        click.echo(f"  {e['cost']:>4g} ops  {e['error']:.4g}")
+        click.echo(f"  {e.cost:>4g} ops  {e.error:.4g}")
     if result.stopped == "interrupted":
         click.echo(f"checkpoint written; continue with: autonumerics resume {result.run_dir}")
     else:
@@ -210,7 +210,7 @@ def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, target, quiet
     done = export_run(record, lang, name, out, max_ulp, max_ops, exhaustive,
                       progress=_progress_bar("verifying", quiet))
     if done.report is not None:
-        click.echo(f"{done.entry['cost']:g}-op program: {done.report.describe()}")
+        click.echo(f"{done.entry.cost:g}-op program: {done.report.describe()}")
     click.echo(f"wrote {done.path}")
 
 
@@ -242,12 +242,12 @@ def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, t
         from fitness.bounds import relative_error_bound
 
         b = relative_error_bound(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1])
-        click.echo(f"{int(entry['cost'])}-op program: max relative error <= {b.upper_bound:.4g} (rigorous, "
+        click.echo(f"{int(entry.cost)}-op program: max relative error <= {b.upper_bound:.4g} (rigorous, "
                    f"{b.n_intervals} intervals{'' if b.converged else ', not converged'}); sampled max {b.sampled_max:.4g}")
         return
     full_range = policy.is_full_range(cfg, exhaustive, full_range)
     rep = policy.check(record, entry, exhaustive, full_range, workers, progress=_progress_bar("verifying", quiet))
-    click.echo(f"{int(entry['cost'])}-op program (candidate {entry['id']}): {rep.describe()}; "
+    click.echo(f"{int(entry.cost)}-op program (candidate {entry.id}): {rep.describe()}; "
                f"{rep.seconds:.1f} s with the {rep.evaluator} evaluator")
     if full_range and not rep.specials_ok:
         for ex in rep.special_examples[:5]:
@@ -258,7 +258,7 @@ def verify(run_dir, exhaustive, max_ops, bound, full_range, workers, json_out, t
         import json
         from pathlib import Path
 
-        Path(json_out).write_text(json.dumps({"candidate": entry["id"], "cost": entry["cost"], **rep.to_dict()},
+        Path(json_out).write_text(json.dumps({"candidate": entry.id, "cost": entry.cost, **rep.to_dict()},
                                              indent=1), encoding="utf-8")
 
 

@@ -28,7 +28,7 @@ a fixed seed give one result.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from fitness.properties import search_hints
 from .cache import HIT_KINDS, EquivalenceCache, candidate_keys, frame_key, functional_hash
 from .config import RunConfig
 from .front import improves, pareto, pareto_ranks
-from .records import check
+from .records import CacheEntry, Candidate, Expansion, FrontEntry, Member, Result
 
 REFIT_MUTATIONS = ("perturb", "redraw")
 # growth children start from their parent's fitted constants with a new degree of freedom: they
@@ -73,29 +73,43 @@ HIT_STREAK_EXHAUSTED = 20000  # ... even after a restart: every reachable progra
 class Island:
     """One sub-population: its members, its own best program at each cost, its expansion queue."""
 
-    population: list[dict] = field(default_factory=list)
-    best_per_cost: dict[float, dict] = field(default_factory=dict)
-    expansions: list[dict] = field(default_factory=list)
+    population: list[Member] = field(default_factory=list)
+    best_per_cost: dict[float, FrontEntry] = field(default_factory=dict)
+    expansions: list[Expansion] = field(default_factory=list)
     n_told: int = 0  # candidates entered since the island was (re)started
 
     def to_dict(self) -> dict:
-        return {"population": self.population,
-                "best_per_cost": [self.best_per_cost[c] for c in sorted(self.best_per_cost)],
-                "expansions": self.expansions, "n_told": self.n_told}
+        return {"population": [m.to_dict() for m in self.population],
+                "best_per_cost": [self.best_per_cost[c].to_dict() for c in sorted(self.best_per_cost)],
+                "expansions": [e.to_dict() for e in self.expansions], "n_told": self.n_told}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Island":
-        return cls(population=list(d["population"]),
-                   best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
-                   expansions=list(d["expansions"]), n_told=int(d["n_told"]))
+    def from_dict(cls, d: dict, where: str = "island") -> "Island":
+        """Parse and check an island's records (ValueError naming the bad one)."""
+        expansions = [Expansion.from_dict(e, f"{where} expansions[{i}]") for i, e in enumerate(d["expansions"])]
+        for i, e in enumerate(expansions):
+            if e.move not in GROWTH_MUTATIONS:
+                raise ValueError(f"{where} expansions[{i}]: unknown move {e.move!r}")
+        return cls(population=[Member.from_dict(m, f"{where} population[{i}]") for i, m in enumerate(d["population"])],
+                   best_per_cost=entries_by_cost(d["best_per_cost"], f"{where} front entry"),
+                   expansions=expansions, n_told=int(d["n_told"]))
+
+
+def entries_by_cost(entries, where: str) -> dict[float, FrontEntry]:
+    """A best-at-each-cost table from its list of entries (cheapest first)."""
+    out = {}
+    for i, e in enumerate(entries):
+        entry = FrontEntry.from_dict(e, f"{where} {i}")
+        out[entry.cost] = entry
+    return out
 
 
 @dataclass
 class EngineState:
     islands: list[Island] = field(default_factory=lambda: [Island()])
-    best_per_cost: dict[float, dict] = field(default_factory=dict)  # the front, over all islands
+    best_per_cost: dict[float, FrontEntry] = field(default_factory=dict)  # the front, over all islands
     cache: EquivalenceCache = field(default_factory=EquivalenceCache)
-    pending: list[dict] = field(default_factory=list)
+    pending: list[Candidate] = field(default_factory=list)
     history: list[list[float]] = field(default_factory=list)  # [candidates, elapsed, cost, error]
     next_id: int = 0
     n_told: int = 0
@@ -110,19 +124,19 @@ class EngineState:
     next_migration: int = 0  # n_told at which islands next exchange programs
     restarts: int = 0
     dense_errors: dict[str, float] = field(default_factory=dict)  # program digest -> its dense check
-    displaced: dict[str, dict] = field(default_factory=dict)  # cost -> the checked entry an unchecked one displaced
+    displaced: dict[str, FrontEntry] = field(default_factory=dict)  # cost -> the checked entry an unchecked one displaced
 
     @property
-    def population(self) -> list[dict]:
+    def population(self) -> list[Member]:
         """Every member of every island (a new list)."""
         return [m for isl in self.islands for m in isl.population]
 
     def to_dict(self) -> dict:
         return {
             "islands": [isl.to_dict() for isl in self.islands],
-            "best_per_cost": [self.best_per_cost[c] for c in sorted(self.best_per_cost)],
+            "best_per_cost": [self.best_per_cost[c].to_dict() for c in sorted(self.best_per_cost)],
             "cache": self.cache.to_dict(),
-            "pending": self.pending,
+            "pending": [c.to_dict() for c in self.pending],
             "history": self.history,
             "next_id": self.next_id,
             "n_told": self.n_told,
@@ -137,7 +151,7 @@ class EngineState:
             "next_migration": self.next_migration,
             "restarts": self.restarts,
             "dense_errors": self.dense_errors,
-            "displaced": self.displaced,
+            "displaced": {k: e.to_dict() for k, e in self.displaced.items()},
         }
 
     @classmethod
@@ -153,10 +167,10 @@ class EngineState:
     @classmethod
     def _parse(cls, d: dict) -> "EngineState":
         return cls(
-            islands=[Island.from_dict(i) for i in d["islands"]],
-            best_per_cost={float(e["cost"]): e for e in d["best_per_cost"]},
+            islands=[Island.from_dict(isl, f"island {n}") for n, isl in enumerate(d["islands"])],
+            best_per_cost=entries_by_cost(d["best_per_cost"], "front entry"),
             cache=EquivalenceCache.from_dict(d["cache"]),
-            pending=list(d["pending"]),
+            pending=[Candidate.from_dict(c, f"pending[{i}]") for i, c in enumerate(d["pending"])],
             history=[list(h) for h in d["history"]],
             next_id=int(d["next_id"]),
             n_told=int(d["n_told"]),
@@ -171,46 +185,31 @@ class EngineState:
             next_migration=int(d["next_migration"]),
             restarts=int(d["restarts"]),
             dense_errors={str(k): float(v) for k, v in d["dense_errors"].items()},
-            displaced={str(k): v for k, v in d["displaced"].items()},
+            displaced={str(k): FrontEntry.from_dict(v, f"displaced entry at cost {k}") for k, v in d["displaced"].items()},
         )
 
 
-def _digest(entry: dict) -> str:
+def vars_of(member: Member) -> dict:
+    """A member's fields by name (to build a richer record from it)."""
+    return {f.name: getattr(member, f.name) for f in fields(Member)}
+
+
+def _digest(entry: Member | CacheEntry) -> str:
     """Identifies a program with its frame constants (for the table of failed dense checks)."""
     import hashlib
 
-    text = entry["program"] + frame_key(entry.get("frame"))
+    text = entry.program + frame_key(entry.frame)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def _check_state(st: EngineState) -> None:
-    """Everything the engine will read, checked once (``search.records``), so a bad checkpoint
-    fails at load time."""
+    """What the records' own validators (``search.records``) cannot see, checked once, so a bad
+    checkpoint fails at load time."""
     if not st.islands:
         raise ValueError("no islands")
-    for n, isl in enumerate(st.islands):
-        for i, e in enumerate(isl.population):
-            check(e, "member", f"island {n} population[{i}]")
-        for c, e in isl.best_per_cost.items():
-            check(e, "front", f"island {n} front entry at cost {c}")
-        for i, e in enumerate(isl.expansions):
-            check(e, "expansion", f"island {n} expansions[{i}]")
-            if e["move"] not in GROWTH_MUTATIONS:
-                raise ValueError(f"island {n} expansions[{i}]: unknown move {e['move']!r}")
-    for c, e in st.best_per_cost.items():
-        check(e, "front", f"front entry at cost {c}")
-    for c, e in st.displaced.items():
-        check(e, "front", f"displaced entry at cost {c}")
     for i, e in enumerate(st.pending):
-        check(e, "candidate", f"pending[{i}]")
-        if not 0 <= e["island"] < len(st.islands):
-            raise ValueError(f"pending[{i}]: no such island {e['island']!r}")
-    if not isinstance(st.cache.entries, dict) or not isinstance(st.cache.keys, dict):
-        raise ValueError("cache is not a pair of tables")
-    for k, e in st.cache.entries.items():
-        check(e, "cache", f"cache entry {k}")
-    if any(not isinstance(v, str) or v not in st.cache.entries for v in st.cache.keys.values()):
-        raise ValueError("cache keys point to missing entries")
+        if not 0 <= e.island < len(st.islands):
+            raise ValueError(f"pending[{i}]: no such island {e.island!r}")
     if not all(math.isfinite(v) for v in st.hard_points):
         raise ValueError("hard points are not finite numbers")
     if not all(isinstance(h, list) and len(h) == 4 for h in st.history):
@@ -229,9 +228,9 @@ def check_frame_constants(st: EngineState, frame: str) -> None:
     from fitness.frames import frame_constants
 
     tables = [e for e in st.population + list(st.best_per_cost.values()) + st.pending
-              + list(st.cache.entries.values()) if "frame" in e]
+              + list(st.cache.entries.values()) if e.frame is not None]
     for e in tables:
-        frame_constants(frame, e["frame"])  # FrameError (a ValueError) names the problem
+        frame_constants(frame, e.frame)  # FrameError (a ValueError) names the problem
 
 
 class Engine:
@@ -276,10 +275,10 @@ class Engine:
 
     def reached_target(self) -> bool:
         te = self.config.target_error
-        return te is not None and any(e["error"] <= te and (not self.dense_checks or "dense_ulp" in e)
+        return te is not None and any(e.error <= te and (not self.dense_checks or e.dense_ulp is not None)
                                       for e in self.state.best_per_cost.values())
 
-    def awaiting_confirmation(self, now: bool = False) -> list[dict]:
+    def awaiting_confirmation(self, now: bool = False) -> list[FrontEntry]:
         """Front entries within ``DENSE_CHECK_BELOW`` ulps that have not had their dense check yet,
         once they have held their cost for ``DENSE_CHECK_DELAY`` candidates (a burst of tiny
         improvements at one cost is checked once, at its end); at once for an entry within the
@@ -289,9 +288,9 @@ class Engine:
             return []
         st, te = self.state, self.config.target_error
         limit = max(DENSE_CHECK_BELOW, te or 0.0)
-        return [e for c, e in sorted(st.best_per_cost.items()) if e["error"] <= limit and "dense_ulp" not in e
-                and (now or (te is not None and e["error"] <= te)
-                     or st.n_told - e.get("front_since", 0) >= DENSE_CHECK_DELAY)]
+        return [e for c, e in sorted(st.best_per_cost.items()) if e.error <= limit and e.dense_ulp is None
+                and (now or (te is not None and e.error <= te)
+                     or st.n_told - e.front_since >= DENSE_CHECK_DELAY)]
 
     def confirm(self, cost: float, dense_ulp: float, worst_x: float, worst_inputs=()) -> bool:
         """Record a front entry's dense check; returns whether it holds within the target error.
@@ -302,29 +301,36 @@ class Engine:
         (``Problem.with_hard_points``), so the search learns where the spikes were.
         """
         st = self.state
-        entry = st.best_per_cost[cost]
-        entry["dense_ulp"], entry["dense_worst_x"] = float(dense_ulp), float(worst_x)
+        entry = st.best_per_cost[cost].replace(dense_ulp=float(dense_ulp), dense_worst_x=float(worst_x))
+        st.best_per_cost[cost] = entry
         previous = st.displaced.pop(str(cost), None)
         st.dense_errors[_digest(entry)] = float(dense_ulp)
-        if dense_ulp > entry["error"] * (1.0 + DENSE_SPIKE):
+        if dense_ulp > entry.error * (1.0 + DENSE_SPIKE):
             known = set(st.hard_points)
             st.hard_points += [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
             del st.hard_points[:-MAX_HARD_POINTS]
-        if dense_ulp > entry["error"]:
-            entry["error"] = float(dense_ulp)
-            same = [m for isl in st.islands for m in isl.population + list(isl.best_per_cost.values())]
-            for member in same + list(st.cache.entries.values()):
-                if member["program"] == entry["program"] and member.get("frame") == entry.get("frame"):
-                    member["error"] = max(member["error"], float(dense_ulp))
-        if previous is not None and previous["error"] <= entry["error"]:
+        if dense_ulp > entry.error:
+            entry = entry.replace(error=float(dense_ulp))
+            st.best_per_cost[cost] = entry
+
+            def raised(r):
+                if r.program == entry.program and r.frame == entry.frame:
+                    return r.replace(error=max(r.error, float(dense_ulp)))
+                return r
+
+            for isl in st.islands:
+                isl.population = [raised(m) for m in isl.population]
+                isl.best_per_cost = {c: raised(e) for c, e in isl.best_per_cost.items()}
+            st.cache.entries = {k: raised(e) for k, e in st.cache.entries.items()}
+        if previous is not None and previous.error <= entry.error:
             st.best_per_cost[cost] = previous  # the checked program it displaced holds up better
-        return self.config.target_error is not None and entry["error"] <= self.config.target_error
+        return self.config.target_error is not None and entry.error <= self.config.target_error
 
     # --- ask ---------------------------------------------------------------------------------
     def _in_flight(self, island: int) -> int:
-        return sum(1 for c in self.state.pending if c["island"] == island)
+        return sum(1 for c in self.state.pending if c.island == island)
 
-    def _new_candidate(self) -> dict:
+    def _new_candidate(self) -> Candidate:
         st = self.state
         k = st.next_id % len(st.islands)
         isl = st.islands[k]
@@ -339,10 +345,10 @@ class Engine:
                 parent_entry, child, kind = expanded
             else:
                 parent_entry = self._parent(isl)
-                child, kind = mutate(parse_program(parent_entry["program"]), self.rng, self.config.ops,
+                child, kind = mutate(parse_program(parent_entry.program), self.rng, self.config.ops,
                                      self.config.max_ops, self.dtype, templates=True, zeros=self.zeros,
                                      symmetry=self.symmetry)
-            parent = parent_entry["id"]
+            parent = parent_entry.id
         frame = None
         if self.problem.spec.frame_evolve:
             child, kind, frame = self._frame_move(child, kind, parent_entry)
@@ -350,15 +356,9 @@ class Engine:
         st.next_id += 1
         hashes = candidate_keys(child, self.problem.probes, self.dtype, frame_key(frame))
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
-        cand = {"id": cid, "program": format_program(child), "parent": parent, "mutation": kind,
-                "hashes": hashes, "seed": seed, "island": k}
-        cand["cost"] = cost(child)
-        gate = self._promising_below(cand["cost"])
-        if gate is not None:
-            cand["promising_below"] = gate
-        if frame is not None:
-            cand["frame"] = frame
-        return cand
+        c = cost(child)
+        return Candidate(id=cid, program=format_program(child), parent=parent, mutation=kind, hashes=tuple(hashes),
+                         seed=seed, island=k, cost=c, promising_below=self._promising_below(c), frame=frame)
 
     def _promising_below(self, c: float) -> float | None:
         """The error below which a candidate of cost ``c`` could reach the front, with a margin
@@ -366,7 +366,7 @@ class Engine:
         the front has nothing that cheap (float32 ulp mode only)."""
         if not self.dense_checks:
             return None
-        best = [e["error"] for k, e in self.state.best_per_cost.items() if k <= c and math.isfinite(e["error"])]
+        best = [e.error for k, e in self.state.best_per_cost.items() if k <= c and math.isfinite(e.error)]
         return PROMISING * min(best) if best else None
 
     def _random_start(self):
@@ -383,7 +383,7 @@ class Engine:
                     return seed
         return random_program(self.rng, self.config.ops, min(n_ops, self.config.max_ops), self.dtype)
 
-    def _frame_move(self, child, kind: str, parent_entry: dict | None):
+    def _frame_move(self, child, kind: str, parent_entry: Member | None):
         """(program, mutation kind, frame constants) for a run whose frame evolves.
 
         A child inherits its parent's frame constants; one child in ``FRAME_MOVE_RATE`` keeps the
@@ -392,11 +392,11 @@ class Engine:
         spec = self.problem.spec
         if parent_entry is None:
             return child, kind, evolvable_constants(spec.frame)
-        frame = evolvable_constants(spec.frame, parent_entry.get("frame"))
+        frame = evolvable_constants(spec.frame, parent_entry.frame)
         if self.rng.random() < FRAME_MOVE_RATE:
             moved, name = mutate_constants(spec.frame, frame, self.rng)
             if name:
-                return parse_program(parent_entry["program"]), "frame", moved
+                return parse_program(parent_entry.program), "frame", moved
         return child, kind, frame
 
     def _expansion(self, isl: Island):
@@ -411,37 +411,32 @@ class Engine:
         if not queue or self.rng.random() >= EXPANSION_SHARE:
             return None
         while queue:
-            i = next((j for j, e in enumerate(queue) if e["priority"] == 0), 0)
+            i = next((j for j, e in enumerate(queue) if e.priority == 0), 0)
             item = queue.pop(i)
-            child = grow(parse_program(item["program"]), item["move"], self.rng, self.config.ops,
+            child = grow(parse_program(item.program), item.move, self.rng, self.config.ops,
                          self.config.max_ops, self.dtype, self.zeros, self.symmetry)
             if child is not None:
-                parent = {"id": item["parent"], "program": item["program"]}
-                if "frame" in item:
-                    parent["frame"] = item["frame"]
-                return parent, child, item["move"]
+                parent = Member(item.parent, item.program, item.error, item.cost, frame=item.frame)
+                return parent, child, item.move
         return None
 
-    def _queue_expansions(self, isl: Island, member: dict, improved: bool) -> None:
-        if member["cost"] >= self.config.max_ops:
+    def _queue_expansions(self, isl: Island, member: Member, improved: bool) -> None:
+        if member.cost >= self.config.max_ops:
             return
-        shape = structural_hash(parse_program(member["program"]), self.dtype) + frame_key(member.get("frame"))
+        shape = structural_hash(parse_program(member.program), self.dtype) + frame_key(member.frame)
         queue = isl.expansions
-        same = [e for e in queue if e["shape"] == shape]
-        if same and min(e["error"] for e in same) <= member["error"]:
+        same = [e for e in queue if e.shape == shape]
+        if same and min(e.error for e in same) <= member.error:
             return  # this structure is queued already, with constants at least as good
-        priority = min([0 if improved else 1] + [e["priority"] for e in same])
-        queue[:] = [e for e in queue if e["shape"] != shape]
-        item = {"parent": member["id"], "program": member["program"], "priority": priority,
-                "error": member["error"], "cost": member["cost"], "shape": shape}
-        if "frame" in member:
-            item["frame"] = member["frame"]
-        queue += [dict(item, move=m) for m in self.moves]
+        priority = min([0 if improved else 1] + [e.priority for e in same])
+        queue[:] = [e for e in queue if e.shape != shape]
+        queue += [Expansion(parent=member.id, program=member.program, move=m, priority=priority, shape=shape,
+                            error=member.error, cost=member.cost, frame=member.frame) for m in self.moves]
         while len(queue) > MAX_EXPANSIONS:
-            i = next((j for j, e in enumerate(queue) if e["priority"] == 1), 0)
+            i = next((j for j, e in enumerate(queue) if e.priority == 1), 0)
             del queue[i]
 
-    def _parent(self, isl: Island) -> dict:
+    def _parent(self, isl: Island) -> Member:
         """A tournament winner; one parent in ``FRONT_PARENT_RATE`` is one of the island's best.
 
         The aging population holds only the last P candidates, so a structure that was best at
@@ -454,10 +449,10 @@ class Engine:
             return front[int(self.rng.integers(len(front)))]
         return self._tournament(isl.population)
 
-    def _tournament(self, pop: list[dict]) -> dict:
+    def _tournament(self, pop: list[Member]) -> Member:
         k = min(self.config.tournament_size, len(pop))
         idx = self.rng.choice(len(pop), size=k, replace=False)
-        pts = [(pop[i]["error"] if math.isfinite(pop[i]["error"]) else math.inf, pop[i]["cost"]) for i in idx]
+        pts = [(pop[i].error if math.isfinite(pop[i].error) else math.inf, pop[i].cost) for i in idx]
         if self.rng.random() < 0.5:
             # half the tournaments are won on error alone: pressure toward accuracy at any cost
             ranks = [0 if p[0] == min(q[0] for q in pts) else 1 for p in pts]
@@ -466,24 +461,24 @@ class Engine:
         best = [int(i) for i, r in zip(idx, ranks) if r == 0]
         return pop[int(self.rng.choice(best))] if len(best) > 1 else pop[best[0]]
 
-    def _lookup(self, cand: dict) -> tuple[dict, str] | None:
+    def _lookup(self, cand: Candidate) -> tuple[CacheEntry, str] | None:
         """The cache entry that answers a candidate, and the kind of hit; None to evaluate it.
 
         Refits (a perturbed or redrawn constant) and grown children are always fitted: they start
         from constants the structure's earlier fit did not try.
         """
-        if not self.config.caching or cand["mutation"] in REFIT_MUTATIONS + GROWTH_MUTATIONS:
+        if not self.config.caching or cand.mutation in REFIT_MUTATIONS + GROWTH_MUTATIONS:
             return None
-        found = self.state.cache.lookup(cand["hashes"])
-        if found is None or found[0]["cost"] != cand["cost"]:
+        found = self.state.cache.lookup(cand.hashes)
+        if found is None or found[0].cost != cand.cost:
             return None  # an answer at another cost would move the candidate to that cost
-        if cand["mutation"] == "identity":
+        if cand.mutation == "identity":
             return found[0], "identity"
         return found
 
-    def ask(self, n: int = 1) -> list[dict]:
+    def ask(self, n: int = 1) -> list[Candidate]:
         """Up to ``n`` candidates that need evaluating; cache hits are told on the way."""
-        out: list[dict] = []
+        out: list[Candidate] = []
         streak = 0
         while len(out) < n and self.budget_left() > 0 and not self.reached_target():
             cand = self._new_candidate()
@@ -496,8 +491,8 @@ class Engine:
             entry, kind = hit
             self.state.n_hits += 1
             self.state.hits[kind] += 1
-            for h in cand["hashes"]:
-                self.state.cache.keys[h] = entry["key"]
+            for h in cand.hashes:
+                self.state.cache.keys[h] = entry.key
             self._enter(cand, entry, from_cache=True)
             streak += 1
             if streak == HIT_STREAK_RESTART:
@@ -509,68 +504,63 @@ class Engine:
         return out
 
     # --- tell --------------------------------------------------------------------------------
-    def tell(self, results: list[dict]) -> list[dict]:
+    def tell(self, results: list[dict | Result]) -> list[FrontEntry]:
         """Enter evaluated candidates; returns the front entries they improved."""
         improved = []
-        by_id = {c["id"]: c for c in self.state.pending}
-        for res in results:
-            cand = by_id.get(res["id"])
+        by_id = {c.id: c for c in self.state.pending}
+        for raw in results:
+            res = Result.from_dict(raw, "a worker's result")
+            cand = by_id.get(res.id)
             if cand is None:
                 continue  # a result for a candidate already told (a retried task): ignore
-            self.state.pending = [c for c in self.state.pending if c["id"] != res["id"]]
+            self.state.pending = [c for c in self.state.pending if c.id != res.id]
             self.state.n_evaluated += 1
-            if res.get("failed"):
+            if res.failed:
                 self.state.n_failed += 1
-            entry = {"program": res["program"], "error": res["error"], "cost": res["cost"],
-                     "summary": res.get("summary"), "failed": res.get("failed")}
-            if res.get("frame") is not None:
-                entry["frame"] = res["frame"]
+            entry = CacheEntry(program=res.program, error=res.error, cost=res.cost, summary=res.summary,
+                               failed=res.failed, frame=res.frame)
             if self.state.dense_errors:  # a program that was checked keeps its dense error
-                entry["error"] = max(entry["error"], self.state.dense_errors.get(_digest(entry), -math.inf))
-            if self.config.caching and not res.get("failed"):
-                fitted = functional_hash(parse_program(res["program"]), self.problem.probes)
-                entry, converged = self.state.cache.store(cand["hashes"] + [fitted + frame_key(res.get("frame"))],
-                                                          entry)
+                entry = entry.replace(error=max(entry.error, self.state.dense_errors.get(_digest(entry), -math.inf)))
+            if self.config.caching and not res.failed:
+                fitted = functional_hash(parse_program(res.program), self.problem.probes)
+                entry, converged = self.state.cache.store(list(cand.hashes) + [fitted + frame_key(res.frame)], entry)
                 self.state.hits["converged"] += converged
             if self._enter(cand, entry, from_cache=False):
-                improved.append(self.state.best_per_cost[entry["cost"]])
+                improved.append(self.state.best_per_cost[entry.cost])
         return improved
 
-    def _enter(self, cand: dict, result: dict, from_cache: bool) -> bool:
+    def _enter(self, cand: Candidate, result: CacheEntry, from_cache: bool) -> bool:
         st = self.state
-        isl = st.islands[cand["island"]]
-        member = {"id": cand["id"], "program": result["program"], "error": float(result["error"]),
-                  "cost": float(result["cost"]), "parent": cand["parent"], "mutation": cand["mutation"]}
-        if result.get("frame") is not None:
-            member["frame"] = result["frame"]
+        isl = st.islands[cand.island]
+        member = Member(id=cand.id, program=result.program, error=float(result.error), cost=float(result.cost),
+                        parent=cand.parent, mutation=cand.mutation, frame=result.frame)
         if st.dense_errors:  # a program that was checked keeps its dense error, however it comes back
-            member["error"] = max(member["error"], st.dense_errors.get(_digest(member), -math.inf))
+            member = member.replace(error=max(member.error, st.dense_errors.get(_digest(member), -math.inf)))
         isl.population.append(member)
         if len(isl.population) > self.config.population_size:
             isl.population.pop(0)  # aging: the oldest leaves, however good
         isl.n_told += 1
         st.n_told += 1
-        entry = dict(member, summary=result.get("summary"), from_cache=from_cache, island=cand["island"])
-        if st.dense_errors and _digest(member) in st.dense_errors:  # checked before: not again
-            entry["dense_ulp"] = st.dense_errors[_digest(member)]
-        finite = math.isfinite(member["error"])
+        entry = FrontEntry(**vars_of(member), summary=result.summary, from_cache=from_cache, island=cand.island,
+                           dense_ulp=st.dense_errors.get(_digest(member)) if st.dense_errors else None)
+        finite = math.isfinite(member.error)
         improved = finite and improves(st.best_per_cost, entry)
         if improved:
-            old = st.best_per_cost.get(member["cost"])
-            if old is not None and "dense_ulp" in old and "dense_ulp" not in entry:
-                st.displaced[str(member["cost"])] = old  # back on the front if the newcomer fails its check
-            elif "dense_ulp" in entry:
-                st.displaced.pop(str(member["cost"]), None)
-            entry["front_since"] = st.n_told
-            st.best_per_cost[member["cost"]] = entry
-            st.history.append([st.n_told, st.elapsed, member["cost"], member["error"]])
+            old = st.best_per_cost.get(member.cost)
+            if old is not None and old.dense_ulp is not None and entry.dense_ulp is None:
+                st.displaced[str(member.cost)] = old  # back on the front if the newcomer fails its check
+            elif entry.dense_ulp is not None:
+                st.displaced.pop(str(member.cost), None)
+            entry = entry.replace(front_since=st.n_told)
+            st.best_per_cost[member.cost] = entry
+            st.history.append([st.n_told, st.elapsed, member.cost, member.error])
             st.last_improved = st.n_told
         local = finite and improves(isl.best_per_cost, entry)
         if local:
-            isl.best_per_cost[member["cost"]] = dict(entry)
+            isl.best_per_cost[member.cost] = entry
         if not from_cache and finite:
-            best = isl.best_per_cost.get(member["cost"])
-            if local or (best is not None and member["error"] <= EXPANSION_NEAR * best["error"]):
+            best = isl.best_per_cost.get(member.cost)
+            if local or (best is not None and member.error <= EXPANSION_NEAR * best.error):
                 self._queue_expansions(isl, member, local)
         self._maintain()
         return improved
@@ -593,18 +583,17 @@ class Engine:
             if i in self.busy:
                 continue
             for e in fronts[i - 1]:
-                member = {k: e[k] for k in ("id", "program", "error", "cost", "parent", "mutation", "frame") if k in e}
-                isl.population.append(member)
+                isl.population.append(e.member())
                 if len(isl.population) > self.config.population_size:
                     isl.population.pop(0)
                 if improves(isl.best_per_cost, e):
-                    isl.best_per_cost[e["cost"]] = dict(e)
+                    isl.best_per_cost[e.cost] = e
 
     def _restart(self, why: str) -> None:
         """Start the island that holds the fewest front programs afresh (the front is kept)."""
         st = self.state
         front = pareto(st.best_per_cost)
-        held = [sum(1 for e in front if e.get("island") == i) for i in range(len(st.islands))]
+        held = [sum(1 for e in front if e.island == i) for i in range(len(st.islands))]
         idle = [i for i in range(len(st.islands)) if i not in self.busy]
         if not idle:
             return  # every island is out on an epoch: the next stagnation check tries again
@@ -639,44 +628,41 @@ class Engine:
         st.next_id += n
         return {"island_index": k, "island": st.islands[k].to_dict(), "n": n, "id_base": base, "run": self.run_token,
                 "seed": int((self.config.seed * 1_000_003 + base) % (2**63)),
-                "front": [st.best_per_cost[c] for c in sorted(st.best_per_cost)],
+                "front": [st.best_per_cost[c].to_dict() for c in sorted(st.best_per_cost)],
                 "hard_points": list(st.hard_points), "dense_errors": dict(st.dense_errors)}
 
-    def end_epoch(self, work: dict, out: dict) -> list[dict]:
+    def end_epoch(self, work: dict, out: dict) -> list[FrontEntry]:
         """Take an epoch's island back and enter what it fitted; returns the front entries improved."""
         st = self.state
         k = work["island_index"]
         self.busy.pop(k, None)
-        isl = Island.from_dict(out["island"])
-        for e in isl.best_per_cost.values():
-            e["island"] = k
+        isl = Island.from_dict(out["island"], f"island {k} back from its epoch")
+        isl.best_per_cost = {c: e.replace(island=k) for c, e in isl.best_per_cost.items()}
         st.islands[k] = isl
         improved = []
         told0 = st.n_told
         for item in out["fitted"]:
-            cand, res = item["candidate"], item["result"]
+            cand = Candidate.from_dict(item["candidate"], "an epoch's candidate")
+            res = Result.from_dict(item["result"], "an epoch's result")
             st.n_told = told0 + int(item["told"])  # as the island counted it, for the history
             st.n_evaluated += 1
-            st.n_failed += bool(res.get("failed"))
-            entry = {"program": res["program"], "error": float(res["error"]), "cost": float(res["cost"]),
-                     "summary": res.get("summary"), "failed": res.get("failed")}
-            if res.get("frame") is not None:
-                entry["frame"] = res["frame"]
+            st.n_failed += bool(res.failed)
             # (the workers' caches answer their islands; the driver's would only cost time here)
-            front = dict(entry, id=cand["id"], parent=cand["parent"], mutation=cand["mutation"], from_cache=False,
-                         island=k)
+            front = FrontEntry(id=cand.id, program=res.program, error=res.error, cost=res.cost, parent=cand.parent,
+                               mutation=cand.mutation, frame=res.frame, summary=res.summary, failed=res.failed,
+                               from_cache=False, island=k)
             if st.dense_errors:
                 digest = _digest(front)
                 if digest in st.dense_errors:
-                    front["error"] = max(front["error"], st.dense_errors[digest])
-                    front["dense_ulp"] = st.dense_errors[digest]
-            if math.isfinite(front["error"]) and improves(st.best_per_cost, front):
-                old = st.best_per_cost.get(front["cost"])
-                if old is not None and "dense_ulp" in old and "dense_ulp" not in front:
-                    st.displaced[str(front["cost"])] = old
-                front["front_since"] = st.n_told
-                st.best_per_cost[front["cost"]] = front
-                st.history.append([st.n_told, st.elapsed, front["cost"], front["error"]])
+                    front = front.replace(error=max(front.error, st.dense_errors[digest]),
+                                          dense_ulp=st.dense_errors[digest])
+            if math.isfinite(front.error) and improves(st.best_per_cost, front):
+                old = st.best_per_cost.get(front.cost)
+                if old is not None and old.dense_ulp is not None and front.dense_ulp is None:
+                    st.displaced[str(front.cost)] = old
+                front = front.replace(front_since=st.n_told)
+                st.best_per_cost[front.cost] = front
+                st.history.append([st.n_told, st.elapsed, front.cost, front.error])
                 st.last_improved = st.n_told
                 improved.append(front)
         st.n_told = told0 + int(out["told"])
@@ -691,7 +677,7 @@ class Engine:
         self.busy.pop(work["island_index"], None)
 
     # --- views -------------------------------------------------------------------------------
-    def front(self) -> list[dict]:
+    def front(self) -> list[FrontEntry]:
         return pareto(self.state.best_per_cost)
 
     @property

@@ -8,6 +8,11 @@ with a header saying what it approximates, where, how accurately, and how that w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import FrontEntry
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +33,18 @@ LANGS = tuple(EXTENSIONS)
 @dataclass(frozen=True)
 class Exported:
     program: Program
-    entry: dict
+    entry: "FrontEntry"
     report: VerifyReport | None
     path: Path
     source: str
 
 
-def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, note: str = "") -> str:
+def header_text(record: RunRecord, entry: "FrontEntry", report: VerifyReport | None, note: str = "") -> str:
     cfg = record.config
     lines = [
         f"{cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {cfg.dtype}, "
-        + (f"{int(entry['cost'])} operations" if cfg.cost_model == "ops"
-           else f"measured cost {entry['cost']:g} ({cfg.cost_model}, in op-count units)"),
+        + (f"{int(entry.cost)} operations" if cfg.cost_model == "ops"
+           else f"measured cost {entry.cost:g} ({cfg.cost_model}, in op-count units)"),
         "Discovered by AutoNumerics (regularized evolution with functional hashing).",
     ]
     if cfg.frame:
@@ -49,19 +54,19 @@ def header_text(record: RunRecord, entry: dict, report: VerifyReport | None, not
                      + (", evolved frame constants: " + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(moved.items()))
                         if moved else "") + ".")
     if cfg.mode == "real":
-        summ = entry.get("summary") or {}
-        lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry['error']):.4g} on the fitness points.")
+        summ = entry.summary or {}
+        lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry.error):.4g} on the fitness points.")
     if report is not None:
         lines.append(f"Verified: {report.describe()}.")
     else:
-        lines.append(f"Not verified beyond the {cfg.n_points}-point fitness set (max {entry['error']:.4g}).")
+        lines.append(f"Not verified beyond the {cfg.n_points}-point fitness set (max {entry.error:.4g}).")
     if note:
         lines.append(note)
     return "\n".join(lines)
 
 
 def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float | None, exhaustive: bool,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[dict, VerifyReport | None]:
+                      progress: Callable[[int, int], None] | None = None) -> tuple["FrontEntry", VerifyReport | None]:
     """The entry to export and its verification (``search.policy``): in real mode the most accurate
     (within ``max_ops``; real mode is not checked in float32); with ``max_ops`` the most accurate
     within it, checked; else the cheapest entry that holds ``max_ulp`` (default 1) on the check."""
@@ -80,15 +85,15 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
         raise ExportError(f"run {record.path} has no finite-error program on its front yet")
     limit = 1.0 if max_ulp is None else max_ulp
     tried = []
-    for e in sorted(front, key=lambda e: e["cost"]):
-        if e["error"] > limit:
+    for e in sorted(front, key=lambda e: e.cost):
+        if e.error > limit:
             continue
         rep = policy.check(record, e, exhaustive, progress=progress)
         if rep.max_ulp <= limit and _specials_ok(rep):
             return e, rep
-        tried.append(f"{int(e['cost'])} ops: {rep.max_ulp:.4f} ULP")
+        tried.append(f"{int(e.cost)} ops: {rep.max_ulp:.4f} ULP")
     detail = f" (dense check: {'; '.join(tried)})" if tried else ""
-    best = min(e["error"] for e in front)
+    best = min(e.error for e in front)
     raise ExportError(f"no program on the front is within {limit:g} ULP{detail}; best on the fitness points: {best:.4g} ULP")
 
 
@@ -115,7 +120,7 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
         atomic_write_text(path, source)
         if report is not None:
             atomic_write_text(path.with_name(path.name + ".verify.json"),
-                              json.dumps({"candidate": entry["id"], "cost": entry["cost"], **report.to_dict()}, indent=1))
+                              json.dumps({"candidate": entry.id, "cost": entry.cost, **report.to_dict()}, indent=1))
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return Exported(program, entry, report, path, source)

@@ -1,7 +1,7 @@
 """The Pareto front of (error, cost): the best error seen at every cost.
 
-Entries are plain dicts (``id``, ``program``, ``error``, ``cost``, ``summary``) so the front
-serializes as it is.  ``best_per_cost`` keeps one entry per cost; ``pareto`` drops the costs a
+Entries are ``search.records.FrontEntry`` records (anything with ``error`` and ``cost``).
+``best_per_cost`` keeps one entry per cost; ``pareto`` drops the costs a
 cheaper entry already beats or matches.
 """
 
@@ -10,19 +10,19 @@ from __future__ import annotations
 import math
 
 
-def improves(best_per_cost: dict[float, dict], entry: dict) -> bool:
-    current = best_per_cost.get(entry["cost"])
-    return current is None or entry["error"] < current["error"]
+def improves(best_per_cost: dict, entry) -> bool:
+    current = best_per_cost.get(entry.cost)
+    return current is None or entry.error < current.error
 
 
-def pareto(best_per_cost: dict[float, dict]) -> list[dict]:
-    out: list[dict] = []
+def pareto(best_per_cost: dict) -> list:
+    out: list = []
     best = math.inf
     for cost in sorted(best_per_cost):
         e = best_per_cost[cost]
-        if e["error"] < best:
+        if e.error < best:
             out.append(e)
-            best = e["error"]
+            best = e.error
     return out
 
 
@@ -48,13 +48,13 @@ def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[0] and a[1] <= b[1] and (a[0] < b[0] or a[1] < b[1])
 
 
-def cheapest_within(best_per_cost: dict[float, dict], max_error: float) -> dict | None:
+def cheapest_within(best_per_cost: dict, max_error: float):
     for e in pareto(best_per_cost):
-        if e["error"] <= max_error:
+        if e.error <= max_error:
             return e
     return None
 
 
-def most_accurate_within(best_per_cost: dict[float, dict], max_cost: float) -> dict | None:
+def most_accurate_within(best_per_cost: dict, max_cost: float):
     cands = [e for c, e in best_per_cost.items() if c <= max_cost]
-    return min(cands, key=lambda e: (e["error"], e["cost"])) if cands else None
+    return min(cands, key=lambda e: (e.error, e.cost)) if cands else None

@@ -12,6 +12,11 @@ inputs, and when a check covers all 2^32 float32 bit patterns.  ``verify``, ``ex
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import FrontEntry
+
 from typing import Callable
 
 from fitness.targets import get_target
@@ -28,11 +33,11 @@ def eval_dtype(config: RunConfig) -> str:
 
 def most_accurate(record: RunRecord, max_ops: float | None = None) -> dict:
     """The front's most accurate entry costing at most ``max_ops`` (ExportError if none)."""
-    cands = [e for e in record.front if max_ops is None or e["cost"] <= max_ops]
+    cands = [e for e in record.front if max_ops is None or e.cost <= max_ops]
     if not cands:
         raise ExportError("no program on the front" + (f" has at most {max_ops:g} operations" if max_ops is not None
                                                       else f" of run {record.path} has a finite error yet"))
-    return min(cands, key=lambda e: (e["error"], e["cost"]))
+    return min(cands, key=lambda e: (e.error, e.cost))
 
 
 def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False) -> bool:
@@ -42,7 +47,7 @@ def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False)
     return bool(exhaustive and (config.frame or full_range) and config.mode == "ulp")
 
 
-def check(record: RunRecord, entry: dict, exhaustive: bool = False, full_range: bool = False,
+def check(record: RunRecord, entry: "FrontEntry", exhaustive: bool = False, full_range: bool = False,
           workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Verify one entry's complete program the way every command does."""
     cfg = record.config

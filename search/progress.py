@@ -15,8 +15,8 @@ import time
 def _fmt_front(front: list[dict], limit: int = 8) -> str:
     parts = []
     for e in front[-limit:]:
-        c = e["cost"]
-        parts.append(f"{int(c) if float(c).is_integer() else c:g}:{e['error']:.3g}")
+        c = e.cost
+        parts.append(f"{int(c) if float(c).is_integer() else c:g}:{e.error:.3g}")
     return " ".join(parts)
 
 

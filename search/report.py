@@ -43,28 +43,28 @@ def front_table(record: RunRecord) -> str:
     if cfg.mode == "ulp":
         lines.append(f"{col:>4}  {'max ULP':>10}  {'mean ULP':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
         for e in record.front:
-            s = e.get("summary") or {}
+            s = e.summary or {}
             cr = s.get("frac_correctly_rounded")
-            lines.append(f"{e['cost']:>4g}  {_num(e['error'], '10.4g')}  {_num(s.get('mean_ulp'), '9.4g')}  "
+            lines.append(f"{e.cost:>4g}  {_num(e.error, '10.4g')}  {_num(s.get('mean_ulp'), '9.4g')}  "
                          f"{(_num(100 * cr, '12.3f') + '%') if cr is not None else '-':>13}  "
-                         f"{_num(s.get('max_rel_error'), '11.3e')}  {e['id']:>7}")
+                         f"{_num(s.get('max_rel_error'), '11.3e')}  {e.id:>7}")
     else:
         lines.append(f"{col:>4}  {'max rel err':>11}  {'digits':>6}  {'id':>7}")
         for e in record.front:
-            digits = -math.log10(e["error"]) if e["error"] > 0 else float("inf")
-            lines.append(f"{e['cost']:>4g}  {_num(e['error'], '11.3e')}  {_num(digits, '6.2f')}  {e['id']:>7}")
+            digits = -math.log10(e.error) if e.error > 0 else float("inf")
+            lines.append(f"{e.cost:>4g}  {_num(e.error, '11.3e')}  {_num(digits, '6.2f')}  {e.id:>7}")
     if not record.front:
         lines.append("(no program with a finite error yet)")
-    checked = [e for e in record.front if e.get("dense_ulp") is not None]
+    checked = [e for e in record.front if e.dense_ulp is not None]
     if checked:
         lines += ["", "dense checks (2^22 inputs; 2^16 for a target without a float64 function): " + ", ".join(
-            f"{e['cost']:g} ops {float(e['dense_ulp']):.4g} ULP" for e in checked)]
+            f"{e.cost:g} ops {float(e.dense_ulp):.4g} ULP" for e in checked)]
     if cfg.frame_evolve:
         lines += ["", f"frame constants that evolved away from the {cfg.frame!r} frame's defaults:"]
         for e in record.front:
             moved = record.frame_constants(e)
             text = ", ".join(f"{k} = {v:.9g}" for k, v in sorted(moved.items())) or "none"
-            lines.append(f"{e['cost']:>4g}  {text}")
+            lines.append(f"{e.cost:>4g}  {text}")
     return "\n".join(lines)
 
 
@@ -89,9 +89,9 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     front = record.front
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    allpts = sorted(record.best_per_cost.values(), key=lambda e: e["cost"])
-    ax.plot([e["cost"] for e in allpts], [e["error"] for e in allpts], "o", color="0.7", label="best at each cost")
-    ax.step([e["cost"] for e in front], [e["error"] for e in front], "o-", where="post", label="Pareto front")
+    allpts = sorted(record.best_per_cost.values(), key=lambda e: e.cost)
+    ax.plot([e.cost for e in allpts], [e.error for e in allpts], "o", color="0.7", label="best at each cost")
+    ax.step([e.cost for e in front], [e.error for e in front], "o-", where="post", label="Pareto front")
     if cfg.mode == "ulp":
         ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label="1 ULP")
     ax.set_yscale("log")
@@ -105,7 +105,7 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     plt.close(fig)
 
     if front:
-        best = min(front, key=lambda e: (e["error"], e["cost"]))
+        best = min(front, key=lambda e: (e.error, e.cost))
         prog = record.program(best)
         dt = cfg.problem_spec.eval_dtype
         x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], dt, n=1 << 15, seed=3))
@@ -116,7 +116,7 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
         ax.plot(x, err, ",", alpha=0.6)
         ax.set_xlabel("x")
         ax.set_ylabel("ULP error" if cfg.mode == "ulp" else "relative error")
-        ax.set_title(f"error of the best program ({int(best['cost'])} ops, max {np.max(err):.3g})")
+        ax.set_title(f"error of the best program ({int(best.cost)} ops, max {np.max(err):.3g})")
         fig.tight_layout()
         paths.append(out / "error.png")
         fig.savefig(paths[-1], dpi=110)

@@ -24,6 +24,11 @@ atomically and only ever hold plain JSON.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import FrontEntry
+
 import hashlib
 import json
 import math
@@ -193,12 +198,12 @@ def best_by_ops(measured: Iterable[tuple[float, Measured]], max_ops: int) -> dic
     return out
 
 
-def evolved_programs(record: RunRecord) -> list[tuple[Program, dict]]:
+def evolved_programs(record: RunRecord) -> list[tuple[Program, "FrontEntry"]]:
     """Every best-per-cost program of a run (not only the front: re-costing can reorder them)."""
     out = []
     for c in sorted(record.best_per_cost):
         entry = record.best_per_cost[c]
-        if math.isfinite(entry["error"]):
+        if math.isfinite(entry.error):
             out.append((record.program(entry), entry))
     return out
 

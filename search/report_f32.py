@@ -159,8 +159,8 @@ def f32_baseline_report(record: RunRecord, progress: Callable[[str], None] | Non
     dense = DenseCache(record.path / "f32_dense.json", cfg.target, lo, hi)
     try:
         base = baseline_rows(problem, int(cfg.max_ops), DenseCache(None, cfg.target, lo, hi), progress=progress)
-        evolved = [(float(c), dense(e["program"])) for c, e in sorted(record.best_per_cost.items())
-                   if math.isfinite(e["error"])]
+        evolved = [(float(c), dense(e.program)) for c, e in sorted(record.best_per_cost.items())
+                   if math.isfinite(e.error)]
     finally:
         dense.save()
     rows = table(evolved, base, int(cfg.max_ops))

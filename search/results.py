@@ -18,6 +18,7 @@ from dsl.text import DSLSyntaxError, parse_program
 from . import checkpoint
 from .config import ConfigError, RunConfig
 from .front import pareto
+from .records import FrontEntry
 
 
 if TYPE_CHECKING:
@@ -36,40 +37,40 @@ class ExportError(ValueError):
 class RunRecord:
     path: Path
     config: RunConfig
-    best_per_cost: dict[float, dict]
+    best_per_cost: dict[float, FrontEntry]
     stats: dict
     history: list[list[float]]
 
     @property
-    def front(self) -> list[dict]:
+    def front(self) -> list[FrontEntry]:
         return pareto(self.best_per_cost)
 
-    def core(self, entry: dict) -> Program:
+    def core(self, entry: FrontEntry) -> Program:
         """The program the search evolved (inside the frame, for a framed run)."""
         return core_program(entry)
 
-    def program(self, entry: dict) -> Program:
+    def program(self, entry: FrontEntry) -> Program:
         """The complete program: the evolved one, composed with the run's frame if it has one."""
         return complete_program(self.config, entry)
 
-    def frame_constants(self, entry: dict) -> dict[str, float]:
+    def frame_constants(self, entry: FrontEntry) -> dict[str, float]:
         """The frame constants the entry's program uses that differ from the frame's defaults."""
-        if not self.config.frame or not isinstance(entry.get("frame"), dict):
+        if not self.config.frame or not isinstance(entry.frame, dict):
             return {}
         from fitness.frames import get_frame
 
         defaults = get_frame(self.config.frame).constants
-        return {k: float(v) for k, v in entry["frame"].items() if float(v) != defaults.get(k)}
+        return {k: float(v) for k, v in entry.frame.items() if float(v) != defaults.get(k)}
 
 
-def core_program(entry: dict) -> Program:
+def core_program(entry: FrontEntry) -> Program:
     try:
-        return parse_program(entry["program"])
+        return parse_program(entry.program)
     except (DSLSyntaxError, KeyError, TypeError) as exc:
-        raise RunDirError(f"front entry {entry.get('id')} holds an invalid program: {exc}") from None
+        raise RunDirError(f"front entry {entry.id} holds an invalid program: {exc}") from None
 
 
-def complete_program(config: RunConfig, entry: dict) -> Program:
+def complete_program(config: RunConfig, entry: FrontEntry) -> Program:
     """An entry's program as it runs: the evolved one, inside the run's frame (with the entry's own
     frame constants) if the run has one."""
     core = core_program(entry)
@@ -77,13 +78,13 @@ def complete_program(config: RunConfig, entry: dict) -> Program:
         return core
     from fitness.frames import FrameError, compose
 
-    constants = entry.get("frame")
+    constants = entry.frame
     try:
         if constants is not None and not isinstance(constants, dict):
             raise FrameError("not a table of constants")
         return compose(config.frame, core, constants)
     except (FrameError, TypeError, ValueError) as exc:
-        raise RunDirError(f"front entry {entry.get('id')} holds invalid frame constants: {exc}") from None
+        raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def read_checkpoint(path: str | Path, warn=lambda m: None) -> Checkpoint:
 def load_run(path: str) -> RunRecord:
     ck = read_checkpoint(path)
     st = ck.state
-    best = {float(c): dict(e, error=float(e["error"]), cost=float(e["cost"])) for c, e in st.best_per_cost.items()}
+    best = dict(st.best_per_cost)
     stats = {"n_told": st.n_told, "n_evaluated": st.n_evaluated, "n_hits": st.n_hits, "n_failed": st.n_failed,
              "elapsed": st.elapsed, "restarts": st.restarts, "hits": dict(st.hits), "islands": len(st.islands)}
     history = [list(map(float, h)) for h in st.history]

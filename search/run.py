@@ -30,6 +30,7 @@ from .engine import Engine
 from .executors import make_executor
 from .progress import Progress
 from .results import RunDirError, read_checkpoint
+from .records import FrontEntry
 from .worker import init_worker
 
 log = logging.getLogger("autonumerics")
@@ -38,7 +39,7 @@ log = logging.getLogger("autonumerics")
 @dataclass(frozen=True)
 class RunResult:
     run_dir: str
-    front: list[dict]
+    front: list[FrontEntry]
     candidates: int
     evaluated: int
     hit_rate: float
@@ -98,7 +99,7 @@ def _setup_logging(run_dir: RunDir) -> logging.Handler:
 
 
 def _write_front(rd: RunDir, engine: Engine) -> None:
-    atomic_write_text(rd.front, json.dumps({"config": engine.config.to_dict(), "front": engine.front()}, indent=1))
+    atomic_write_text(rd.front, json.dumps({"config": engine.config.to_dict(), "front": [e.to_dict() for e in engine.front()]}, indent=1))
 
 
 def _save(rd: RunDir, engine: Engine, problem_hash: str) -> None:
@@ -361,13 +362,13 @@ def _scheduler(engine: Engine, rd: RunDir, executor, spec_json: str):
 def dense_checks(rd: RunDir, engine: Engine, config: RunConfig, now: bool = False) -> None:
     """Check the front entries that await it on 2^22 inputs (``Engine.awaiting_confirmation``)."""
     for e in engine.awaiting_confirmation(now):
-        sampled = e["error"]
+        sampled = e.error
         rep = dense_check(config, e)
-        held = engine.confirm(e["cost"], rep.max_ulp, rep.worst_x, rep.worst_inputs)
-        rd.event("dense_check", id=e["id"], cost=e["cost"], sampled_ulp=sampled, dense_ulp=rep.max_ulp,
+        held = engine.confirm(e.cost, rep.max_ulp, rep.worst_x, rep.worst_inputs)
+        rd.event("dense_check", id=e.id, cost=e.cost, sampled_ulp=sampled, dense_ulp=rep.max_ulp,
                  worst_x=rep.worst_x, held=held, seconds=rep.seconds)
-        log.info("candidate %s (cost %g, %.4f ULP on the search's points): %.4f ULP on %d inputs%s", e["id"],
-                 e["cost"], sampled, rep.max_ulp, rep.n_points,
+        log.info("candidate %s (cost %g, %.4f ULP on the search's points): %.4f ULP on %d inputs%s", e.id,
+                 e.cost, sampled, rep.max_ulp, rep.n_points,
                  "" if config.target_error is None else (" (holds)" if held else " (misses the target, search goes on)"))
 
 

@@ -55,13 +55,14 @@ class CandidateScheduler:
 
     def task(self, work):
         cfg = self.engine.config
-        return evaluate_batch, (self.spec_json, work, cfg.cost_model, tuple(self.engine.state.hard_points))
+        return evaluate_batch, (self.spec_json, [c.to_dict() for c in work], cfg.cost_model,
+                                tuple(self.engine.state.hard_points))
 
     def size(self, work) -> int:
         return len(work)
 
     def describe(self, work) -> dict:
-        return {"ids": [c["id"] for c in work]}
+        return {"ids": [c.id for c in work]}
 
     def done(self, work, out) -> None:
         self._tell(out)
@@ -77,7 +78,7 @@ class CandidateScheduler:
         improved = self.engine.tell(results)
         self.on_events()
         for e in improved:
-            self.rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=self.engine.state.n_told)
+            self.rd.event("improved", id=e.id, cost=e.cost, error=e.error, candidates=self.engine.state.n_told)
 
 
 class EpochScheduler:
@@ -118,7 +119,7 @@ class EpochScheduler:
                 self.rd.event("candidate_failed", id=item["result"]["id"], why=item["result"]["failed"])
         self.on_events()
         for e in improved:
-            self.rd.event("improved", id=e["id"], cost=e["cost"], error=e["error"], candidates=self.engine.state.n_told)
+            self.rd.event("improved", id=e.id, cost=e.cost, error=e.error, candidates=self.engine.state.n_told)
 
     def lost(self, work, why: str) -> None:
         """An epoch that failed for good (it failed alone too): the island starts afresh, since

@@ -1,5 +1,6 @@
-"""What a worker runs: fit and score a batch of candidates.  Data in, data out (JSON-able dicts),
-so the same function runs inline, in a local process pool, or on a Dask cluster."""
+"""What a worker runs: fit and score a batch of candidates, or breed and evaluate an island epoch.
+Data in, data out (JSON-able dicts: ``search.records``' ``to_dict``), so the same function runs
+inline, in a local process pool, or on a Dask cluster."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import logging
 import os
 import time
 
+from dsl.program import cost
 from dsl.text import parse_program, format_program
 from fitness.evaluate import fit_and_score
 from fitness.fit import FitOptions
 from fitness.problem import Problem, ProblemSpec
+
+from .records import Candidate, Result
 
 log = logging.getLogger("autonumerics.worker")
 
@@ -37,13 +41,13 @@ def _inject_fault(cand_id: int) -> None:
                 raise RuntimeError(f"injected fault for candidate {cand_id}")
 
 
-def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
+def evaluate_one(problem: Problem, cand: dict | Candidate, cost_model: str = "ops") -> dict:
+    cand = Candidate.from_dict(cand, "a candidate")
     t0 = time.perf_counter()
     try:
-        _inject_fault(cand["id"])
-        opts = FitOptions().for_front(cand.get("promising_below"))
-        scored = fit_and_score(parse_program(cand["program"]), problem, cand["seed"], opts,
-                               frame_constants=cand.get("frame"))
+        _inject_fault(cand.id)
+        opts = FitOptions().for_front(cand.promising_below)
+        scored = fit_and_score(parse_program(cand.program), problem, cand.seed, opts, frame_constants=cand.frame)
         cost = scored.cost
         if cost_model != "ops":
             # measured speed of the program as it will run (frame included), in op-count units
@@ -51,29 +55,18 @@ def evaluate_one(problem: Problem, cand: dict, cost_model: str = "ops") -> dict:
 
             spec = problem.spec
             cost = program_cost(problem.realize(scored.program, scored.frame), spec.eval_dtype, cost_model, (spec.lo, spec.hi))
-        out = {"id": cand["id"], "program": format_program(scored.program), "error": scored.error,
-               "cost": cost, "summary": scored.summary.to_dict(), "failed": None,
-               "seconds": time.perf_counter() - t0}
-        if scored.frame is not None:
-            out["frame"] = scored.frame
-        return out
+        return Result(id=cand.id, program=format_program(scored.program), error=scored.error, cost=cost,
+                      summary=scored.summary.to_dict(), seconds=time.perf_counter() - t0, frame=scored.frame).to_dict()
     except Exception as exc:  # a pathological program must not end the run: score it as failed
-        log.warning("candidate %s failed: %s: %s", cand["id"], type(exc).__name__, exc)
+        log.warning("candidate %s failed: %s: %s", cand.id, type(exc).__name__, exc)
         return failed_result(cand, f"{type(exc).__name__}: {exc}")
 
 
-def failed_result(cand: dict, why: str) -> dict:
-    from dsl.program import cost
-
-    try:
-        c = cost(parse_program(cand["program"]))
-    except Exception:
-        c = 0.0
-    out = {"id": cand["id"], "program": cand["program"], "error": float("inf"), "cost": c,
-           "summary": None, "failed": why, "seconds": 0.0}
-    if cand.get("frame") is not None:
-        out["frame"] = cand["frame"]
-    return out
+def failed_result(cand: dict | Candidate, why: str) -> dict:
+    """The result of a candidate that could not be scored: infinitely bad, at its own cost."""
+    cand = Candidate.from_dict(cand, "a candidate")
+    return Result(id=cand.id, program=cand.program, error=float("inf"), cost=cost(parse_program(cand.program)),
+                  failed=why, frame=cand.frame).to_dict()
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,7 +159,7 @@ def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
     import numpy as np
 
     from .cache import EquivalenceCache
-    from .engine import Engine, EngineState, Island
+    from .engine import Engine, EngineState, Island, entries_by_cost
 
     hard = tuple(work["hard_points"])
     problem = _hard_problem(spec_json, hard) if hard else _problem(spec_json)
@@ -178,7 +171,7 @@ def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
         _EPOCH_CACHES[run_key] = EquivalenceCache()
     cache = _EPOCH_CACHES[run_key]
     state = EngineState(islands=[Island.from_dict(work["island"])],
-                        best_per_cost={float(e["cost"]): e for e in work["front"]}, cache=cache,
+                        best_per_cost=entries_by_cost(work["front"], "the run's front entry"), cache=cache,
                         next_id=int(work["id_base"]), hard_points=list(hard),
                         dense_errors={str(k): float(v) for k, v in work["dense_errors"].items()},
                         rng_state=np.random.PCG64(int(work["seed"])).state)
@@ -189,9 +182,10 @@ def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
         if not cands:
             break
         for cand in cands:
-            res = evaluate_one(problem, cand, cfg.cost_model)
+            msg = cand.to_dict()
+            res = evaluate_one(problem, msg, cfg.cost_model)
             engine.tell([res])
-            fitted.append({"candidate": cand, "result": res, "told": state.n_told})
+            fitted.append({"candidate": msg, "result": res, "told": state.n_told})
     hits = dict(state.hits)
     return {"island": state.islands[0].to_dict(), "fitted": fitted, "told": state.n_told, "hits": hits}
 

@@ -406,7 +406,7 @@ def test_end_to_end_run_report_export_c(tmp_path, tiny_toml):
     rows = [line.split() for line in lines[header + 1:] if line.strip()]
     record = load_run(str(rd))
     assert len(rows) == len(record.front) >= 1
-    assert [float(r[0]) for r in rows] == [e["cost"] for e in record.front]
+    assert [float(r[0]) for r in rows] == [e.cost for e in record.front]
 
     code, out, err = cli(["export", rd, "--lang", "c", "--max-ulp", "1e9", "--quiet"])
     assert code == 0, err
@@ -422,7 +422,7 @@ def test_end_to_end_run_report_export_c(tmp_path, tiny_toml):
         subprocess.run([CC, "-O2", "-ffp-contract=off", "-Wall", "-Werror", "-c", "-x", "c", str(path),
                         "-o", str(tmp_path / f"{name}.o")], check=True, capture_output=True, text=True)
         verified = json.loads(path.with_name(path.name + ".verify.json").read_text())
-        entry = next(e for e in record.best_per_cost.values() if e["id"] == verified["candidate"])
+        entry = next(e for e in record.best_per_cost.values() if e.id == verified["candidate"])
         program = record.program(entry)
         fn = _c_kernel(path, name, tmp_path)
         x = _inputs(0.0, 1.0, 100_000)
@@ -431,5 +431,5 @@ def test_end_to_end_run_report_export_c(tmp_path, tiny_toml):
         same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
         assert same.all(), (name, x[~same][:5], got[~same][:5], want[~same][:5])
     best = next(e for e in record.best_per_cost.values()
-                if e["id"] == json.loads((tmp_path / "best.c.verify.json").read_text())["candidate"])
-    assert best["cost"] >= 1  # a program that reads x was compared, not only a constant
+                if e.id == json.loads((tmp_path / "best.c.verify.json").read_text())["candidate"])
+    assert best.cost >= 1  # a program that reads x was compared, not only a constant

@@ -143,12 +143,12 @@ def test_search_evolves_the_frame_and_resumes_bit_exactly(tmp_path):
     record = load_run(str(whole))
     problem = Problem.build(record.config.problem_spec)
     for entry in record.front:
-        assert set(entry["frame"]) == set(evolvable("log"))
+        assert set(entry.frame) == set(evolvable("log"))
         # the record's complete program is the one the search scored
         y = evaluate(record.program(entry), problem.x, "float32")
-        ref = evaluate(problem.realize(record.core(entry), entry["frame"]), problem.x, "float32")
+        ref = evaluate(problem.realize(record.core(entry), entry.frame), problem.x, "float32")
         assert np.array_equal(y, ref, equal_nan=True)
-        assert score(record.core(entry), problem, entry["frame"]).error == pytest.approx(entry["error"], rel=0, abs=0)
+        assert score(record.core(entry), problem, entry.frame).error == pytest.approx(entry.error, rel=0, abs=0)
 
 
 def test_run_record_refuses_invalid_frame_constants(tmp_path):
@@ -156,12 +156,12 @@ def test_run_record_refuses_invalid_frame_constants(tmp_path):
     record = load_run(str(tmp_path / "r"))
     table = front_table(record)
     assert "frame constants that evolved away from the 'log' frame's defaults:" in table
-    assert all(f"{e['cost']:>4g}  " in table.split("defaults:")[1] for e in record.front)
-    entry = dict(record.front[0], frame={"LN2_HI": math.log(2)})  # too many bits for an exact k * LN2_HI
+    assert all(f"{e.cost:>4g}  " in table.split("defaults:")[1] for e in record.front)
+    entry = record.front[0].replace(frame={"LN2_HI": math.log(2)})  # too many bits for an exact k * LN2_HI
     with pytest.raises(RunDirError, match="invalid frame constants"):
         record.program(entry)
     with pytest.raises(RunDirError, match="invalid frame constants"):
-        record.program(dict(entry, frame={"NOPE": 1.0}))
+        record.program(entry.replace(frame={"NOPE": 1.0}))
 
 
 def test_resume_refuses_broken_frame_constants_in_one_line(tmp_path, capsys):
@@ -190,9 +190,9 @@ def test_children_inherit_a_moved_frame():
     rng = np.random.default_rng(0)
     while eng.state.n_told < 400:
         for c in eng.ask(1):
-            if c["mutation"] not in ("frame", "random") and c["frame"]["SPLIT"] != default:
+            if c.mutation not in ("frame", "random") and c.frame["SPLIT"] != default:
                 inherited += 1
-            eng.tell([{"id": c["id"], "program": c["program"], "error": float(rng.uniform(1, 100)),
-                       "cost": 1.0 + len(c["program"].splitlines()) % 6, "frame": c["frame"]}])
+            eng.tell([{"id": c.id, "program": c.program, "error": float(rng.uniform(1, 100)),
+                       "cost": 1.0 + len(c.program.splitlines()) % 6, "frame": c.frame}])
     assert inherited > 0
 

@@ -33,7 +33,7 @@ def test_two_local_workers_finish_the_budget(tmp_path):
     res = run(RunConfig(**SMALL, budget_evals=80, workers=2, run_dir=str(tmp_path / "r")), quiet=True)
     assert res.stopped == "budget"
     assert res.candidates == 80
-    assert res.front and all(e["error"] < float("inf") for e in res.front)
+    assert res.front and all(e.error < float("inf") for e in res.front)
 
 
 def test_faults_do_not_stop_the_run(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from fitness.fit_real import refine_minimax
 from fitness.real_error import real_grid, relative_residuals
 from fitness.problem import Problem, ProblemSpec
 from fitness.real_error import evaluate_mp, max_relative_error
+from search.records import Candidate, FrontEntry, Member
 
 
 @pytest.fixture(scope="module")
@@ -177,13 +178,13 @@ def test_tiny_real_search_front_matches_the_real_mode_error(tiny_run):
 
     record = load_run(tiny_run.run_dir)
     assert tiny_run.candidates == 120
-    front = [e for e in record.front if math.isfinite(e["error"]) and e["cost"] >= 1]
+    front = [e for e in record.front if math.isfinite(e.error) and e.cost >= 1]
     assert front
     for entry in front:
         measured = max_relative_error(record.program(entry), "exp2", 0.0, 1.0, prec_bits=128).max_rel_error
         # both are maxima of sampled-and-refined error curves: equal up to the refinement tolerance
-        assert entry["error"] == pytest.approx(measured, rel=2e-3), entry
-    assert min(e["error"] for e in front) < 1e-3  # the search got somewhere (a cubic: 7.5e-5)
+        assert entry.error == pytest.approx(measured, rel=2e-3), entry
+    assert min(e.error for e in front) < 1e-3  # the search got somewhere (a cubic: 7.5e-5)
 
 
 def test_report_baselines_prints_every_method_and_both_cost_models(tiny_run):
@@ -253,10 +254,9 @@ def test_a_tenth_of_the_parents_come_from_the_islands_front():
                         tournament_size=4, islands=1)
         eng = Engine(cfg, Problem.build(cfg.problem_spec))
         isl = eng.state.islands[0]
-        isl.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
-                          for i in range(8)]
-        isl.best_per_cost = {3.0: {"id": 99, "program": "v1 = param 1.0\nreturn v1\n", "error": 0.5, "cost": 3.0}}
-        picks = [eng._parent(isl)["id"] for _ in range(400)]
+        isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1.0, cost=0.0) for i in range(8)]
+        isl.best_per_cost = {3.0: FrontEntry(id=99, program="v1 = param 1.0\nreturn v1\n", error=0.5, cost=3.0)}
+        picks = [eng._parent(isl).id for _ in range(400)]
         share = picks.count(99) / len(picks)
         assert abs(share - engine_mod.FRONT_PARENT_RATE) < 0.05
 
@@ -283,26 +283,24 @@ def test_real_mode_expands_a_front_improvement_by_every_template():
 
     eng = _real_engine()
     isl = eng.state.islands[0]
-    isl.population = [{"id": i, "program": "v1 = param 1.0\nreturn v1\n", "error": 1.0, "cost": 0.0}
-                      for i in range(8)]
+    isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1.0, cost=0.0) for i in range(8)]
     eng.state.n_told = isl.n_told = 8
-    cand = {"id": 50, "program": CUBIC, "parent": 1, "mutation": "insert", "hashes": ["s", "g"], "seed": 1,
-            "island": 0}
+    cand = Candidate(id=50, program=CUBIC, parent=1, mutation="insert", hashes=("s", "g"), seed=1, island=0)
     eng.state.pending.append(cand)
     eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
     queue = isl.expansions
-    assert sorted(e["move"] for e in queue) == sorted(EXPANSION_MOVES)
-    assert all(e["priority"] == 0 and e["parent"] == 50 for e in queue)
+    assert sorted(e.move for e in queue) == sorted(EXPANSION_MOVES)
+    assert all(e.priority == 0 and e.parent == 50 for e in queue)
     # a close program at the same cost queues behind it; the same structure again does not queue
     close = CUBIC.replace("0.08", "0.07")
-    eng.state.pending.append(dict(cand, id=51, program=close))
+    eng.state.pending.append(cand.replace(id=51, program=close))
     eng.tell([{"id": 51, "program": close, "error": 2e-4, "cost": 3.0}])
     assert len(queue) == len(EXPANSION_MOVES)  # same structure, worse constants: nothing new
     restored = EngineState.from_dict(json.loads(json.dumps(eng.state.to_dict())))
     assert restored.islands[0].expansions == isl.expansions
     # children drawn from the queue are template growths of the improvement
-    grown = [c for c in eng.ask(60) if c["parent"] == 50]
-    assert sum(c["mutation"] in GROW_MOVES for c in grown) >= len(EXPANSION_MOVES)
+    grown = [c for c in eng.ask(60) if c.parent == 50]
+    assert sum(c.mutation in GROW_MOVES for c in grown) >= len(EXPANSION_MOVES)
     assert not isl.expansions
 
 
@@ -318,7 +316,6 @@ def test_expansions_of_a_checkpoint_are_checked():
 
 def test_target_with_a_zero_adds_the_zero_factor_expansion():
     eng = _real_engine("erf")
-    eng.state.pending.append({"id": 5, "program": CUBIC, "parent": None, "mutation": "random",
-                              "hashes": ["s", "g"], "seed": 1, "island": 0})
+    eng.state.pending.append(Candidate(id=5, program=CUBIC, mutation="random", hashes=("s", "g"), seed=1))
     eng.tell([{"id": 5, "program": CUBIC, "error": 0.5, "cost": 3.0}])
-    assert "grow_zero_factor" in {e["move"] for e in eng.state.islands[0].expansions}
+    assert "grow_zero_factor" in {e.move for e in eng.state.islands[0].expansions}

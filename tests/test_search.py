@@ -19,6 +19,7 @@ from search import checkpoint
 from search.cache import EquivalenceCache, candidate_keys, family_hash, functional_hash, quantize
 from search.config import RunConfig
 from search.engine import Engine
+from search.records import CacheEntry, FrontEntry
 from search.front import cheapest_within, improves, most_accurate_within, pareto, pareto_ranks
 from search.run import run
 from search.worker import evaluate_batch, evaluate_one
@@ -84,8 +85,8 @@ def _scripted(monkeypatch, programs):
     return queue
 
 
-def _result(cand: dict, error: float, cost_: float) -> dict:
-    return {"id": cand["id"], "program": cand["program"], "error": error, "cost": cost_,
+def _result(cand, error: float, cost_: float) -> dict:
+    return {"id": cand.id, "program": cand.program, "error": error, "cost": cost_,
             "summary": {"max_ulp": error}, "failed": None}
 
 
@@ -106,14 +107,14 @@ def test_structurally_equivalent_candidate_is_answered_from_the_cache(monkeypatc
     _scripted(monkeypatch, [p1, p2, p3])
     eng = Engine(RunConfig(**TINY), problem)
     (c1,) = eng.ask(1)
-    assert c1["program"] == format_program(p1) and eng.state.n_hits == 0
+    assert c1.program == format_program(p1) and eng.state.n_hits == 0
     eng.tell([_result(c1, 5.0, 2.0)])
     (c3,) = eng.ask(1)  # p2 is answered from the cache on the way; p3 needs evaluating
-    assert c3["program"] == format_program(p3)
+    assert c3.program == format_program(p3)
     assert eng.state.n_hits == 1
-    assert [c["id"] for c in eng.state.pending] == [c3["id"]]
+    assert [c.id for c in eng.state.pending] == [c3.id]
     hit = eng.state.population[-1]
-    assert hit["id"] == c1["id"] + 1 and hit["error"] == 5.0 and hit["program"] == c1["program"]
+    assert hit.id == c1.id + 1 and hit.error == 5.0 and hit.program == c1.program
     assert eng.state.n_told == 2 and eng.state.n_evaluated == 1
     assert eng.hit_rate == 0.5
 
@@ -133,8 +134,8 @@ def test_same_family_candidate_is_answered_from_the_cache(monkeypatch, problem):
     (c1,) = eng.ask(1)
     eng.tell([_result(c1, 7.0, cost(p1))])
     (c3,) = eng.ask(1)
-    assert c3["program"] == format_program(p3)
-    assert eng.state.n_hits == 1 and eng.state.hits["family"] == 1 and eng.state.population[-1]["error"] == 7.0
+    assert c3.program == format_program(p3)
+    assert eng.state.n_hits == 1 and eng.state.hits["family"] == 1 and eng.state.population[-1].error == 7.0
 
 
 def test_a_child_with_one_more_parameter_is_fitted(monkeypatch, problem):
@@ -150,7 +151,7 @@ def test_a_child_with_one_more_parameter_is_fitted(monkeypatch, problem):
     (c1,) = eng.ask(1)
     eng.tell([_result(c1, 7.0, 1.0)])
     (c2,) = eng.ask(1)
-    assert c2["program"] == format_program(p2) and eng.state.n_hits == 0
+    assert c2.program == format_program(p2) and eng.state.n_hits == 0
 
 
 def test_structures_that_converge_to_one_function_are_counted(monkeypatch, problem):
@@ -160,12 +161,12 @@ def test_structures_that_converge_to_one_function_are_counted(monkeypatch, probl
     (c1,) = eng.ask(1)
     eng.tell([_result(c1, 7.0, 1.0)])
     (c2,) = eng.ask(1)
-    eng.tell([dict(_result(c2, 8.0, 2.0), program=c1["program"])])  # fitted to the same function
+    eng.tell([dict(_result(c2, 8.0, 2.0), program=c1.program)])  # fitted to the same function
     assert eng.state.hits["converged"] == 1
     # counted, and the function's key names the better program; each family keeps its own answer
-    assert eng.state.cache.lookup(c2["hashes"])[0]["error"] == 8.0
-    fitted = functional_hash(parse_program(c1["program"]), problem.probes)
-    assert eng.state.cache.entries[eng.state.cache.keys[fitted]]["error"] == 7.0
+    assert eng.state.cache.lookup(c2.hashes)[0].error == 8.0
+    fitted = functional_hash(parse_program(c1.program), problem.probes)
+    assert eng.state.cache.entries[eng.state.cache.keys[fitted]].error == 7.0
 
 
 def test_without_caching_the_equivalent_candidate_is_evaluated(monkeypatch, problem):
@@ -175,7 +176,7 @@ def test_without_caching_the_equivalent_candidate_is_evaluated(monkeypatch, prob
     (c1,) = eng.ask(1)
     eng.tell([_result(c1, 5.0, 2.0)])
     (c2,) = eng.ask(1)
-    assert c2["program"] == format_program(p2)
+    assert c2.program == format_program(p2)
     assert eng.state.n_hits == 0 and not eng.state.cache.entries
 
 
@@ -186,23 +187,27 @@ def test_failed_result_is_not_cached(monkeypatch, problem):
     (c1,) = eng.ask(1)
     eng.tell([dict(_result(c1, math.inf, 2.0), failed="worker failed: BrokenProcessPool", summary=None)])
     (c2,) = eng.ask(1)  # a worker crash says nothing about the program: it is evaluated again
-    assert c2["program"] == format_program(p2) and eng.state.n_hits == 0
+    assert c2.program == format_program(p2) and eng.state.n_hits == 0
     assert eng.state.n_failed == 1
 
 
+PROG_A, PROG_B, PROG_C = "return x", "y = neg x\nreturn y", "y = sqrt x\nreturn y"
+
+
 def test_cache_keeps_the_better_result():
+    # (programs as the cache stores them: text that parses, since a checkpointed cache is checked)
     cache = EquivalenceCache()
-    e1, conv = cache.store(["s1", "g1"], {"program": "a", "error": 3.0, "cost": 1.0})
+    e1, conv = cache.store(["s1", "g1"], CacheEntry(program=PROG_A, error=3.0, cost=1.0))
     assert not conv
-    e2, _ = cache.store(["s2", "g1"], {"program": "b", "error": 5.0, "cost": 1.0})
-    assert e2["program"] == "a" and cache.lookup(["s2", "g1"])[0]["program"] == "a"
-    e3, _ = cache.store(["s3", "g1"], {"program": "c", "error": 1.0, "cost": 1.0})
-    assert e3["program"] == "c" and cache.lookup(["s1", "g1"])[0]["program"] == "c"
+    e2, _ = cache.store(["s2", "g1"], CacheEntry(program=PROG_B, error=5.0, cost=1.0))
+    assert e2.program == PROG_A and cache.lookup(["s2", "g1"])[0].program == PROG_A
+    e3, _ = cache.store(["s3", "g1"], CacheEntry(program=PROG_C, error=1.0, cost=1.0))
+    assert e3.program == PROG_C and cache.lookup(["s1", "g1"])[0].program == PROG_C
     assert cache.lookup(["s3", "g1"]) == (e3, "structure")
     assert cache.lookup(["s9", "g1"]) == (e3, "family")
     assert cache.lookup(["nope"]) is None
     assert cache.lookup(["s1", "g2"]) is None  # the family decides: a known structure of another family is not a hit
-    assert e1["program"] == "a" and e1["key"] != e3["key"]  # a better result is a new entry, never an edit
+    assert e1.program == PROG_A and e1.key != e3.key  # a better result is a new entry, never an edit
     again = EquivalenceCache.from_dict(json.loads(json.dumps(cache.to_dict())))
     assert again.lookup(["s2"]) == cache.lookup(["s2"])
 
@@ -212,16 +217,16 @@ def test_fitted_function_keys_never_decide_a_familys_answer():
     apart) are counted, but each family keeps its own best answer: sharing one entry would cost one
     of them its place at its own cost; and the function's key only names programs computing it."""
     cache = EquivalenceCache()
-    h6, _ = cache.store(["sH6", "gH6", "vF"], {"program": "horner6", "error": 0.85, "cost": 6.0})
-    h7, conv = cache.store(["sH7", "gH7", "vF"], {"program": "horner7", "error": 0.78, "cost": 7.0})
-    assert conv and h7["program"] == "horner7" and cache.keys["vF"] == h7["key"]
-    again, conv = cache.store(["sH6", "gH6", "vF"], {"program": "horner6b", "error": 0.84, "cost": 6.0})
-    assert conv and again["program"] == "horner6b"  # not horner7: the cost-6 family keeps its own
-    assert cache.lookup(["sH6", "gH6"])[0]["program"] == "horner6b"
-    assert cache.keys["vF"] == h7["key"]  # the best program computing F
-    r, _ = cache.store(["sR", "gR", "vG"], {"program": "rational", "error": 3.0, "cost": 5.0})
-    e, conv = cache.store(["sC", "gR", "vF"], {"program": "c", "error": 900.0, "cost": 5.0})
-    assert conv and e is r and cache.keys["vF"] == h7["key"]  # F never names the rational
+    h6, _ = cache.store(["sH6", "gH6", "vF"], CacheEntry(program="horner6", error=0.85, cost=6.0))
+    h7, conv = cache.store(["sH7", "gH7", "vF"], CacheEntry(program="horner7", error=0.78, cost=7.0))
+    assert conv and h7.program == "horner7" and cache.keys["vF"] == h7.key
+    again, conv = cache.store(["sH6", "gH6", "vF"], CacheEntry(program="horner6b", error=0.84, cost=6.0))
+    assert conv and again.program == "horner6b"  # not horner7: the cost-6 family keeps its own
+    assert cache.lookup(["sH6", "gH6"])[0].program == "horner6b"
+    assert cache.keys["vF"] == h7.key  # the best program computing F
+    r, _ = cache.store(["sR", "gR", "vG"], CacheEntry(program="rational", error=3.0, cost=5.0))
+    e, conv = cache.store(["sC", "gR", "vF"], CacheEntry(program="c", error=900.0, cost=5.0))
+    assert conv and e is r and cache.keys["vF"] == h7.key  # F never names the rational
 
 
 # --- functional hashing --------------------------------------------------------------------------
@@ -284,40 +289,40 @@ def test_pathological_programs_never_enter_the_front(monkeypatch, problem):
         if cands:
             eng.tell(evaluate_batch(spec, cands))
     assert eng.state.n_told == len(bad) + 1
-    errors = [m["error"] for m in eng.state.population]
+    errors = [m.error for m in eng.state.population]
     assert errors[: len(bad)] == [math.inf] * len(bad)
     assert math.isfinite(errors[-1])
     front = eng.front()
-    assert len(front) == 1 and front[0]["program"] != format_program(bad[0])
-    assert all(math.isfinite(e["error"]) for e in eng.state.best_per_cost.values())
+    assert len(front) == 1 and front[0].program != format_program(bad[0])
+    assert all(math.isfinite(e.error) for e in eng.state.best_per_cost.values())
     assert len(eng.state.best_per_cost) == 1
     assert eng.state.history and all(math.isfinite(h[3]) for h in eng.state.history)
 
 
 # --- Pareto helpers -------------------------------------------------------------------------------
 def _bpc(points):
-    return {float(c): {"id": i, "cost": float(c), "error": float(e)} for i, (c, e) in enumerate(points)}
+    return {float(c): FrontEntry(id=i, program="return x", cost=float(c), error=float(e)) for i, (c, e) in enumerate(points)}
 
 
 def test_pareto_front_of_hand_made_points():
     best = _bpc([(1, 10.0), (2, 5.0), (3, 7.0), (4, 1.0), (5, 1.0), (6, 0.5), (0, 100.0)])
     front = pareto(best)
-    assert [(e["cost"], e["error"]) for e in front] == [(0, 100.0), (1, 10.0), (2, 5.0), (4, 1.0), (6, 0.5)]
+    assert [(e.cost, e.error) for e in front] == [(0, 100.0), (1, 10.0), (2, 5.0), (4, 1.0), (6, 0.5)]
     assert pareto({}) == []
-    assert [e["cost"] for e in pareto(_bpc([(3, 1.0), (1, 1.0)]))] == [1.0]  # equal error: the cheaper
+    assert [e.cost for e in pareto(_bpc([(3, 1.0), (1, 1.0)]))] == [1.0]  # equal error: the cheaper
 
 
 def test_improves_and_selection_helpers():
     best = _bpc([(1, 10.0), (2, 5.0), (4, 1.0), (6, 0.5)])
-    assert improves(best, {"cost": 3.0, "error": 100.0})  # a new cost is always an improvement
-    assert improves(best, {"cost": 2.0, "error": 4.9})
-    assert not improves(best, {"cost": 2.0, "error": 5.0})  # ties keep the incumbent
-    assert not improves(best, {"cost": 2.0, "error": 6.0})
-    assert cheapest_within(best, 5.0)["cost"] == 2.0
-    assert cheapest_within(best, 1.0)["cost"] == 4.0
+    assert improves(best, FrontEntry(id=99, program="return x", cost=3.0, error=100.0))  # a new cost is always an improvement
+    assert improves(best, FrontEntry(id=99, program="return x", cost=2.0, error=4.9))
+    assert not improves(best, FrontEntry(id=99, program="return x", cost=2.0, error=5.0))  # ties keep the incumbent
+    assert not improves(best, FrontEntry(id=99, program="return x", cost=2.0, error=6.0))
+    assert cheapest_within(best, 5.0).cost == 2.0
+    assert cheapest_within(best, 1.0).cost == 4.0
     assert cheapest_within(best, 0.1) is None
-    assert most_accurate_within(best, 4.0)["cost"] == 4.0
-    assert most_accurate_within(best, 100.0)["cost"] == 6.0
+    assert most_accurate_within(best, 4.0).cost == 4.0
+    assert most_accurate_within(best, 100.0).cost == 6.0
     assert most_accurate_within(best, 0.5) is None
 
 
@@ -343,15 +348,15 @@ def test_islands_breed_apart_and_exchange_their_fronts(problem):
     eng = Engine(cfg, problem)
     _drive(eng, problem, 29)
     assert all(isl.population for isl in eng.state.islands)
-    assert {c["island"] for c in eng.state.pending} <= {0, 1}
-    ids0 = {m["id"] for m in eng.state.islands[0].population}
-    ids1 = {m["id"] for m in eng.state.islands[1].population}
+    assert {c.island for c in eng.state.pending} <= {0, 1}
+    ids0 = {m.id for m in eng.state.islands[0].population}
+    ids1 = {m.id for m in eng.state.islands[1].population}
     assert not ids0 & ids1  # nothing shared before the first migration
     fronts = [pareto(isl.best_per_cost) for isl in eng.state.islands]
     _drive(eng, problem, 30)
     # each island received its ring neighbour's front
-    got1 = {m["id"] for m in eng.state.islands[1].population}
-    assert {e["id"] for e in fronts[0]} <= got1 | {e["id"] for e in fronts[1]}
+    got1 = {m.id for m in eng.state.islands[1].population}
+    assert {e.id for e in fronts[0]} <= got1 | {e.id for e in fronts[1]}
     assert eng.state.next_migration == 60
 
 

@@ -19,6 +19,7 @@ from search.report import front_table
 from search.results import complete_program, load_run
 from search.run import resume, run
 from search.worker import evaluate_batch
+from search.records import Candidate
 
 TINY = dict(target="exp2", domain=(0.0, 1.0), budget_evals=200, population_size=8, tournament_size=4,
             n_points=256, time_limit=120.0, workers=1, max_ops=6, seed=2)
@@ -41,21 +42,21 @@ def test_target_reached_only_after_a_dense_check(tmp_path):
     checks = _events(rd, "dense_check")
     assert checks and checks[-1]["held"]
     record = load_run(str(rd))
-    held = [e for e in record.front if e.get("dense_ulp") is not None and e["error"] <= 300.0]
+    held = [e for e in record.front if e.dense_ulp is not None and e.error <= 300.0]
     assert held
     entry = held[0]
     # the recorded figure is the dense verification's own
     rep = verify(complete_program(record.config, entry), get_target("exp2"), 0.0, 1.0, "float32")
     assert rep.n_points > 4_000_000  # 2**22 drawn, duplicates merged
-    assert entry["dense_ulp"] == rep.max_ulp
-    assert f"dense checks (2^22 inputs; 2^16 for a target without a float64 function): {entry['cost']:g} ops {rep.max_ulp:.4g} ULP" in front_table(record)
+    assert entry.dense_ulp == rep.max_ulp
+    assert f"dense checks (2^22 inputs; 2^16 for a target without a float64 function): {entry.cost:g} ops {rep.max_ulp:.4g} ULP" in front_table(record)
 
 
 def test_a_program_failing_its_dense_check_does_not_stop_the_search(tmp_path, monkeypatch):
     calls = []
 
     def failing(config, entry, n_points=0):
-        calls.append(entry["program"])
+        calls.append(entry.program)
         return VerifyReport("dense", 1 << 22, 1e9, 0.5, 1.0, 0.0, 0.0, "test")
 
     monkeypatch.setattr(run_mod, "dense_check", failing)
@@ -131,23 +132,22 @@ def test_front_entries_are_dense_checked_and_a_failed_newcomer_gives_its_place_b
     other = prog.replace("0.5", "0.25")
 
     def tell(i, program, error, cost=3.0):
-        eng.state.pending.append({"id": i, "program": program, "parent": None, "mutation": "insert",
-                                  "hashes": [f"s{i}"], "seed": 1, "island": 0})
+        eng.state.pending.append(Candidate(id=i, program=program, mutation="insert", hashes=(f"s{i}",), seed=1))
         eng.tell([{"id": i, "program": program, "error": error, "cost": cost}])
 
     tell(1, prog, 0.9)
     assert eng.awaiting_confirmation() == []  # not yet: it has to hold its cost first
     for i in range(2, 2 + DENSE_CHECK_DELAY):
         tell(i, prog, 50.0, cost=4.0)
-    (a,) = [e for e in eng.awaiting_confirmation() if e["cost"] == 3.0]
+    (a,) = [e for e in eng.awaiting_confirmation() if e.cost == 3.0]
     eng.confirm(3.0, 0.95, 0.5)
-    assert eng.state.best_per_cost[3.0]["error"] == 0.95 and eng.state.best_per_cost[3.0]["dense_ulp"] == 0.95
+    assert eng.state.best_per_cost[3.0].error == 0.95 and eng.state.best_per_cost[3.0].dense_ulp == 0.95
     tell(500, other, 0.92)
-    assert eng.state.best_per_cost[3.0]["program"] == other
-    assert [e["id"] for e in eng.awaiting_confirmation(now=True) if e["cost"] == 3.0] == [500]
+    assert eng.state.best_per_cost[3.0].program == other
+    assert [e.id for e in eng.awaiting_confirmation(now=True) if e.cost == 3.0] == [500]
     eng.confirm(3.0, 1.1, 0.25, worst_inputs=[0.25, 0.75])
-    assert eng.state.best_per_cost[3.0]["program"] == prog and eng.state.best_per_cost[3.0]["error"] == 0.95
+    assert eng.state.best_per_cost[3.0].program == prog and eng.state.best_per_cost[3.0].error == 0.95
     assert 0.25 in eng.state.hard_points and 0.75 in eng.state.hard_points
     tell(501, other, 0.92)  # the same program again, from another fit: its dense error comes with it
-    assert eng.state.best_per_cost[3.0]["program"] == prog
-    assert eng.state.islands[0].population[-1]["error"] == 1.1
+    assert eng.state.best_per_cost[3.0].program == prog
+    assert eng.state.islands[0].population[-1].error == 1.1
