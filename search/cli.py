@@ -185,21 +185,38 @@ def report(run_dir, plot, baselines, target):
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("sources", nargs=-1, required=True, metavar="RUN_DIR [SOURCE...]")
 @click.option("--lang", type=click.Choice(["c", "numpy", "jax", "llvm"]), default="c", show_default=True)
 @click.option("--max-ulp", type=float, help="Export the cheapest program within this many ULP (default 1).")
 @click.option("--max-ops", type=float, help="Export the most accurate program with at most this many operations.")
 @click.option("--name", default=None, help="Function name (default TARGET_DTYPE, e.g. exp2_f32).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (default RUN_DIR/exports/NAME.EXT).")
 @click.option("--exhaustive", is_flag=True, help="Verify on every float32 input of the domain (slow).")
+@click.option("--lib", "lib_dir", type=click.Path(file_okay=False),
+              help="Write one C library (header, source, self-test, README) into this directory, from every "
+                   "SOURCE: run directories and NAME.c.verify.json reports.")
+@click.option("--lib-name", default="autonumerics_f32", show_default=True, help="With --lib: the files' base name.")
 @click.option("--target", help=TARGET_HELP)
 @click.option("--quiet", is_flag=True)
 @_user_errors
-def export(run_dir, lang, max_ulp, max_ops, name, out, exhaustive, target, quiet):
-    """Verify and export a program from a run's front."""
+def export(sources, lang, max_ulp, max_ops, name, out, exhaustive, lib_dir, lib_name, target, quiet):
+    """Verify and export a program from a run's front (with --lib: a C library from several runs)."""
     from .exporting import export_run
     from .results import load_run
 
+    if lib_dir is not None:
+        from .library import write_library
+
+        if lang != "c" or max_ops is not None or name is not None or out is not None:
+            raise UserError("--lib writes C from each source's cheapest program within --max-ulp; "
+                            "--lang, --max-ops, --name and --out do not apply")
+        for path in write_library(lib_dir, list(sources), lib_name, target, max_ulp, exhaustive,
+                                  progress=_progress_bar("verifying", quiet)):
+            click.echo(f"wrote {path}")
+        return
+    if len(sources) != 1:
+        raise UserError("export takes one run directory (several only with --lib)")
+    run_dir = sources[0]
     record = load_run(run_dir)
     _named_target(record, target, f"autonumerics export {run_dir}")
     if name is None:

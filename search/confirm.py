@@ -10,19 +10,15 @@ and the search stops only for a program that holds.  One that does not keeps its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .records import FrontEntry
-
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 
 from .config import RunConfig
 from .results import complete_program
+from .records import FrontEntry
 
 
-def dense_check(config: RunConfig, entry: "FrontEntry", n_points: int | None = None) -> VerifyReport:
+def dense_check(config: RunConfig, entry: FrontEntry, n_points: int | None = None) -> VerifyReport:
     """Max ULP of the entry's complete program on ``n_points`` inputs over the run's domain."""
     program = complete_program(config, entry)
     return verify(program, get_target(config.target), config.domain[0], config.domain[1], config.dtype,

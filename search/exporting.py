@@ -8,11 +8,6 @@ with a header saying what it approximates, where, how accurately, and how that w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .records import FrontEntry
-
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +15,13 @@ from typing import Callable
 
 from backends.export import export_source
 from dsl.program import Program
+from dsl.text import format_program
 from fitness.atomic import atomic_write_text
 from fitness.verify import VerifyReport
 
 from . import policy
 from .results import ExportError, RunRecord
+from .records import FrontEntry
 
 EXTENSIONS = {"c": "c", "numpy": "py", "jax": "py", "llvm": "ll"}
 LANGS = tuple(EXTENSIONS)
@@ -33,13 +30,13 @@ LANGS = tuple(EXTENSIONS)
 @dataclass(frozen=True)
 class Exported:
     program: Program
-    entry: "FrontEntry"
+    entry: FrontEntry
     report: VerifyReport | None
     path: Path
     source: str
 
 
-def header_text(record: RunRecord, entry: "FrontEntry", report: VerifyReport | None, note: str = "") -> str:
+def header_text(record: RunRecord, entry: FrontEntry, report: VerifyReport | None, note: str = "") -> str:
     cfg = record.config
     lines = [
         f"{cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}], {cfg.dtype}, "
@@ -66,7 +63,7 @@ def header_text(record: RunRecord, entry: "FrontEntry", report: VerifyReport | N
 
 
 def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float | None, exhaustive: bool,
-                      progress: Callable[[int, int], None] | None = None) -> tuple["FrontEntry", VerifyReport | None]:
+                      progress: Callable[[int, int], None] | None = None) -> tuple[FrontEntry, VerifyReport | None]:
     """The entry to export and its verification (``search.policy``): in real mode the most accurate
     (within ``max_ops``; real mode is not checked in float32); with ``max_ops`` the most accurate
     within it, checked; else the cheapest entry that holds ``max_ulp`` (default 1) on the check."""
@@ -120,7 +117,9 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
         atomic_write_text(path, source)
         if report is not None:
             atomic_write_text(path.with_name(path.name + ".verify.json"),
-                              json.dumps({"candidate": entry.id, "cost": entry.cost, **report.to_dict()}, indent=1))
+                              json.dumps({"candidate": entry.id, "cost": entry.cost, "target": record.config.target,
+                                          "function": name, "domain": list(record.config.domain),
+                                          "program": format_program(program), **report.to_dict()}, indent=1))
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return Exported(program, entry, report, path, source)

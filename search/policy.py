@@ -12,11 +12,6 @@ inputs, and when a check covers all 2^32 float32 bit patterns.  ``verify``, ``ex
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .records import FrontEntry
-
 from typing import Callable
 
 from fitness.targets import get_target
@@ -24,6 +19,8 @@ from fitness.verify import VerifyReport, verify
 
 from .config import RunConfig, default_workers
 from .results import ExportError, RunRecord
+from .records import FrontEntry
+
 
 
 def eval_dtype(config: RunConfig) -> str:
@@ -31,7 +28,7 @@ def eval_dtype(config: RunConfig) -> str:
     return config.problem_spec.eval_dtype
 
 
-def most_accurate(record: RunRecord, max_ops: float | None = None) -> dict:
+def most_accurate(record: RunRecord, max_ops: float | None = None) -> FrontEntry:
     """The front's most accurate entry costing at most ``max_ops`` (ExportError if none)."""
     cands = [e for e in record.front if max_ops is None or e.cost <= max_ops]
     if not cands:
@@ -47,7 +44,7 @@ def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False)
     return bool(exhaustive and (config.frame or full_range) and config.mode == "ulp")
 
 
-def check(record: RunRecord, entry: "FrontEntry", exhaustive: bool = False, full_range: bool = False,
+def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_range: bool = False,
           workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Verify one entry's complete program the way every command does."""
     cfg = record.config

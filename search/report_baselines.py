@@ -24,11 +24,6 @@ atomically and only ever hold plain JSON.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .records import FrontEntry
-
 import hashlib
 import json
 import math
@@ -45,6 +40,7 @@ from fitness.reference import cache_dir
 from fitness.targets import get_target
 
 from .results import RunRecord
+from .records import FrontEntry
 
 #: mpmath precision for every measurement here: at 64 bits a relative error near 1e-18 is off by
 #: about 2% (the rounding of ~10 operations at 2^-64 each), at 128 bits by nothing visible.
@@ -198,7 +194,7 @@ def best_by_ops(measured: Iterable[tuple[float, Measured]], max_ops: int) -> dic
     return out
 
 
-def evolved_programs(record: RunRecord) -> list[tuple[Program, "FrontEntry"]]:
+def evolved_programs(record: RunRecord) -> list[tuple[Program, FrontEntry]]:
     """Every best-per-cost program of a run (not only the front: re-costing can reorder them)."""
     out = []
     for c in sorted(record.best_per_cost):
