@@ -1,0 +1,499 @@
+"""The exported C kernels (``examples/*_f32.c``) against their peers, speed and accuracy measured
+in one process on the same inputs (issue 14, part 1).
+
+    python benchmarks/peers.py [--functions exp,exp2,log] [--rounds 41] [--block-ms 5]
+                               [--accuracy-points 4194304] [--quick] [--write]
+
+Peers of ``NAME_f32`` (C name ``NAMEf``: exp -> expf, exp2 -> exp2f, log -> logf ...):
+
+- SLEEF u10 (Debian ``libsleef-dev``): ``Sleef_NAMEf8_u10avx2`` and ``Sleef_NAMEf16_u10avx512f``;
+- glibc libmvec: ``_ZGVdN8v_NAMEf`` (AVX2) and ``_ZGVeN16v_NAMEf`` (AVX-512), called directly;
+- glibc's scalar ``NAMEf`` in a plain loop (no ``-ffast-math``, so GCC keeps the scalar calls:
+  the script checks the object for libmvec calls);
+- CORE-MATH ``cr_NAMEf`` and RLIBM ``rlibm_NAMEf`` (a double, rounded to float), compiled from
+  ``../shared/peers/`` (never copied into the repository);
+- numpy's ufunc on float32 arrays, timed from Python (its figure includes one ufunc call's
+  overhead per pass over the array, as a numpy user pays it).
+
+Every C variant is a shared library of its own (a loop over the array in one translation unit, the
+repetition loop in another, so the compiler cannot merge repetitions), built once for AVX2
+(``-O3 -march=x86-64-v3 -ffp-contract=off``) and, where the CPU has AVX-512, once for AVX-512
+(``-march=x86-64-v4``); AVX2-only peers go in the AVX2 build, AVX-512 ones in the AVX-512 build,
+scalar ones in both.  A peer that is missing or does not build is skipped with a one-line message.
+
+Method: 16,384 float32 inputs (64 KiB, cache-resident with the output) over each function's typical
+range (``RANGES``: exp [-87, 88], exp2 [-126, 127], log and log2 random bit patterns of positive
+normal floats, i.e. log-uniform over the normal range).  Every implementation of one function, of
+both builds, is timed round-robin in each of ``--rounds`` rounds (``backends.timing.interleaved``:
+order reversed every other round, so the machine's slow phases hit all alike); one round of one
+implementation is a block of repetitions over the array lasting about ``--block-ms``, far above the
+timer's resolution.  ns/element: median and min over rounds; "x SLEEF": the median over rounds of
+the ratio to SLEEF u10 of the same build in the same round.  Accuracy: max ULP
+(``fitness.metrics.ulp_errors``: |y - f(x)| over the ulp of the exact value's float32 binade)
+against ``fitness.fullrange.reference_f32`` (float64 numpy rounded to float32, mpmath at 128 bits
+near rounding midpoints), on the timed inputs and on ``--accuracy-points`` random inputs from the
+same distribution.  ``--write`` records the tables in BENCHMARKS.md (section ``peers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import mpmath
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _markdown import ROOT, machine, write_section  # noqa: E402
+
+from backends.speed_cost import aligned_empty, output_buffer  # noqa: E402
+from backends.timing import interleaved  # noqa: E402
+from fitness.fullrange import reference_f32  # noqa: E402
+from fitness.metrics import ulp_errors  # noqa: E402
+from fitness.targets import BUILTIN, Target  # noqa: E402
+
+N = 16384  # 64 KiB of float32 inputs: input and output stay in L2
+CC = "gcc"
+PEERS = ROOT.parent / "shared" / "peers"
+SLEEF = "SLEEF u10"
+
+# Typical input range of each function: ("uniform", lo, hi) or ("positive",): random bit patterns
+# of positive normal floats (log-uniform over the normal range).  A function not listed is skipped.
+RANGES: dict[str, tuple] = {
+    "exp": ("uniform", -87.0, 88.0),
+    "exp2": ("uniform", -126.0, 127.0),
+    "exp10": ("uniform", -37.0, 38.0),
+    "expm1": ("uniform", -87.0, 88.0),
+    "log": ("positive",),
+    "log2": ("positive",),
+    "log10": ("positive",),
+    "tanh": ("uniform", -9.0, 9.0),
+    "erf": ("uniform", -4.0, 4.0),
+}
+
+# Reference functions the project's targets lack (mpmath truth, float64 numpy first guess).
+EXTRA_TARGETS: dict[str, Target] = {
+    "exp10": Target("exp10", lambda x: mpmath.power(10, x), lambda x: np.power(10.0, x), (0.0, 1.0), "10^x"),
+    "expm1": Target("expm1", mpmath.expm1, np.expm1, (0.0, 1.0), "e^x - 1"),
+    "log10": Target("log10", mpmath.log10, np.log10, (1.0, 10.0), "base-10 logarithm", (0.0, math.inf)),
+}
+
+BUILDS = {  # name: (-march, /proc/cpuinfo flags it needs)
+    "AVX2": ("x86-64-v3", {"avx2", "fma", "bmi2", "f16c", "movbe"}),
+    "AVX-512": ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+}
+
+DRIVER = """\
+#include <stddef.h>
+void an_kernel(const float *restrict x, float *restrict y, size_t n);
+/* Separate translation unit: the compiler sees an opaque call, so it cannot merge repetitions. */
+__attribute__((visibility("default"))) void peers_repeat(const float *x, float *y, size_t n, long reps)
+{
+    for (long r = 0; r < reps; r++)
+        an_kernel(x, y, n);
+}
+"""
+
+
+class BuildError(Exception):
+    """A peer that is missing or does not build: skipped with this one-line reason."""
+
+
+@dataclass
+class Variant:
+    """One C implementation of one function for one build, before it is compiled."""
+
+    label: str
+    build: str
+    kernel: str  # C source of an_kernel(x, y, n)
+    extra: list[tuple[Path, list[str]]] = field(default_factory=list)  # more sources, their own flags
+    libs: list[str] = field(default_factory=list)
+    scalar_calls: bool = False  # check that GCC did not turn the calls into libmvec calls
+    vectorized: bool = False  # check that GCC vectorized the loop (the export's speed depends on it)
+
+
+@dataclass
+class Impl:
+    """A runnable implementation: ``run(x, y, reps)`` computes y = f(x) ``reps`` times."""
+
+    label: str
+    build: str | None  # None: numpy, shown in every build's table
+    run: Callable[[np.ndarray, np.ndarray, int], None]
+
+
+# --- C sources ----------------------------------------------------------------------------------
+def scalar_kernel(prelude: str, call: str) -> str:
+    """A plain loop ``y[i] = call(x[i])``."""
+    return (f"#define _GNU_SOURCE\n#include <stddef.h>\n{prelude}\n"
+            "void an_kernel(const float *restrict x, float *restrict y, size_t n)\n{\n"
+            f"    for (size_t i = 0; i < n; i++)\n        y[i] = {call}(x[i]);\n}}\n")
+
+
+def vector_kernel(prelude: str, call: str, width: int) -> str:
+    """A loop over ``width``-float vectors calling ``call``; the tail goes through a padded copy."""
+    v = {8: ("__m256", "_mm256_loadu_ps", "_mm256_storeu_ps"),
+         16: ("__m512", "_mm512_loadu_ps", "_mm512_storeu_ps")}[width]
+    return (f"#define _GNU_SOURCE\n#include <stddef.h>\n#include <string.h>\n#include <immintrin.h>\n{prelude}\n"
+            "void an_kernel(const float *restrict x, float *restrict y, size_t n)\n{\n"
+            "    size_t i = 0;\n"
+            f"    for (; i + {width} <= n; i += {width})\n        {v[2]}(y + i, {call}({v[1]}(x + i)));\n"
+            f"    if (i < n) {{\n        float a[{width}] = {{0}}, b[{width}];\n"
+            "        memcpy(a, x + i, (n - i) * sizeof *x);\n"
+            f"        {v[2]}(b, {call}({v[1]}(a)));\n"
+            "        memcpy(y + i, b, (n - i) * sizeof *y);\n    }\n}\n")
+
+
+def project_function(path: Path) -> str | None:
+    """The inlinable function an export defines (``NAME_inline``, else ``NAME``), None if neither:
+    GCC vectorizes the loop only over a function it can inline."""
+    stem = path.stem
+    text = path.read_text()
+    for name in (f"{stem}_inline", stem):
+        if re.search(rf"static\s+inline\s+float\s+{name}\s*\(\s*float", text):
+            return name
+    return None
+
+
+def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
+    """The C implementations of ``name`` for one build, in table order (project first)."""
+    export = ROOT / "examples" / f"{name}_f32.c"
+    f = f"{name}f"
+    out = []
+    fn = project_function(export)
+    if fn is None:
+        notes.append(f"skipped: {name}: {export.name} defines no `static inline float {name}_f32_inline(float)`")
+    else:
+        out.append(Variant(f"AutoNumerics `{name}_f32` (examples/{export.name})", build,
+                           scalar_kernel(f'#include "{export}"', fn), libs=["-lm"], vectorized=True))
+    if build == "AVX2":
+        out.append(Variant(f"{SLEEF} `Sleef_{f}8_u10avx2`", build,
+                           vector_kernel("#include <sleef.h>", f"Sleef_{f}8_u10avx2", 8), libs=["-lsleef"]))
+        out.append(Variant(f"glibc libmvec `_ZGVdN8v_{f}`", build,
+                           vector_kernel(f"__m256 _ZGVdN8v_{f}(__m256);", f"_ZGVdN8v_{f}", 8),
+                           libs=["-lmvec", "-lm"]))
+    else:
+        out.append(Variant(f"{SLEEF} `Sleef_{f}16_u10avx512f`", build,
+                           vector_kernel("#include <sleef.h>", f"Sleef_{f}16_u10avx512f", 16), libs=["-lsleef"]))
+        out.append(Variant(f"glibc libmvec `_ZGVeN16v_{f}`", build,
+                           vector_kernel(f"__m512 _ZGVeN16v_{f}(__m512);", f"_ZGVeN16v_{f}", 16),
+                           libs=["-lmvec", "-lm"]))
+    out.append(Variant(f"glibc `{f}` (scalar loop)", build, scalar_kernel("#include <math.h>", f),
+                       libs=["-lm"], scalar_calls=True))
+    out += peer_variants(name, build, peers, notes)
+    return out
+
+
+def peer_variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
+    """CORE-MATH and RLIBM, compiled from ``peers`` with the flags of its README."""
+    f = f"{name}f"
+    out = []
+    core = peers / "core-math" / f"{f}.c"
+    if core.exists():
+        out.append(Variant(f"CORE-MATH `cr_{f}`", build, scalar_kernel(f"float cr_{f}(float);", f"cr_{f}"),
+                           extra=[(core, ["-O3"])], libs=["-lm"]))
+    elif build == "AVX2":
+        notes.append(f"skipped: CORE-MATH {name}: no {core}")
+    rl = peers / "rlibm" / f"{f}.c"
+    if rl.exists():
+        out.append(Variant(f"RLIBM `rlibm_{f}` (double, rounded)", build,
+                           scalar_kernel(f"double rlibm_{f}(float);", f"(float)rlibm_{f}"),
+                           extra=[(rl, ["-O3", "-std=c17", f"-I{rl.parent}"])], libs=["-lm"]))
+    elif build == "AVX2":
+        notes.append(f"skipped: RLIBM {name}: no {rl}")
+    return out
+
+
+# --- building -----------------------------------------------------------------------------------
+def _gcc(args: list[str]) -> str:
+    """Run the compiler (its stderr); a failure becomes a BuildError naming its first error line."""
+    try:
+        p = subprocess.run([CC, *args], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"{CC} failed to run: {exc}") from None
+    if p.returncode != 0:
+        lines = [ln for ln in p.stderr.splitlines() if "error" in ln] or p.stderr.splitlines() or ["(no message)"]
+        raise BuildError(lines[0].strip()[:200])
+    return p.stderr
+
+
+def _has_vector_calls(obj: Path) -> bool:
+    """Whether the object calls libmvec (a ``_ZGV`` symbol): then a "scalar" row would not be one."""
+    try:
+        p = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False  # no nm: the check is skipped
+    return "_ZGV" in p.stdout
+
+
+def _wide_registers(obj: Path) -> bool | None:
+    """Whether ``an_kernel`` uses ymm or zmm registers, i.e. GCC vectorized the loop over an
+    inlined export (scalar AVX code uses xmm only); None when objdump is missing."""
+    try:
+        p = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True,
+                           timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    body = p.stdout.split("<an_kernel>:", 1)[-1].split("\n\n", 1)[0] if "<an_kernel>:" in p.stdout else ""
+    return bool(re.search(r"%[yz]mm", body))
+
+
+def build(v: Variant, march: str, where: Path, notes: list[str]) -> Callable[[np.ndarray, np.ndarray, int], None]:
+    """Compile and load one variant as its own shared library; ``run(x, y, reps)``."""
+    where.mkdir(parents=True)
+    arch = [f"-march={march}", "-fPIC"]
+    (where / "kernel.c").write_text(v.kernel)
+    (where / "driver.c").write_text(DRIVER)
+    _gcc(["-O3", *arch, "-ffp-contract=off", "-fvisibility=hidden", "-c", str(where / "kernel.c"),
+          "-o", str(where / "kernel.o")])
+    if v.vectorized and _wide_registers(where / "kernel.o") is False:
+        notes.append(f"note: {v.label}, {v.build} build: GCC did not vectorize the loop (no ymm/zmm in an_kernel)")
+    if v.scalar_calls and _has_vector_calls(where / "kernel.o"):
+        raise BuildError("GCC replaced the scalar calls by libmvec calls")
+    _gcc(["-O2", *arch, "-c", str(where / "driver.c"), "-o", str(where / "driver.o")])
+    objs = [where / "kernel.o", where / "driver.o"]
+    for i, (src, flags) in enumerate(v.extra):
+        obj = where / f"extra{i}.o"
+        _gcc([*flags, *arch, "-fvisibility=hidden", "-c", str(src), "-o", str(obj)])
+        objs.append(obj)
+    so = where / "lib.so"
+    _gcc(["-shared", "-Wl,-z,defs", "-o", str(so), *map(str, objs), *v.libs])
+    try:
+        fn = ctypes.CDLL(str(so)).peers_repeat
+    except OSError as exc:
+        raise BuildError(f"cannot load: {exc}") from None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+    fn.restype = None
+    return lambda x, y, reps: fn(x.ctypes.data, y.ctypes.data, x.size, reps)
+
+
+def host_builds(notes: list[str]) -> dict[str, str]:
+    """The builds this CPU can run: name -> -march."""
+    try:
+        flags = set(next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                         if ln.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        flags = set()
+    out = {}
+    for name, (march, need) in BUILDS.items():
+        if need <= flags:
+            out[name] = march
+        else:
+            notes.append(f"skipped: {name} build: the CPU lacks {', '.join(sorted(need - flags))}")
+    return out
+
+
+def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, notes: list[str]) -> list[Impl]:
+    """Every implementation of ``name`` that builds, C variants of each build then numpy."""
+    out = []
+    for bname, march in builds.items():
+        for i, v in enumerate(variants(name, bname, peers, notes)):
+            try:
+                out.append(Impl(v.label, bname, build(v, march, tmp / f"{name}-{march}-{i}", notes)))
+            except BuildError as exc:
+                notes.append(f"skipped: {v.label}, {bname} build: {exc}")
+    ufunc = getattr(np, name, None)
+    if isinstance(ufunc, np.ufunc):
+        def run(x, y, reps, ufunc=ufunc):
+            for _ in range(reps):
+                ufunc(x, out=y)
+        out.append(Impl(f"numpy `np.{name}` (float32)", None, run))
+    else:
+        notes.append(f"skipped: numpy {name}: numpy has no np.{name}")
+    return out
+
+
+# --- measuring ----------------------------------------------------------------------------------
+def inputs(name: str, n: int, seed: int) -> np.ndarray:
+    """``n`` float32 inputs over the function's typical range (``RANGES``), page-aligned."""
+    rng = np.random.default_rng(seed)
+    kind = RANGES[name]
+    x = aligned_empty(n, np.float32)
+    if kind[0] == "uniform":
+        x[:] = rng.uniform(kind[1], kind[2], n).astype(np.float32)
+    else:  # every positive normal float32 bit pattern equally likely
+        x[:] = rng.integers(0x00800000, 0x7F800000, n, dtype=np.uint32).view(np.float32)
+    return x
+
+
+def reps_for(impl: Impl, x: np.ndarray, y: np.ndarray, block_s: float) -> int:
+    """Passes over the array that make one timed block last about ``block_s`` (after warm-up)."""
+    reps = 4
+    impl.run(x, y, reps)  # warm-up: page faults, caches, lazy binding
+    while True:
+        t0 = time.perf_counter()
+        impl.run(x, y, reps)
+        dt = time.perf_counter() - t0
+        if dt >= block_s / 4 or reps >= 1 << 24:
+            return max(1, int(reps * block_s / max(dt, 1e-9)))
+        reps *= 4
+
+
+def timings(impls: list[Impl], x: np.ndarray, rounds: int, block_s: float) -> dict[str, np.ndarray]:
+    """ns/element of each implementation in each round, all timed round-robin in every round."""
+    y = output_buffer(x)
+    key = {f"{i.build}|{i.label}": i for i in impls}
+    reps = {k: reps_for(i, x, y, block_s) for k, i in key.items()}
+    fns = {k: (lambda i=i, r=reps[k]: i.run(x, y, r)) for k, i in key.items()}
+    with np.errstate(all="ignore"):
+        secs = interleaved(fns, rounds, {k: 1 for k in key})
+    return {k: secs[k] * 1e9 / (x.size * reps[k]) for k in key}
+
+
+def describe_range(name: str) -> str:
+    kind = RANGES[name]
+    return f"[{kind[1]:g}, {kind[2]:g}]" if kind[0] == "uniform" else "random positive normal bit patterns"
+
+
+def target_of(name: str) -> Target:
+    return BUILTIN[name] if name in BUILTIN else EXTRA_TARGETS[name]
+
+
+def max_ulps(impls: list[Impl], target: Target, x: np.ndarray) -> dict[str, float]:
+    """Max ULP of each implementation on ``x`` against the correctly rounded reference."""
+    _, hi, lo, _ = reference_f32(target, x)
+    y = output_buffer(x)
+    out = {}
+    with np.errstate(all="ignore"):
+        for i in impls:
+            i.run(x, y, 1)
+            out[f"{i.build}|{i.label}"] = float(np.max(ulp_errors(y, hi, lo, "float32")))
+    return out
+
+
+# --- reporting ----------------------------------------------------------------------------------
+def _ulp(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "inf"
+
+
+def table(name: str, bname: str, march: str, impls: list[Impl], ns: dict, ulp_t: dict, ulp_r: dict,
+          n_random: int) -> str:
+    """The markdown table of one function and one build (numpy's row in every build's table)."""
+    rows = [i for i in impls if i.build in (bname, None)]
+    base = next((f"{bname}|{i.label}" for i in rows if i.build == bname and i.label.startswith(SLEEF)), None)
+    lines = [f"### {name}, {bname} build (`-O3 -march={march} -ffp-contract=off`)", "",
+             f"| implementation | ns/elt median | ns/elt min | x {SLEEF} | max ULP, {N} timed inputs "
+             f"| max ULP, {n_random} random inputs |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for i in rows:
+        k = f"{i.build}|{i.label}"
+        ratio = f"{np.median(ns[k] / ns[base]):.2f}" if base else "-"
+        lines.append(f"| {i.label} | {np.median(ns[k]):.3f} | {np.min(ns[k]):.3f} | {ratio} "
+                     f"| {_ulp(ulp_t[k])} | {_ulp(ulp_r[k])} |")
+    return "\n".join(lines)
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.splitlines()[0].strip()
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def versions(peers: Path) -> str:
+    """Compiler, glibc, SLEEF, numpy and the peers' snapshot commits: what the figures depend on."""
+    def commit(d: str) -> str:
+        try:
+            return (peers / d / "COMMIT").read_text().strip()[:12]
+        except OSError:
+            return "absent"
+
+    sleef = _version(["dpkg-query", "-W", "-f=${Version}\\n", "libsleef-dev"])
+    return (f"{_version([CC, '--version'])}, glibc {platform.libc_ver()[1] or 'unknown'}, SLEEF {sleef}, "
+            f"numpy {np.__version__}, CORE-MATH {commit('core-math')}, RLIBM {commit('rlibm')}")
+
+
+def command(args) -> str:
+    parts = ["python", "benchmarks/peers.py", "--functions", ",".join(args.functions), "--rounds", str(args.rounds),
+             "--block-ms", f"{args.block_ms:g}", "--accuracy-points", str(args.accuracy_points)]
+    if Path(args.peers) != PEERS:
+        parts += ["--peers", args.peers]
+    return shlex.join(parts + (["--quick"] if args.quick else []))
+
+
+def discovered() -> list[str]:
+    """Functions with an export in examples/: NAME for every examples/NAME_f32.c."""
+    return sorted(p.name[:-len("_f32.c")] for p in (ROOT / "examples").glob("*_f32.c"))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--functions", default=None, help="comma-separated, e.g. exp,exp2,log (default: every export)")
+    ap.add_argument("--rounds", type=int, default=41, help="interleaved rounds (default 41)")
+    ap.add_argument("--block-ms", type=float, default=5.0, help="length of one timed block, ms (default 5)")
+    ap.add_argument("--accuracy-points", type=int, default=1 << 22, help="random inputs for max ULP (default 2^22)")
+    ap.add_argument("--peers", default=str(PEERS), help="folder holding core-math/ and rlibm/")
+    ap.add_argument("--quick", action="store_true", help="a smoke test: 3 rounds of 1 ms, 2^16 random inputs")
+    ap.add_argument("--write", action="store_true", help="record the tables in BENCHMARKS.md")
+    args = ap.parse_args(argv)
+    if args.quick:
+        if args.write:
+            ap.error("--quick is a smoke test; run without --quick to --write")
+        args.rounds, args.block_ms, args.accuracy_points = 3, 1.0, 1 << 16
+    if args.rounds < 1 or args.block_ms <= 0 or args.accuracy_points < 1:
+        ap.error("--rounds, --block-ms and --accuracy-points must be positive")
+    found = discovered()
+    args.functions = found if args.functions is None else [s.strip() for s in args.functions.split(",") if s.strip()]
+    for name in args.functions:
+        if name not in found:
+            ap.error(f"no examples/{name}_f32.c for function {name!r}; exports found: {', '.join(found) or 'none'}")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    peers, notes = Path(args.peers), []
+    builds = host_builds(notes)
+    tmp = Path(tempfile.mkdtemp(prefix="an-peers-"))
+    sections = []
+    try:
+        for name in args.functions:
+            if name not in RANGES or (name not in BUILTIN and name not in EXTRA_TARGETS):
+                notes.append(f"skipped: {name}: no input range or reference in benchmarks/peers.py (RANGES, EXTRA_TARGETS)")
+                continue
+            impls = implementations(name, builds, peers, tmp, notes)
+            print(f"{name}: timing {len(impls)} implementations, {args.rounds} rounds", file=sys.stderr, flush=True)
+            x = inputs(name, N, seed=0)
+            ns = timings(impls, x, args.rounds, args.block_ms / 1000)
+            target = target_of(name)
+            ulp_t = max_ulps(impls, target, x)
+            ulp_r = max_ulps(impls, target, inputs(name, args.accuracy_points, seed=1))
+            for bname, march in builds.items():
+                sections.append(table(name, bname, march, impls, ns, ulp_t, ulp_r, args.accuracy_points))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for line in notes:
+        print(line, file=sys.stderr)
+    quick = " **Quick run (smoke test): not for quoting.**" if args.quick else ""
+    ranges = ", ".join(f"{n} {describe_range(n)}" for n in args.functions if n in RANGES)
+    head = (f"Machine: {machine()}; {versions(peers)}. Command: `{command(args)}`.{quick} "
+            f"{N} cache-resident float32 inputs per function ({ranges}); all implementations of a function "
+            f"timed round-robin in each of {args.rounds} rounds, one block of about {args.block_ms:g} ms each; "
+            f"ns/elt median and min over rounds; \"x {SLEEF}\" = median per-round ratio to SLEEF u10 of the same "
+            f"build. numpy (runtime dispatch, one ufunc call per pass over the array) is the same measurement in "
+            f"every build's table. Max ULP against correctly rounded references (float64, mpmath near midpoints).")
+    parts = [head]
+    if notes:
+        parts.append("\n".join(f"- {s}" for s in notes))
+    body = "\n\n".join(parts + sections)
+    print(body)
+    if args.write:
+        write_section("peers", "Exported C kernels against SLEEF, libmvec, glibc, CORE-MATH, RLIBM and numpy "
+                      "(issue 14)", body)
+
+
+if __name__ == "__main__":
+    main()
