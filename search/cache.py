@@ -192,6 +192,19 @@ class EquivalenceCache:
                 self.keys[h] = best.key
         return best, converged
 
+    def forget(self, stale) -> int:
+        """Stop answering with the entries ``stale(entry)`` names (their keys go; the entries stay,
+        unreachable, so entry names are never reused); returns how many keys went.
+
+        A result is measured against the problem as it was when it was fitted: when dense checks
+        add hard points to the validation set, the errors of programs close enough to be
+        validated are out of date, and a family answered from them would enter the front with
+        an error the program no longer has."""
+        gone = [h for h, i in self.keys.items() if stale(self.entries[i])]
+        for h in gone:
+            del self.keys[h]
+        return len(gone)
+
     def to_dict(self) -> dict:
         return {"entries": {k: e.to_dict() for k, e in self.entries.items()}, "keys": self.keys}
 

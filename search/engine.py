@@ -37,6 +37,7 @@ from dsl.growth import GROW_MOVES, ZERO_MOVE, moves_for, seed_program
 from dsl.mutate import grow, mutate, random_program
 from dsl.program import cost
 from dsl.text import format_program, parse_program
+from fitness.evaluate import VALIDATE_BELOW_ULP
 from fitness.frames import evolvable_constants, mutate_constants
 from fitness.problem import Problem
 from fitness.properties import search_hints
@@ -189,6 +190,13 @@ class EngineState:
         )
 
 
+def validated(entry: CacheEntry) -> bool:
+    """Whether a fitted result's error depends on the validation set (``fitness.evaluate.score``
+    validates a program within ``VALIDATE_BELOW_ULP`` on the fitness points), so that new hard
+    points make it out of date."""
+    return entry.error <= VALIDATE_BELOW_ULP
+
+
 def vars_of(member: Member) -> dict:
     """A member's fields by name (to build a richer record from it)."""
     return {f.name: getattr(member, f.name) for f in fields(Member)}
@@ -307,8 +315,11 @@ class Engine:
         st.dense_errors[_digest(entry)] = float(dense_ulp)
         if dense_ulp > entry.error * (1.0 + DENSE_SPIKE):
             known = set(st.hard_points)
-            st.hard_points += [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
-            del st.hard_points[:-MAX_HARD_POINTS]
+            new = [float(v) for v in list(worst_inputs)[:HARD_POINTS_PER_CHECK] if float(v) not in known]
+            if new:
+                st.hard_points += new
+                del st.hard_points[:-MAX_HARD_POINTS]
+                st.cache.forget(validated)  # their errors were measured without the new points
         if dense_ulp > entry.error:
             entry = entry.replace(error=float(dense_ulp))
             st.best_per_cost[cost] = entry

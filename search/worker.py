@@ -128,7 +128,7 @@ def init_worker_logging(queue) -> None:
 # --- island epochs ---------------------------------------------------------------------------------
 # A worker keeps one equivalence cache per run for all the epochs it runs (sending the run's whole
 # cache with each epoch would cost more than it saves); a new run starts with an empty one.
-_EPOCH_CACHES: dict[str, object] = {}
+_EPOCH_CACHES: dict[str, tuple] = {}  # run -> (the hard points its entries were measured with, cache)
 
 
 @functools.lru_cache(maxsize=4)
@@ -159,7 +159,7 @@ def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
     import numpy as np
 
     from .cache import EquivalenceCache
-    from .engine import Engine, EngineState, Island, entries_by_cost
+    from .engine import Engine, EngineState, Island, entries_by_cost, validated
 
     hard = tuple(work["hard_points"])
     problem = _hard_problem(spec_json, hard) if hard else _problem(spec_json)
@@ -168,8 +168,11 @@ def run_epoch(spec_json: str, config_json: str, work: dict) -> dict:
     if run_key not in _EPOCH_CACHES:
         while len(_EPOCH_CACHES) >= 2:  # another run's cache: this process moved on
             _EPOCH_CACHES.pop(next(iter(_EPOCH_CACHES)))
-        _EPOCH_CACHES[run_key] = EquivalenceCache()
-    cache = _EPOCH_CACHES[run_key]
+        _EPOCH_CACHES[run_key] = (hard, EquivalenceCache())
+    known_hard, cache = _EPOCH_CACHES[run_key]
+    if hard != known_hard:  # dense checks added hard points since: validated results are out of date
+        cache.forget(validated)
+        _EPOCH_CACHES[run_key] = (hard, cache)
     state = EngineState(islands=[Island.from_dict(work["island"])],
                         best_per_cost=entries_by_cost(work["front"], "the run's front entry"), cache=cache,
                         next_id=int(work["id_base"]), hard_points=list(hard),

@@ -151,3 +151,30 @@ def test_front_entries_are_dense_checked_and_a_failed_newcomer_gives_its_place_b
     tell(501, other, 0.92)  # the same program again, from another fit: its dense error comes with it
     assert eng.state.best_per_cost[3.0].program == prog
     assert eng.state.islands[0].population[-1].error == 1.1
+
+
+def test_hard_points_retire_the_cache_answers_they_make_out_of_date():
+    """A result within the validation threshold was measured without the hard points a failed
+    dense check adds: its family is fitted again afterwards; a far result still answers."""
+    from fitness.evaluate import VALIDATE_BELOW_ULP
+    from fitness.problem import Problem
+    from search.engine import Engine
+
+    cfg = RunConfig(**{**TINY, "islands": 1})
+    eng = Engine(cfg, Problem.build(cfg.problem_spec))
+    near = "v1 = param 0.5\nv2 = fma x v1 v1\nv3 = mul v2 x\nv4 = add v3 x\nreturn v4\n"
+    far = "v1 = param 0.5\nv2 = mul x v1\nreturn v2\n"
+    for i, (program, error) in enumerate([(near, 0.9), (far, 10 * VALIDATE_BELOW_ULP)], start=1):
+        eng.state.pending.append(Candidate(id=i, program=program, mutation="insert", hashes=(f"s{i}", f"g{i}@3"),
+                                           seed=1))
+        eng.tell([{"id": i, "program": program, "error": error, "cost": 3.0 if program == near else 1.0}])
+    cache = eng.state.cache
+    assert cache.lookup(["s1", "g1@3"]) and cache.lookup(["s2", "g2@3"])
+    eng.confirm(3.0, 0.9, 0.5)  # holds: nothing changes
+    assert cache.lookup(["s1", "g1@3"])
+    eng.confirm(1.0, 400.0, 0.5, worst_inputs=[0.5])  # a check that finds a spike adds a hard point
+    assert 0.5 in eng.state.hard_points
+    assert cache.lookup(["s1", "g1@3"]) is None  # validated: out of date, fitted again
+    assert cache.lookup(["s2", "g2@3"]) is not None  # never validated: its error stands
+    restored = type(eng.state).from_dict(json.loads(json.dumps(eng.state.to_dict())))
+    assert restored.cache.lookup(["s1", "g1@3"]) is None  # the checkpoint keeps the forgetting
