@@ -75,9 +75,10 @@ def main() -> None:
                 "float32 inputs of [0, 2] (erf is odd: [-2, 0] is the mirror image), against scipy's float64 erf. "
                 "Least-squares fits weighted to relative error stand in for minimax fits.\n\n" + table + "\n\n"
                 "In the textbook basis the float32 coefficients alone cost 2 to 5 ULP (c_k 4^k is large at x = 2); "
-                "shifting the variable to x² - 2 fixes that, but the float32 program still ends above 2 ULP: the "
-                "rounding of t = x² alone moves p = P(t) by about half an ulp of y at x = 2, the rounding of p "
-                "(in the binade below y's) by another half, and the final product by a third. A single float32 "
+                "shifting the variable to x² - 2 fixes that, but the float32 program still ends above 2 ULP. At x = 2 "
+                "(y = 0.995) the rounding of t = x² moves y by up to a quarter of its ulp (g'(4) = -0.06), the "
+                "rounding of p = P(t) = 0.498 (a binade below y/x) by up to a half, and the final product's own "
+                "rounding by a half: 1.25 ULP before Horner's inner roundings. A single float32 "
                 "formula of this shape within 12 operations does not reach 1 ULP on [-2, 2]; production erff "
                 "kernels split the range or carry extra precision (SLEEF's u10 uses double-float arithmetic).")
         write_section("erf_conditioning", "erf on [-2, 2]: where a float32 x·P(x²) loses its ULPs", body)
