@@ -16,6 +16,11 @@ gives +0 through two branch-free selects; NaN propagates.
 ``exp2``: x = k + r with k = round(x) and r = x - k (exact); the core approximates 2^r on
 [-1/2, 1/2]; the result is ldexp(core(r), k).  x >= 128 gives +inf, x < -151 (and -inf) gives +0.
 
+``exp10``: as ``exp`` with log10(2) for ln2: k = round(x log2(10)), r = x - k log10(2) by a
+two-constant Cody-Waite split (LOG10_2_HI has 15 significant bits, so k * LOG10_2_HI and the first
+fma are exact); the core approximates 10^r on [-log10(2)/2, log10(2)/2]; the result is
+ldexp(core(r), k).  x > 0x1.344134p+5 (~38.53) gives +inf, x < -0x1.693c6ap+5 (~-45.15) gives +0.
+
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
 (Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
@@ -65,6 +70,11 @@ EXP_OVERFLOW = float.fromhex("0x1.62e42ep+6")  # largest float32 x with expf(x) 
 EXP_UNDERFLOW = float.fromhex("-0x1.9fe368p+6")  # below this expf(x) rounds to +0
 EXP2_OVERFLOW = float.fromhex("0x1.fffffep+6")  # largest float32 below 128: exp2f(x) finite up to here
 EXP2_UNDERFLOW = -151.0  # below this (and -inf) exp2f(x) is +0
+LOG2_10 = float.fromhex("0x1.a934f0p+1")  # log2(10) rounded to float32
+LOG10_2_HI = float.fromhex("0x1.344p-2")  # 15 significant bits: k * LOG10_2_HI exact for |k| < 512
+LOG10_2_LO = float.fromhex("0x1.3509f79fef312p-18")  # log10(2) - LOG10_2_HI, rounded
+EXP10_OVERFLOW = float.fromhex("0x1.344134p+5")  # largest float32 x with 10^x rounding to a finite float32
+EXP10_UNDERFLOW = float.fromhex("-0x1.693c6ap+5")  # smallest float32 x with 10^x rounding above +0
 SQRT_HALF = float.fromhex("0x1.6a09e6p-1")  # float32 just below sqrt(1/2)
 INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
@@ -137,15 +147,25 @@ class _Builder:
         return prog
 
 
-def _exp_frame(b: _Builder, core: Program) -> int:
-    k = b.add("round", b.add("mul", 0, b.named("INV_LN2")))
-    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), 0)
-    r = b.add("fma", k, b.named("LN2_LO", negate=True), r1)
+def _cody_waite_frame(b: _Builder, core: Program, inv: str, hi: str, lo: str) -> int:
+    """x = k c + r with k = round(x / c) and r by a two-constant split of c (``hi`` + ``lo``, the
+    first fma exact), result ldexp(core(r), k), overflow and underflow by select (exp, exp10)."""
+    k = b.add("round", b.add("mul", 0, b.named(inv)))
+    r1 = b.add("fma", k, b.named(hi, negate=True), 0)
+    r = b.add("fma", k, b.named(lo, negate=True), r1)
     p = b.core(core, r)
     y = b.add("ldexp", p, k)
     y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
     y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
     return y
+
+
+def _exp_frame(b: _Builder, core: Program) -> int:
+    return _cody_waite_frame(b, core, "INV_LN2", "LN2_HI", "LN2_LO")
+
+
+def _exp10_frame(b: _Builder, core: Program) -> int:
+    return _cody_waite_frame(b, core, "LOG2_10", "LOG10_2_HI", "LOG10_2_LO")
 
 
 def _exp2_frame(b: _Builder, core: Program) -> int:
@@ -205,6 +225,12 @@ def _check_exp_constants(c: Mapping[str, float]) -> None:
         raise FrameError("LN2_HI must have at most 15 significant bits (k * LN2_HI must be exact)")
 
 
+def _check_exp10_constants(c: Mapping[str, float]) -> None:
+    m, _ = math.frexp(c["LOG10_2_HI"])
+    if (m * 2**15) != int(m * 2**15):
+        raise FrameError("LOG10_2_HI must have at most 15 significant bits (k * LOG10_2_HI must be exact)")
+
+
 def _check_log_constants(c: Mapping[str, float]) -> None:
     if not 0.5 <= c.get("SPLIT", 0.70710677) <= 1.0:
         raise FrameError("SPLIT must lie in [1/2, 1] (t = m - 1 must stay exact)")
@@ -230,6 +256,11 @@ FRAMES: dict[str, Frame] = {
               "x = k + r (k = round(x), r exact), core ~ 2^r, result ldexp(core, k); inf/0/NaN by select",
               "2^r on [-1/2, 1/2]",
               {"OVERFLOW": EXP2_OVERFLOW, "UNDERFLOW": EXP2_UNDERFLOW}),
+        Frame("exp10", "exp10", (-0.1505149978319906, 0.1505149978319906), _exp10_frame,
+              "x = k log10(2) + r (Cody-Waite, fma), core ~ 10^r, result ldexp(core, k); inf/0/NaN by select",
+              "10^r on [-log10(2)/2, log10(2)/2]",
+              {"LOG2_10": LOG2_10, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
+               "OVERFLOW": EXP10_OVERFLOW, "UNDERFLOW": EXP10_UNDERFLOW}),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -243,7 +274,8 @@ FRAMES: dict[str, Frame] = {
     )
 }
 
-_CHECKS = {"exp": _check_exp_constants, "log": _check_log_constants, "log2": _check_log_constants}
+_CHECKS = {"exp": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
+           "log2": _check_log_constants}
 
 
 def get_frame(name: str) -> Frame:
@@ -320,6 +352,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.exp(t)
         if f.name == "exp2":
             return np.exp2(t)
+        if f.name == "exp10":
+            return np.power(10.0, t)
         if f.name in ("log", "log2"):
             lp = np.log1p(t) / (1.0 if f.name == "log" else math.log(2))
             lin = t if f.name == "log" else t / math.log(2)
@@ -336,7 +370,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
 # part of ln2 keeps, where the log reduction splits, which float32 stands for 1/ln2): mutations move
 # them between valid values, and the search keeps what scores better.  Thresholds for special values
 # (OVERFLOW, UNDERFLOW) are fixed by the target's C99 behaviour and never change.
-FITTED: dict[str, tuple[str, ...]] = {"exp": ("LN2_LO",), "log": ("LN2_LO",), "log2": ("INV_LN2_LO",)}
+FITTED: dict[str, tuple[str, ...]] = {"exp": ("LN2_LO",), "exp10": ("LOG10_2_LO",), "log": ("LN2_LO",),
+                                      "log2": ("INV_LN2_LO",)}
 MOVED: dict[str, tuple[str, ...]] = {"exp": ("LN2_HI", "INV_LN2"), "log": ("SPLIT", "LN2_HI"),
                                      "log2": ("SPLIT", "INV_LN2_HI")}
 # float32 bounds; log's lower bound lies above every LN2_HI a move can pick (see _check_log_constants)

@@ -31,7 +31,8 @@ import numpy as np
 
 from dsl.program import Program
 
-from .frames import (EXP2_OVERFLOW, EXP_OVERFLOW, EXP_UNDERFLOW, FLT_MAX, FLT_TRUE_MIN)
+from .frames import (EXP2_OVERFLOW, EXP10_OVERFLOW, EXP10_UNDERFLOW, EXP_OVERFLOW, EXP_UNDERFLOW, FLT_MAX,
+                     FLT_TRUE_MIN)
 
 NAN = math.nan
 INF = math.inf
@@ -129,6 +130,30 @@ def _exp2_cases() -> list[SpecialCase]:
     return c
 
 
+def _exp10_cases() -> list[SpecialCase]:
+    """10^x is a GNU extension, not C99: the cases follow exp's (Annex F) shape; 10^k for small
+    integer k is exact in float32 but, as for glibc, only asked within 1 ULP."""
+    c = _nan_cases() + [
+        SpecialCase(INF, INF, "exp10(+inf) = +inf"),
+        SpecialCase(-INF, 0.0, "exp10(-inf) = +0"),
+        SpecialCase(0.0, 1.0, "exp10(+0) = 1"),
+        SpecialCase(-0.0, 1.0, "exp10(-0) = 1"),
+        SpecialCase(FLT_TRUE_MIN, 1.0, "exp10(tiny) rounds to 1"),
+        SpecialCase(-FLT_TRUE_MIN, 1.0, "exp10(-tiny) rounds to 1"),
+        SpecialCase(EXP10_OVERFLOW, None, "largest x with a finite exp10(x): finite"),
+        SpecialCase(_next_up(EXP10_OVERFLOW), INF, "overflow: exp10(x) = +inf above 0x1.344134p+5"),
+        SpecialCase(100.0, INF, "overflow: exp10(100) = +inf"),
+        SpecialCase(FLT_MAX, INF, "overflow: exp10(FLT_MAX) = +inf"),
+        SpecialCase(-FLT_MAX, 0.0, "underflow: exp10(-FLT_MAX) = +0"),
+        SpecialCase(-50.0, 0.0, "underflow: exp10(-50) = +0"),
+        SpecialCase(_next_down(EXP10_UNDERFLOW), 0.0, "underflow: exp10(x) = +0 below -0x1.693c6ap+5"),
+        SpecialCase(EXP10_UNDERFLOW, None, "smallest x with exp10(x) > 0: subnormal, within 1 ULP"),
+        SpecialCase(-40.0, None, "subnormal result: within 1 ULP"),
+    ]
+    c += [SpecialCase(float(k), None, f"exp10({k}) = 10^{k}, within 1 ULP") for k in range(-10, 11) if k]
+    return c
+
+
 def _log_cases(base2: bool) -> list[SpecialCase]:
     name = "log2" if base2 else "log"
     c = _nan_cases() + [
@@ -201,6 +226,8 @@ def register(spec: FullRangeSpec) -> FullRangeSpec:
 for _spec in (
     FullRangeSpec("exp", "exp", (-87.3, 88.7), tuple(_exp_cases()), "e^x: +inf above 88.72, +0 below -103.97"),
     FullRangeSpec("exp2", "exp2", (-126.0, 127.5), tuple(_exp2_cases()), "2^x: +inf from 128, +0 at and below -150"),
+    FullRangeSpec("exp10", "exp10", (-45.0, 38.5), tuple(_exp10_cases()),
+                  "10^x: +inf above 38.53, +0 below -45.15"),
     FullRangeSpec("log", "log", (0.25, 4.0), tuple(_log_cases(False)),
                   "ln x: -inf at +-0, NaN below 0, subnormal inputs exact in the reduction", (0.0, INF),
                   ("the search domain [1/4, 4] covers every reduction case (e = -2..2, both summation "

@@ -52,6 +52,8 @@ BUILTIN: dict[str, Target] = {
     for t in (
         Target("exp", mpmath.exp, np.exp, (-0.34657359027997264, 0.34657359027997264), "e^x"),
         Target("exp2", lambda x: mpmath.power(2, x), np.exp2, (0.0, 1.0), "2^x"),
+        Target("exp10", lambda x: mpmath.power(10, x), lambda x: np.power(10.0, x),
+               (-0.1505149978319906, 0.1505149978319906), "10^x"),
         Target("log", mpmath.log, np.log, (0.5, 1.0), "natural logarithm", (0.0, math.inf)),
         Target("log2", lambda x: mpmath.log(x, 2), np.log2, (1.0, 2.0), "base-2 logarithm", (0.0, math.inf)),
         Target("erf", mpmath.erf, _erf_np, (0.0, 1.0), "error function"),

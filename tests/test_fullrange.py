@@ -30,7 +30,7 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"exp": 6, "exp2": 6, "log": 8, "log2": 8}
+DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8}
 
 
 def horner(coeffs) -> Program:
@@ -54,14 +54,14 @@ def fitted_core(frame: str, degree: int | None = None, interval: tuple[float, fl
         c, *_ = np.linalg.lstsq(v * w[:, None], y * w, rcond=None)
         r = np.abs(v @ c - y)
         w = w * np.sqrt(r / r.max() + 1e-3)
-    if frame in ("exp", "exp2"):
+    if frame in ("exp", "exp2", "exp10"):
         c[0] = 1.0  # core(0) = 1 exactly: exp(+-0) = 1 and exp2(k) = 2^k exactly
     return horner(c)
 
 
 @pytest.fixture(scope="module")
 def composed() -> dict[str, Program]:
-    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "log", "log2")}
+    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2")}
 
 
 def random_full_range(n: int, seed: int = 0) -> np.ndarray:
@@ -86,6 +86,7 @@ def test_frames_compose_keep_core_params_in_order(composed):
 def test_frames_accurate_with_hand_made_cores(composed):
     """The composed programs are accurate where the search scores them (a hand-made core)."""
     for name, (lo, hi), limit in (("exp", (-87.0, 88.0), 1.2), ("exp2", (-125.0, 127.0), 1.2),
+                                  ("exp10", (-44.0, 38.5), 1.2),
                                   ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1)):
         rng = np.random.default_rng(3)
         if name.startswith("log"):
@@ -166,13 +167,13 @@ def test_special_checker_catches_wrong_values(composed):
 
 
 def test_full_range_registry():
-    for name in ("exp", "exp2", "log", "log2", "tanh", "sigmoid"):
+    for name in ("exp", "exp2", "exp10", "log", "log2", "tanh", "sigmoid"):
         spec = get_spec(name)
         assert spec.cases and spec.target == name
         if spec.frame:
             assert get_frame(spec.frame).target == name
-    assert set(FRAMES) >= {"exp", "exp2", "log", "log2"}
-    assert set(FULL_RANGE) >= {"exp", "exp2", "log", "log2"}
+    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2"}
+    assert set(FULL_RANGE) >= {"exp", "exp2", "exp10", "log", "log2"}
 
 
 # --- exhaustive verification -------------------------------------------------------------------------
@@ -186,7 +187,8 @@ def _direct(prog: Program, target: str, x: np.ndarray):
     return float(err.max()), int(np.count_nonzero(same_float32(y, cr))), int(np.count_nonzero(~fin & ~same_float32(y, cr)))
 
 
-@pytest.mark.parametrize("name,lo,hi", [("exp", 88.7, 88.76), ("exp2", -150.05, -149.9), ("log", 0.9999, 1.0002),
+@pytest.mark.parametrize("name,lo,hi", [("exp", 88.7, 88.76), ("exp2", -150.05, -149.9), ("exp10", -45.16, -45.1),
+                                        ("exp10", 38.5, 38.54), ("log", 0.9999, 1.0002),
                                         ("log2", 1e-45, 1e-44)])
 def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
     prog = composed[name]
@@ -247,7 +249,7 @@ def test_reference_f32_handles_specials():
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
 def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "log"):
+    for name in ("exp", "exp2", "exp10", "log"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
