@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _markdown import ROOT, machine, write_section  # noqa: E402
 
 from fitness.problem import Problem  # noqa: E402
+from fitness.targets import get_target  # noqa: E402
+from fitness.verify import dense_size  # noqa: E402
 from search.config import RunConfig  # noqa: E402
 from search.report_f32 import DenseCache, baseline_rows, cheapest_within, table  # noqa: E402
 from search.results import load_run  # noqa: E402
@@ -105,6 +107,10 @@ def section(name: str, runs: list[dict], base, max_ops: int) -> tuple[str, dict]
               f"- costs where the best evolved program is worse than the best baseline: "
               f"{', '.join(map(str, short)) if short else 'none'}",
               f"- candidates per run: {', '.join(str(r['candidates']) for r in runs)}"]
+    n = dense_size(get_target(target))
+    if n != 1 << 22:
+        lines.append(f"- measured on {n} inputs, not 2^22: the target has no float64 function, so its dense "
+                     "references come from mpmath (`fitness.verify.dense_size`)")
     summary = {"short": short, "cheapest": cheap, "baseline_cheapest": base_cheap, "reached": len(reached)}
     return "\n".join(lines), summary
 
@@ -143,7 +149,8 @@ def main() -> None:
     head = (f"Machine: {machine()}. Command: `python benchmarks/f32_table.py --targets {','.join(names)} --seeds "
             f"{' '.join(map(str, args.seeds))} --time-limit {args.time_limit:g} --workers {args.workers} --max-ops "
             f"{args.max_ops}`. One search per seed ({args.time_limit:g} s, {args.workers} workers, every other option "
-            "at its default); every figure is the max ULP on the same 2^22 inputs spread over the domain. "
+            "at its default); every figure is the max ULP on the same 2^22 inputs spread over the domain (fewer for a "
+            "target without a float64 function, as said below its table). "
             "\"evolved\" at k ops is the best program of the run's best-at-each-cost table costing at most k; "
             "\"best baseline\" the best float32 baseline costing at most k (Remez on relative error or the search's "
             "own fit of a textbook shape, coefficients rounded to float32 and polished by the search's float32 polish: "
