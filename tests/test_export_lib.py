@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from search.cli import cli as main
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORTS = [ROOT / "examples" / f"{n}_f32.c.verify.json" for n in ("exp", "exp2", "log")]
+REPORTS = sorted((ROOT / "examples").glob("*_f32.c.verify.json"))
 CC = shutil.which("cc") or shutil.which("gcc")
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-std=c99", "-Wall", "-Werror"]
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler")
@@ -40,13 +40,14 @@ def test_library_from_the_examples_builds_and_passes_its_self_test(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"autonumerics_f32.h", "autonumerics_f32.c",
                                                    "autonumerics_f32_test.c", "README.md"}
     header = (tmp_path / "autonumerics_f32.h").read_text()
-    for n in ("exp", "exp2", "log"):
+    assert len(REPORTS) >= 3
+    for n in (p.name.split("_f32")[0] for p in REPORTS):
         assert f"float {n}_f32(float x);" in header
         assert f"void {n}_f32_array(const float *x, float *y, size_t n);" in header
     for flags in (FLAGS, ["-O2", "-ffp-contract=off", "-std=c99"]):
         run = _build_and_test(tmp_path, flags)
         assert run.returncode == 0, run.stdout
-        assert "all functions ok" in run.stdout and run.stdout.count(" ok  :") == 3
+        assert "all functions ok" in run.stdout and run.stdout.count(" ok  :") == len(REPORTS)
 
 
 @needs_cc

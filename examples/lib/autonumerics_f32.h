@@ -1,7 +1,7 @@
 /* autonumerics_f32.h: float32 functions evolved by AutoNumerics.
  *
- * exp_f32: exp(x), every float32 input: max 0.8908 ULP, verified on all 2^32 float32 inputs, special values included
  * exp2_f32: exp2(x), every float32 input: max 0.8784 ULP, verified on all 2^32 float32 inputs, special values included
+ * exp_f32: exp(x), every float32 input: max 0.8908 ULP, verified on all 2^32 float32 inputs, special values included
  * log_f32: log(x), every float32 input: max 0.8411 ULP, verified on all 2^32 float32 inputs, special values included
  *
  * Build autonumerics_f32.c with: cc -O3 -march=native -ffp-contract=off -fno-math-errno -c autonumerics_f32.c
@@ -16,13 +16,13 @@
 extern "C" {
 #endif
 
-float exp_f32(float x);
-/* y[i] = exp_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
-void exp_f32_array(const float *x, float *y, size_t n);
-
 float exp2_f32(float x);
 /* y[i] = exp2_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
 void exp2_f32_array(const float *x, float *y, size_t n);
+
+float exp_f32(float x);
+/* y[i] = exp_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+void exp_f32_array(const float *x, float *y, size_t n);
 
 float log_f32(float x);
 /* y[i] = log_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
