@@ -89,6 +89,14 @@ def odd_unit_program(coeffs) -> Program:
     return Program(tuple(nodes))
 
 
+def near_identity_program(coeffs) -> Program:
+    """x + x·R(x²) = fma(x, R(x²), x)."""
+    nodes = [Node("x"), Node("mul", (0, 0))]
+    r = _horner(nodes, coeffs, 1)
+    nodes.append(Node("fma", (0, r, 0)))
+    return Program(tuple(nodes))
+
+
 def even_program(coeffs) -> Program:
     """P(x²)."""
     nodes = [Node("x"), Node("mul", (0, 0))]
@@ -178,6 +186,11 @@ def _unit_shapes(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, 
             prog = odd_unit_program([0.0] * (d + 1))
             if cost(prog) <= max_ops:
                 out.append(("odd_poly_unit", f"Q degree {d} in x²", prog))
+    if hints.symmetry == "odd" and hints.odd_near_identity:
+        for d in range(0, max_ops):
+            prog = near_identity_program([0.0] * (d + 1))
+            if cost(prog) <= max_ops:
+                out.append(("odd_poly_near_identity", f"R degree {d} in x²", prog))
     if hints.symmetry is None:
         for (hi, lo), unit in zip(hints.zeros, hints.unit_slope):
             if not unit:

@@ -5,9 +5,12 @@ P(x²) for an even one, a factor (x - z) at a zero), so they are detected from t
 target itself, never from its name: a user's ``module:function`` gets the same treatment as a
 built-in.
 
-- *Symmetry*: on a domain symmetric about 0, the target is odd when f(-x) = -f(x) and even when
+- *Symmetry*: on a domain that holds 0, the target is odd when f(-x) = -f(x) and even when
   f(-x) = f(x) at every probe point, to within ``SYMMETRY_TOL`` relative (the references carry
-  about 106 bits; an mpmath function that is odd by construction agrees exactly).
+  about 106 bits; an mpmath function that is odd by construction agrees exactly).  A one-sided
+  domain such as [0, b] counts: the target is probed at -x outside it (a target undefined there
+  has no parity), since x·P(x²) and P(x²) are the textbook shapes for an odd or even function on
+  [0, b] too (erf, sin, tanh, cos near 0).
 - *Zeros*: every fitness point where the reference is exactly 0, and every sign change between
   neighbouring points, refined by bisection on the target to a float64 z.  In ulp mode the error
   near a zero is a relative error, so a program must carry the factor (x - z) to be accurate
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .reference import Reference, mp_values
-from .targets import Target
+from .targets import Target, TargetError
 
 if TYPE_CHECKING:
     from dsl.growth import Hints
@@ -48,12 +51,17 @@ class Zero:
 
 
 def symmetry(target: Target, lo: float, hi: float) -> str | None:
-    """"odd", "even" or None: the target's parity, when the domain is symmetric about 0."""
-    if not (lo < 0.0 < hi and lo == -hi):
+    """"odd", "even" or None: the target's parity, when the domain holds 0 (probed on
+    [-r, r], r = max(-lo, hi), so a one-sided domain [0, b] is probed at -x outside it)."""
+    if not (lo <= 0.0 <= hi and lo < hi):
         return None
-    pos = np.unique(np.concatenate([np.linspace(hi / SYMMETRY_PROBES, hi, SYMMETRY_PROBES // 2),
-                                    np.geomspace(hi * 2.0**-30, hi / 3.0, SYMMETRY_PROBES // 2)]))
-    fp, fm = mp_values(target, pos), mp_values(target, -pos)
+    r = max(-lo, hi)
+    pos = np.unique(np.concatenate([np.linspace(r / SYMMETRY_PROBES, r, SYMMETRY_PROBES // 2),
+                                    np.geomspace(r * 2.0**-30, r / 3.0, SYMMETRY_PROBES // 2)]))
+    try:
+        fp, fm = mp_values(target, pos), mp_values(target, -pos)
+    except TargetError:  # a user target that fails outside its domain: no parity to use
+        return None
     if not (np.all(np.isfinite(fp.hi)) and np.all(np.isfinite(fm.hi))):
         return None
     scale = np.maximum(np.abs(fp.hi), np.finfo(np.float64).tiny)
@@ -92,6 +100,22 @@ def zeros(target: Target, x: np.ndarray, ref: Reference, dtype: str) -> tuple[Ze
         zl = float(dt.type(z - zh)) if dt == np.float32 else 0.0
         out.append(Zero(zh, zl, unit_slope(target, z)))
     return tuple(dict.fromkeys(out))
+
+
+NEAR_IDENTITY = (0.75, 1.25)
+
+
+def near_identity(x: np.ndarray, ref: Reference) -> bool:
+    """Whether f(x)/x stays within ``NEAR_IDENTITY`` at every non-zero point: then x + x·R(x²)
+    (R = f/x - 1, at most 1/4) has a final fma whose correction's rounding error is a small part
+    of an ulp of the result, where x·P(x²) rounds P near 1 and then the product."""
+    x = np.asarray(x, np.float64)
+    keep = x != 0
+    if not np.any(keep):
+        return False
+    with np.errstate(all="ignore"):
+        ratio = np.asarray(ref.hi, np.float64)[keep] / x[keep]
+    return bool(np.all(np.isfinite(ratio)) and np.all((ratio >= NEAR_IDENTITY[0]) & (ratio <= NEAR_IDENTITY[1])))
 
 
 def unit_slope(target: Target, z: float) -> bool:
@@ -143,8 +167,11 @@ def search_hints(problem) -> Hints:
         found = tuple(Zero(z, 0.0, unit_slope(problem.target, z)) for z in target_zeros(problem.target, spec.lo, spec.hi))
     else:
         found = zeros(problem.target, problem.x, problem.ref, spec.eval_dtype)
+    if sym is not None and spec.lo != -spec.hi and any(z.hi != 0.0 for z in found):
+        sym = None  # a one-sided domain with zeros of its own: their factors matter more than parity
     if sym is not None:
         at0 = sym == "even" and any(z.hi == 0.0 for z in found)
-        return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (),
-                     sym == "odd" and unit_slope(problem.target, 0.0))
+        unit = sym == "odd" and unit_slope(problem.target, 0.0)
+        return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (), unit,
+                     sym == "odd" and not unit and near_identity(problem.x, problem.ref))
     return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))

@@ -17,6 +17,7 @@ from dsl.ops import CORE_OPS
 from dsl.program import cost
 from dsl.text import format_program, parse_program
 from fitness.problem import Problem, ProblemSpec
+from fitness.targets import guarded
 from fitness.properties import search_hints, symmetry, unit_slope, zeros
 from fitness.targets import Target, get_target
 
@@ -36,8 +37,13 @@ def test_symmetry_is_read_from_values_not_names():
     assert symmetry(get_target("erf"), -2.0, 2.0) == "odd"
     assert symmetry(get_target("cos"), -1.0, 1.0) == "even"
     assert symmetry(get_target("exp"), -0.3, 0.3) is None
-    assert symmetry(get_target("sin"), -1.0, 2.0) is None  # the domain is not symmetric
-    assert symmetry(get_target("sin"), 0.0, 1.0) is None
+    # a domain that holds 0 on one side only: probed at -x outside it
+    assert symmetry(get_target("sin"), -1.0, 2.0) == "odd"
+    assert symmetry(get_target("erf"), 0.0, 1.0) == "odd"
+    assert symmetry(get_target("cos"), 0.0, 1.5707963267948966) == "even"
+    assert symmetry(get_target("exp2"), 0.0, 1.0) is None
+    assert symmetry(get_target("sin"), 0.5, 1.0) is None  # 0 is not in the domain
+    assert symmetry(get_target("log"), 0.0, 1.0) is None  # undefined at -x: no parity
     # user functions, with names that say nothing
     assert symmetry(_user("m:f", lambda x: x * mpmath.exp(-x * x)), -3.0, 3.0) == "odd"
     assert symmetry(_user("m:g", lambda x: 1 / (1 + x * x)), -3.0, 3.0) == "even"
@@ -76,6 +82,24 @@ def test_hints_for_a_problem():
     assert h.symmetry is None and h.zeros == ((1.0, 0.0),) and h.unit_slope == (True,)
     assert not search_hints(Problem.build(ProblemSpec("exp2", 0.0, 1.0))).any
     assert not search_hints(Problem.build(ProblemSpec("exp", -87.0, 88.0, frame="exp"))).any  # a frame's core
+    # one-sided domains: the parity's shapes, unless the domain has zeros of its own away from 0
+    h = search_hints(Problem.build(ProblemSpec("erf", 0.0, 1.0)))
+    assert h.symmetry == "odd" and h.zeros == () and not h.odd_unit_slope and h.odd_near_identity
+    assert not search_hints(Problem.build(ProblemSpec("erf", -2.0, 2.0))).odd_near_identity  # erf(2)/2 ~ 0.5
+    h = search_hints(Problem.build(ProblemSpec("tanh", 0.0, 1.0)))
+    assert h.symmetry == "odd" and h.odd_unit_slope
+    assert search_hints(Problem.build(ProblemSpec("cos", 0.0, 1.5707963267948966))).symmetry == "even"
+    h = search_hints(Problem.build(ProblemSpec("sin", 0.0, 4.0)))
+    assert h.symmetry is None and any(abs(z[0] - 3.1415927) < 1e-6 for z in h.zeros)
+
+
+def test_a_user_target_that_fails_outside_its_domain_has_no_parity():
+    def f(x):
+        if x < 0:
+            raise RuntimeError("only x >= 0")  # not a math error: a TargetError through guarded()
+        return mpmath.sqrt(x) * x
+
+    assert symmetry(_user("m:f", guarded("m:f", f)), 0.0, 1.0) is None
 
 
 # --- growth in the chain variable -----------------------------------------------------------------
