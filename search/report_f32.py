@@ -86,13 +86,26 @@ def _read(path: Path) -> dict:
         return {}
 
 
+def _code_fingerprint() -> str:
+    """A hash of the code that decides the baseline set and its fits: a cached table from other
+    code (a shape added, a fit changed) is never taken for this code's."""
+    import hashlib
+    import inspect
+
+    from fitness import baselines_f32, fit, minimax, properties
+
+    text = "".join(inspect.getsource(m) for m in (baselines_f32, fit, minimax, properties))
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
 def baseline_rows(problem: Problem, max_ops: int, dense: DenseCache, cache: bool = True,
                   progress: Callable[[str], None] | None = None) -> list[tuple[F32Baseline, float]]:
     """Every float32 baseline within ``max_ops`` with its dense error (cached per problem)."""
     spec = problem.spec
     name = spec.target.replace(":", "_").replace("/", "_")
     path = cache_dir() / "baselines_f32" / (
-        f"{name}-{float(spec.lo).hex()}-{float(spec.hi).hex()}-{spec.n_points}-{max_ops}-v{CACHE_VERSION}.json")
+        f"{name}-{float(spec.lo).hex()}-{float(spec.hi).hex()}-{spec.n_points}-{max_ops}-v{CACHE_VERSION}"
+        f"-{_code_fingerprint()}.json")
     data = _read(path) if cache else {}
     if not data:
         if progress:
