@@ -1,5 +1,6 @@
 /* autonumerics_f32.h: float32 functions evolved by AutoNumerics.
  *
+ * exp10_f32: exp10(x), every float32 input: max 0.9885 ULP, verified on all 2^32 float32 inputs, special values included
  * exp2_f32: exp2(x), every float32 input: max 0.8784 ULP, verified on all 2^32 float32 inputs, special values included
  * exp_f32: exp(x), every float32 input: max 0.8908 ULP, verified on all 2^32 float32 inputs, special values included
  * log_f32: log(x), every float32 input: max 0.8411 ULP, verified on all 2^32 float32 inputs, special values included
@@ -15,6 +16,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+float exp10_f32(float x);
+/* y[i] = exp10_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+void exp10_f32_array(const float *x, float *y, size_t n);
 
 float exp2_f32(float x);
 /* y[i] = exp2_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
