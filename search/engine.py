@@ -85,22 +85,24 @@ class Island:
                 "expansions": [e.to_dict() for e in self.expansions], "n_told": self.n_told}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "island") -> "Island":
-        """Parse and check an island's records (ValueError naming the bad one)."""
-        expansions = [Expansion.from_dict(e, f"{where} expansions[{i}]") for i, e in enumerate(d["expansions"])]
+    def from_dict(cls, d: dict, where: str = "island", check: bool = True) -> "Island":
+        """Parse and check an island's records (ValueError naming the bad one); ``check=False``
+        for an island the engine itself just sent back from an epoch (``Record.from_dict``)."""
+        expansions = [Expansion.from_dict(e, f"{where} expansions[{i}]", check) for i, e in enumerate(d["expansions"])]
         for i, e in enumerate(expansions):
-            if e.move not in GROWTH_MUTATIONS:
+            if check and e.move not in GROWTH_MUTATIONS:
                 raise ValueError(f"{where} expansions[{i}]: unknown move {e.move!r}")
-        return cls(population=[Member.from_dict(m, f"{where} population[{i}]") for i, m in enumerate(d["population"])],
-                   best_per_cost=entries_by_cost(d["best_per_cost"], f"{where} front entry"),
+        return cls(population=[Member.from_dict(m, f"{where} population[{i}]", check)
+                               for i, m in enumerate(d["population"])],
+                   best_per_cost=entries_by_cost(d["best_per_cost"], f"{where} front entry", check),
                    expansions=expansions, n_told=int(d["n_told"]))
 
 
-def entries_by_cost(entries, where: str) -> dict[float, FrontEntry]:
+def entries_by_cost(entries, where: str, check: bool = True) -> dict[float, FrontEntry]:
     """A best-at-each-cost table from its list of entries (cheapest first)."""
     out = {}
     for i, e in enumerate(entries):
-        entry = FrontEntry.from_dict(e, f"{where} {i}")
+        entry = FrontEntry.from_dict(e, f"{where} {i}", check)
         out[entry.cost] = entry
     return out
 
@@ -647,14 +649,14 @@ class Engine:
         st = self.state
         k = work["island_index"]
         self.busy.pop(k, None)
-        isl = Island.from_dict(out["island"], f"island {k} back from its epoch")
+        isl = Island.from_dict(out["island"], f"island {k} back from its epoch", check=False)
         isl.best_per_cost = {c: e.replace(island=k) for c, e in isl.best_per_cost.items()}
         st.islands[k] = isl
         improved = []
         told0 = st.n_told
         for item in out["fitted"]:
-            cand = Candidate.from_dict(item["candidate"], "an epoch's candidate")
-            res = Result.from_dict(item["result"], "an epoch's result")
+            cand = Candidate.from_dict(item["candidate"], "an epoch's candidate", check=False)
+            res = Result.from_dict(item["result"], "an epoch's result", check=False)
             st.n_told = told0 + int(item["told"])  # as the island counted it, for the history
             st.n_evaluated += 1
             st.n_failed += bool(res.failed)
