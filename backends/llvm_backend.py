@@ -175,6 +175,23 @@ class _IRSemantics(Semantics):
         return EMITTERS[node.op](self.em, *args)
 
 
+def _counted_loop(fn: ir.Function, count: ir.Value, body: Callable[[ir.IRBuilder, ir.Value], None],
+                  name: str) -> None:
+    """Fill ``fn`` with ``for (i = 0; i < count; i++) body(b, i); return``."""
+    entry, loop, done = fn.append_basic_block("entry"), fn.append_basic_block("loop"), fn.append_basic_block("exit")
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", count, ir.Constant(_I64, 0)), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(_I64, name=name)
+    i.add_incoming(ir.Constant(_I64, 0), entry)
+    body(b, i)
+    i_next = b.add(i, ir.Constant(_I64, 1), name=f"{name}.next", flags=("nuw", "nsw"))
+    i.add_incoming(i_next, b.block)
+    b.cbranch(b.icmp_signed("==", i_next, count), done, loop)
+    b.position_at_end(done)
+    b.ret_void()
+
+
 def build_module(program: Program, dtype="float32", name: str = "kernel") -> ir.Module:
     """Unoptimized IR module holding the array loop ``void name(x, y, n)`` for ``program``."""
     dt = as_dtype(dtype)
@@ -188,23 +205,37 @@ def build_module(program: Program, dtype="float32", name: str = "kernel") -> ir.
         arg.add_attribute("noalias")  # lets the vectorizer skip runtime overlap checks
     x_ptr.name, y_ptr.name, n.name = "x", "y", "n"
 
-    entry, loop, done = fn.append_basic_block("entry"), fn.append_basic_block("loop"), fn.append_basic_block("exit")
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed(">", n, ir.Constant(_I64, 0)), loop, done)
+    def element(b: ir.IRBuilder, i: ir.Value) -> None:
+        xv = b.load(b.gep(x_ptr, [i], inbounds=True, source_etype=fmt.ftype), typ=fmt.ftype, name="xv")
+        out = fold(program, _IRSemantics(_Emitter(module, b, dt), xv))
+        b.store(out, b.gep(y_ptr, [i], inbounds=True, source_etype=fmt.ftype))
 
-    b.position_at_end(loop)
-    i = b.phi(_I64, name="i")
-    i.add_incoming(ir.Constant(_I64, 0), entry)
-    xv = b.load(b.gep(x_ptr, [i], inbounds=True, source_etype=fmt.ftype), typ=fmt.ftype, name="xv")
-    out = fold(program, _IRSemantics(_Emitter(module, b, dt), xv))
-    b.store(out, b.gep(y_ptr, [i], inbounds=True, source_etype=fmt.ftype))
-    i_next = b.add(i, ir.Constant(_I64, 1), name="i.next", flags=("nuw", "nsw"))
-    i.add_incoming(i_next, loop)
-    b.cbranch(b.icmp_signed("==", i_next, n), done, loop)
-
-    b.position_at_end(done)
-    b.ret_void()
+    _counted_loop(fn, n, element, "i")
     return module
+
+
+def add_repeat_loop(module: ir.Module, name: str) -> str:
+    """Add ``void name_repeat(x, y, n, reps)``: ``reps`` passes of the kernel loop ``name``.
+
+    For timing: the passes run inside the compiled code, so a measurement is the kernel's own
+    compute time, not Python's per-call overhead (on a small, L1-resident buffer one pass takes
+    about as long as one ctypes call).  An empty inline-asm statement clobbering memory after
+    each pass stops LLVM from merging the passes (they write the same values), as
+    ``benchmark::ClobberMemory`` does.  Returns the new function's name.
+    """
+    kernel = module.get_global(name)
+    ptr = ir.PointerType()
+    rep_name = f"{name}_repeat"
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, ptr, _I64, _I64]), name=rep_name)
+    fn.attributes.add("nounwind")
+    x_ptr, y_ptr, n, reps = fn.args
+
+    def one_pass(b: ir.IRBuilder, _r: ir.Value) -> None:
+        b.call(kernel, [x_ptr, y_ptr, n])
+        b.asm(ir.FunctionType(ir.VoidType(), []), "", "~{memory}", [], side_effect=True)
+
+    _counted_loop(fn, reps, one_pass, "r")
+    return rep_name
 
 
 class _Jit:
@@ -296,6 +327,34 @@ def _compile_text(text: str, dtype_name: str) -> Kernel:
     optimized = jit.optimize(build_module(program, dt, _SYMBOL))
     tracker, address = jit.link(str(optimized), _SYMBOL)
     return Kernel(program, dt, tracker, address)
+
+
+_REPEAT_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+@dataclass(frozen=True)
+class RepeatedKernel:
+    """``fn(x_ptr, y_ptr, n, reps)``: ``reps`` passes of a program over raw buffers (timing only:
+    no argument checks).  Holds the JIT resource tracker, so the code lives as long as this."""
+
+    fn: Callable[[int, int, int, int], None]
+    tracker: object
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_repeated_text(text: str, dtype_name: str) -> RepeatedKernel:
+    dt, program = as_dtype(dtype_name), parse_program(text)
+    module = build_module(program, dt, _SYMBOL)
+    rep_name = add_repeat_loop(module, _SYMBOL)
+    jit = _jit()
+    tracker, address = jit.link(str(jit.optimize(module)), rep_name)
+    return RepeatedKernel(_REPEAT_CFUNC(address), tracker)
+
+
+def compile_repeated(program: Program, dtype="float32") -> RepeatedKernel:
+    """JIT-compile ``program``'s array loop with ``add_repeat_loop`` around it (cached by text
+    and dtype, like ``compile_program``)."""
+    return _compile_repeated_text(format_program(program), as_dtype(dtype).name)
 
 
 def compile_program(program: Program, dtype="float32") -> Kernel:

@@ -15,45 +15,44 @@ the raw ratio ``r_P`` does (that is what ranks the Pareto front); it only gives 
 scale of operation counts, and it cancels the per-call overhead (ctypes, JAX dispatch), which
 adds the same time to every kernel.  Costs are floored at 0 and rounded to ``QUANTUM``.
 
-What the number means.  On a cache-resident buffer a kernel reads and writes 8 bytes per
-element, and a cheap program hides under that traffic: with llvmlite on this machine (AMD EPYC,
-AVX2, 16K-element buffer) a 1-fma kernel runs at about the memory-copy floor (0.11 ns/element),
-a 2-fma one only ~5% slower, and each further fma adds about 0.11 of the 1-fma time; at degree
-12 the time jumps (1.6-2x degree 10): the loop's 13 broadcast constants and unrolled
-accumulators no longer fit in the 16 AVX registers and the assembly spills to the stack (33 stack
-references at degree 12, none at degree 10).  Such effects are real speed, so they are in the
+What the number means.  The kernel is timed compute-bound: 64 passes over a 1024-element
+buffer (4 KiB in + 4 KiB out, L1-resident), the passes looping inside the compiled code
+(``llvm_backend.add_repeat_loop``), so neither memory traffic nor Python's per-call overhead
+(a ctypes call costs about as long as one pass) hides the arithmetic.  Each further fma then
+adds about its share: with llvmlite on this machine (AMD EPYC, AVX-512) t(REF_8) / t(REF_1) is
+about 2.9.  (The first protocol timed one pass a call over 16K elements, L2-resident: a 1-fma
+kernel ran at the memory-copy floor and t(REF_8) / t(REF_1) was 1.6 here and 1.08 on a CI
+host, where the scale came out NaN; horner4 measured -3.7 to 7.5 op-equivalents.)  Slow
+operations (``div``, ``sqrt``) and register pressure cost what they take, so they are in the
 cost; an operation count misses them.
 
 Protocol (see ``measure``).  Each round times REF_1, the program and REF_8 in one block each
 (order reversed every other round, so drift cancels), a block being as many calls as fill
 ``Settings.block_s`` (at least one); per-round ratios; medians over the rounds.  llvmlite
-kernels are called through raw pointers on preallocated buffers (``Kernel.__call__`` adds ~4 us
-of argument checks per call, more than the kernel itself on 16K elements): 16384 elements
-(128 KiB in + out, L2-resident), 81 rounds of 40 us blocks, 10-20 ms a measurement after the
-~50 ms compile.  XLA: JAX's dispatch costs 20-200 us a call on this shared machine, far more
-than a kernel on a cache-resident buffer (and on a buffer large enough to hide it the kernel
-is memory-bound: a degree-8 polynomial took 1.04-1.15x a 1-fma one on 2**20 elements), so the
-program runs 64 times inside one executable (``xla_raw_callable(repeat=64)``) on 16384
-elements, 21 rounds, 25-50 ms a measurement after 0.1-0.3 s of compiling.
+kernels are called through raw pointers on preallocated buffers: 41 rounds of 20 us blocks,
+about 3 ms a measurement after the ~50 ms compile.  XLA: JAX's dispatch costs 20-200 us a call
+on this shared machine, far more than a kernel on a cache-resident buffer (and on a buffer large
+enough to hide it the kernel is memory-bound: a degree-8 polynomial took 1.04-1.15x a 1-fma one
+on 2**20 elements), so the program runs 64 times inside one executable
+(``xla_raw_callable(repeat=64)``) on 16384 elements, 21 rounds, 25-50 ms a measurement after
+0.1-0.3 s of compiling.
 
 Noise, measured on the shared 2-core machine under its usual load (``python -m
 backends.speed_cost`` repeats the study: 10 uncached measurements per program, one process), as
 median +- standard deviation in op-equivalents:
 
-    llvm: horner2 0.89+-0.06, horner4 3.82+-0.04, horner6 6.84+-0.22, horner10 12.62+-0.10,
-          horner12 24.9+-0.1, 1/(x+c) 4.70+-0.08, fma(sqrt(x), x, c) 10.38+-0.09
-    xla:  horner2 1.6+-0.5, horner4 2.5+-0.2, horner6 6.6+-0.4, horner10 9.9+-0.7,
-          horner12 11.3+-0.5, 1/(x+c) 2.7+-0.3, fma(sqrt(x), x, c) 4.7+-0.6
+    llvm: horner2 2.25+-0.04, horner4 4.72+-0.04, horner6 6.25+-0.33, horner10 10.67+-0.13,
+          horner12 13.77+-0.10, 1/(x+c) 5.48+-0.01, fma(sqrt(x), x, c) 10.65+-0.52
+    xla:  horner2 1.1+-0.2, horner4 1.7+-0.6, horner6 7.1+-0.9, horner10 9.7+-1.1,
+          horner12 11.2+-1.3, 1/(x+c) 2.2+-0.4, fma(sqrt(x), x, c) 4.9+-0.5
 
-Between processes (runs minutes apart) the llvm medians of small programs moved by up to ~0.3
-and horner6 by up to 1; the register-spilling horner12 measured 25 in one process and 52 in
-another (its stack reloads may alias the buffers, which depend on where things were allocated).
-Hence ``QUANTUM`` = 0.25 for llvm and 0.5 for xla: closer costs are ties, decided by error.
-Outliers (a round preempted by another process) are removed by the medians; a machine busy for
-the whole measurement still shifts it.  Measured costs make a run non-reproducible bit for bit,
-unlike operation counts.  XLA's numbers differ from llvmlite's (its division is cheap relative to
-its fma loop, its degree-6 loop is far slower than its degree-4 one): each model ranks programs
-for its own backend.
+horner6 is bimodal between processes (5.5 or 7.1: the vectorizer's unroll and the loop's
+alignment), so ``QUANTUM`` = 0.25 for llvm and 0.5 for xla: closer costs are ties, decided by
+error.  Outliers (a round preempted by another process) are removed by the medians; a machine
+busy for the whole measurement still shifts it.  Measured costs make a run non-reproducible
+bit for bit, unlike operation counts.  XLA's numbers differ from llvmlite's (its division is
+cheap relative to its fma loop, its degree-6 loop is far slower than its degree-4 one): each
+model ranks programs for its own backend.
 
 Buffers are placed by ``output_buffer`` (input page-aligned, output half a page away): with an
 output 16 bytes past its input modulo 4 KiB (what ``np.empty_like`` right after the input gave)
@@ -89,7 +88,7 @@ MODELS = ("llvm", "xla")
 COST_MODELS = ("ops", *MODELS)
 QUANTUM = {"llvm": 0.25, "xla": 0.5}
 REF_HIGH_OPS = 8  # REF_1 costs 1, REF_8 costs REF_HIGH_OPS
-MIN_REF_RATIO = 1.15  # t(REF_8) / t(REF_1) is ~1.7 (llvm) and ~3 (xla) here; below this the scale is noise
+MIN_REF_RATIO = 1.15  # t(REF_8) / t(REF_1) is ~2.9 (llvm) and ~3 (xla) here; below this the scale is noise
 CACHE_SIZE = 4096
 DEFAULT_DOMAIN = (0.0, 1.0)
 
@@ -99,11 +98,11 @@ class Settings:
     n: int  # elements in the buffer
     rounds: int
     block_s: float  # target seconds per timed block (at least one call)
-    repeat: int = 1  # kernel runs per call (XLA: inside one executable)
+    repeat: int = 1  # kernel passes per call, inside the compiled code
 
 
 SETTINGS = {
-    "llvm": Settings(n=16384, rounds=81, block_s=40e-6),
+    "llvm": Settings(n=1024, rounds=41, block_s=20e-6, repeat=64),
     "xla": Settings(n=16384, rounds=21, block_s=0.0, repeat=64),
 }
 
@@ -190,25 +189,25 @@ def copy_callable(x: np.ndarray) -> Callable:
 
 
 # --- raw callables: no argument checks, fixed buffers ------------------------------------------
-def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable[[], None]:
-    """A zero-argument call of the llvmlite kernel on ``x`` into a preallocated output.
+def llvm_raw_callable(program: Program, x: np.ndarray, dtype="float32", repeat: int = 1) -> Callable[[], None]:
+    """A zero-argument call of ``repeat`` passes of the llvmlite kernel over ``x`` into a
+    preallocated output, the passes looping inside the compiled code (``add_repeat_loop``).
 
-    Skips ``Kernel.__call__``'s checks (about 4 us a call): the pointers are fixed here, once.
-    The returned function keeps ``x`` and the output alive.
+    No argument checks (``Kernel.__call__``'s cost about 4 us): the pointers are fixed here,
+    once.  The returned function keeps the code, ``x`` and the output alive.
     """
-    from .llvm_backend import compile_program
+    from .llvm_backend import compile_repeated
 
     dt = as_dtype(dtype)
-    kernel = compile_program(program, dt)
+    kernel = compile_repeated(program, dt)
     xs = np.ascontiguousarray(x, dt)
     out = output_buffer(xs)
-    kernel(xs, out=out)  # validates the buffers once (shape, dtype, no overlap)
-    fn, xp, yp, n = kernel._fn, xs.ctypes.data, out.ctypes.data, int(xs.shape[0])
+    fn, xp, yp, n, reps = kernel.fn, xs.ctypes.data, out.ctypes.data, int(xs.shape[0]), int(repeat)
 
     def call() -> None:
-        fn(xp, yp, n)
+        fn(xp, yp, n, reps)
 
-    call.keep = (kernel, xs, out)  # the code and the buffers live as long as the callable
+    call.keep = (kernel, xs, out)
     return call
 
 
@@ -271,10 +270,10 @@ def xla_raw_callable(program: Program, x: np.ndarray, dtype="float32", repeat: i
 
 def raw_callable(program: Program, x: np.ndarray, dtype="float32", model: str = "llvm",
                  repeat: int = 1) -> Callable[[], None]:
-    """``llvm_raw_callable`` or ``xla_raw_callable`` (``repeat`` is for XLA only)."""
+    """``llvm_raw_callable`` or ``xla_raw_callable``, ``repeat`` passes a call."""
     _check_model(model)
     if model == "llvm":
-        return llvm_raw_callable(program, x, dtype)
+        return llvm_raw_callable(program, x, dtype, repeat)
     return xla_raw_callable(program, x, dtype, repeat)
 
 

@@ -43,6 +43,7 @@ def test_measure_reports_its_ingredients():
     assert m.model == "llvm" and m.dtype == "float32" and m.rounds == 9
     assert m.ref_ratio > 1.0  # the 8-fma reference is slower than the 1-fma one
     assert m.ns_per_element > 0 and m.ref_ns_per_element > 0 and m.seconds > 0
+    assert m.ref_ratio > speed_cost.MIN_REF_RATIO  # compute-bound: the scale is readable
     assert m.cost == speed_cost.quantize(m.raw, "llvm")
 
 
