@@ -36,13 +36,13 @@ from dsl.program import Node, Program, cost
 
 from .baselines import PREC_BITS, RemezError, _configs, _minimax, _Problem
 from .evaluate import fit_constants, score
-from .fit import FitOptions, polish_float32
+from .fit import FitOptions, polish_float32, refine_ulp
 from .problem import Problem
 from .properties import search_hints
 from .targets import Target
 
 METHODS = ("minimax_poly", "minimax_rational", "odd_poly", "odd_poly_unit", "even_poly", "zero_poly_unit")
-_POLISH = FitOptions(polish_below_ulp=math.inf)
+_POLISH = FitOptions(polish_below_ulp=math.inf, refine_below_ulp=math.inf)
 
 
 @dataclass(frozen=True)
@@ -203,14 +203,18 @@ def _unit_shapes(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, 
 
 
 def _best_float32(program: Program, problem: Problem, remez: bool, seed: int) -> Program:
-    """The better of: Remez coefficients rounded to float32 and polished; the search's fitter."""
+    """The best of: Remez coefficients rounded to float32 and polished; the same after a minimax
+    refinement on the ulp-weighted error (which weighs each point by its output binade, as the
+    score does); the search's fitter, refining however large the error."""
     from dsl.canonical import canonicalize
 
     options = []
     if remez:
         theta = np.asarray(program.params, np.float64)
         options.append(program.with_params(polish_float32(program, problem, theta, _POLISH)))
-    fitted = fit_constants(program, problem, np.random.default_rng(seed))
+        refined = refine_ulp(program, problem, theta, _POLISH)
+        options.append(program.with_params(polish_float32(program, problem, refined, _POLISH)))
+    fitted = fit_constants(program, problem, np.random.default_rng(seed), _POLISH)
     options.append(fitted.with_params(polish_float32(fitted, problem, np.asarray(fitted.params), _POLISH)))
     scored = [(score(canonicalize(p, "float32"), problem).error, i, p) for i, p in enumerate(options)]
     return min(scored)[2]

@@ -18,7 +18,7 @@ from dsl.program import Program
 from dsl.semantics import as_dtype
 
 from .metrics import ulp_of_exact
-from .points import clamp_domain, fitness_points
+from .points import clamp_domain, fitness_points, value_binade_edges
 from .reference import Reference, reference_values
 from .targets import Target, check_domain, get_target
 
@@ -89,6 +89,8 @@ class Problem:
         else:
             x = fitness_points(spec.lo, spec.hi, dt, n=spec.n_points)
         ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
+        if spec.mode == "ulp" and not spec.frame and np.all(np.isfinite(ref.hi)):
+            x, ref = _with_output_edges(target, x, ref, spec, use_cache)
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
             raise ValueError(f"{spec.target} is not finite at x = {float(bad)!r} inside the domain")
@@ -144,6 +146,23 @@ class Problem:
         h.update(np.ascontiguousarray(self.x).tobytes())
         h.update(",".join(ops).encode())
         return h.hexdigest()[:24]
+
+
+def _with_output_edges(target: Target, x: np.ndarray, ref: Reference, spec: ProblemSpec,
+                       use_cache: bool) -> tuple[np.ndarray, Reference]:
+    """The fitness points with the inputs where the target's value crosses a power of two
+    (``points.value_binade_edges``: the largest ulp errors of a smooth relative error), and
+    their reference values.  Frame problems are left alone: their core's output binades repeat
+    and the dense check's hard points find them."""
+    from .reference import mp_values
+
+    fn = target.np_fn if target.np_fn is not None else (lambda v: mp_values(target, v).hi)
+    extra = value_binade_edges(x, ref.hi, fn, spec.dtype)
+    extra = extra[~np.isin(extra, x)]
+    if len(extra) == 0:
+        return x, ref
+    x = np.unique(np.concatenate([x, extra]))
+    return x, reference_values(target, x, spec.lo, spec.hi, spec.dtype, use_cache=use_cache)
 
 
 REAL_ZERO_CLUSTER = 16  # 1/16 of the points per side of a zero of the target (real mode)

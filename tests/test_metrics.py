@@ -418,3 +418,17 @@ def test_fast_reference_rounds_like_mpmath_at_midpoints(mp_sign, np_scale):
     # without the guard (float64 values taken as they are) many of these would round wrongly
     naive = correctly_rounded(fast_reference(target, x, "float32", guard_ulps=-1).hi, 0.0, "float32")
     assert np.count_nonzero(f32bits(naive) != f32bits(want)) > 500
+
+
+def test_fitness_points_hold_the_inputs_where_the_target_crosses_a_power_of_two():
+    # the largest ulp error of a smooth relative error is just below a power of two of the
+    # *output* (mantissa near 2): the fitness set must hold both floats around each crossing
+    from fitness.problem import Problem, ProblemSpec
+
+    x = Problem.build(ProblemSpec("erf", 0.0, 1.0)).x
+    for power in (0.5, 0.25, 2.0 ** -10):
+        ref = mp_values(get_target("erf"), x.astype(np.float64)).hi
+        below = np.flatnonzero(ref < power)[-1]
+        a, b = x[below], x[below + 1]
+        assert b == np.nextafter(a, np.float32(np.inf)), power  # adjacent floats straddle the power
+        assert ref[below + 1] >= power

@@ -66,7 +66,7 @@ def test_real_mode_points_are_spread_by_value_with_a_cluster_at_a_zero(cache_dir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ulp weights of subnormal points overflow there: not this test's business
         ulp = Problem.build(ProblemSpec(name, lo, hi, "float64", "ulp"), use_cache=False)
-    np.testing.assert_array_equal(ulp.x, fitness_points(lo, hi, "float64", n=2048))
+    assert np.all(np.isin(fitness_points(lo, hi, "float64", n=2048), ulp.x))  # plus the output's binade edges
 
 
 # --- double-double evaluation ---------------------------------------------------------------------
