@@ -65,6 +65,7 @@ EXPANSION_MOVES = ("grow_horner_in", "grow_horner_in", "grow_horner_in", "grow_h
                    "grow_rational")  # those that suit the target's symmetry, plus the zero factor
 EXPANSION_SHARE = 0.5  # of the children, while expansions are queued
 EXPANSION_NEAR = 10.0  # "close": error within this factor of the best at the same cost
+LINEAGE_GAIN = 2.0  # a growth child this many times better than its parent is expanded first
 MAX_EXPANSIONS = 384  # queue length per island; the oldest expansions of merely close programs go first
 HIT_STREAK_RESTART = 2000  # cache hits in a row: the search is going round in known programs
 HIT_STREAK_EXHAUSTED = 20000  # ... even after a restart: every reachable program is known
@@ -370,8 +371,10 @@ class Engine:
         hashes = candidate_keys(child, self.problem.probes, self.dtype, frame_key(frame))
         seed = int((self.config.seed * 1_000_003 + cid) % (2**63))
         c = cost(child)
+        lineage = parent_entry.error if kind in GROWTH_MUTATIONS and math.isfinite(parent_entry.error) else None
         return Candidate(id=cid, program=format_program(child), parent=parent, mutation=kind, hashes=tuple(hashes),
-                         seed=seed, island=k, cost=c, promising_below=self._promising_below(c), frame=frame)
+                         seed=seed, island=k, cost=c, promising_below=self._promising_below(c), frame=frame,
+                         parent_error=lineage)
 
     def _promising_below(self, c: float) -> float | None:
         """The error below which a candidate of cost ``c`` could reach the front, with a margin
@@ -573,8 +576,12 @@ class Engine:
             isl.best_per_cost[member.cost] = entry
         if not from_cache and finite:
             best = isl.best_per_cost.get(member.cost)
-            if local or (best is not None and member.error <= EXPANSION_NEAR * best.error):
-                self._queue_expansions(isl, member, local)
+            # a growth step that paid (the new degree of freedom cut the parent's error by
+            # LINEAGE_GAIN) grows on first, like an improvement: a Horner chain whose middle
+            # degrees lose to rationals at their cost still reaches the degree that wins
+            paid = cand.parent_error is not None and member.error <= cand.parent_error / LINEAGE_GAIN
+            if local or paid or (best is not None and member.error <= EXPANSION_NEAR * best.error):
+                self._queue_expansions(isl, member, local or paid)
         self._maintain()
         return improved
 

@@ -63,13 +63,14 @@ _CHECKS = {
     "hashes": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(h, str) for h in v), "a list of hashes"),
     "seed": (_int, "a whole number"),
     "promising_below": (lambda v: v is None or _number(v), "a number"),
+    "parent_error": (lambda v: v is None or _number(v), "a number"),
     "seconds": (_number, "a number"),
     "key": (lambda v: isinstance(v, str), "text"),
     "move": (lambda v: isinstance(v, str), "a move name"),
     "priority": (_int, "a whole number"),
     "shape": (lambda v: isinstance(v, str), "text"),
 }
-_FLOATS = {"error", "cost", "dense_ulp", "dense_worst_x", "promising_below", "seconds"}
+_FLOATS = {"error", "cost", "dense_ulp", "dense_worst_x", "promising_below", "parent_error", "seconds"}
 
 
 @functools.cache
@@ -178,8 +179,9 @@ class Candidate(Record):
     cost: float = 0.0
     promising_below: float | None = None  # refine and polish only a fit below this error
     frame: dict | None = None
+    parent_error: float | None = None  # the parent's error, for a growth child (its lineage test)
 
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("promising_below", "frame")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("promising_below", "frame", "parent_error")
 
 
 @dataclass(frozen=True)
