@@ -178,3 +178,32 @@ def test_hard_points_retire_the_cache_answers_they_make_out_of_date():
     assert cache.lookup(["s2", "g2@3"]) is not None  # never validated: its error stands
     restored = type(eng.state).from_dict(json.loads(json.dumps(eng.state.to_dict())))
     assert restored.cache.lookup(["s1", "g1@3"]) is None  # the checkpoint keeps the forgetting
+
+
+@pytest.mark.parametrize("text", [
+    # 6 ops, 0.87 ULP: most inputs rounded correctly, so only the others get an exact error
+    "v1 = param 0x1.cb0fdep-13\nv2 = param 0x1.44a5a2p-10\nv3 = fma x v1 v2\nv4 = param 0x1.3d5b98p-7\n"
+    "v5 = fma x v3 v4\nv6 = param 0x1.c67e64p-5\nv7 = fma x v5 v6\nv8 = param 0x1.ebfdfep-3\nv9 = fma v7 x v8\n"
+    "v10 = param 0x1.62e428p-1\nv11 = fma x v9 v10\nv12 = param 0x1.0p0\nv13 = fma x v11 v12\nreturn v13",
+    # 2 ops, 2e4 ULP: no input rounded correctly, every error computed
+    "v1 = param 0x1.6041bcp-2\nv2 = param 0x1.4d560ep-1\nv3 = fma x v1 v2\nv4 = param 0x1.00a244p0\n"
+    "v5 = fma x v3 v4\nreturn v5",
+])
+def test_the_dense_check_counts_every_point_as_a_full_error_computation_would(text):
+    """The dense check computes exact errors only where the program misrounds; its maximum, mean,
+    correctly rounded share and worst inputs are those of the error on every point."""
+    from backends.numpy_backend import evaluate
+    from fitness.metrics import correctly_rounded, ulp_errors
+    from fitness.points import dense_points
+    from fitness.reference import fast_reference
+
+    program, target, n = parse_program(text), get_target("exp2"), 1 << 16
+    rep = verify(program, target, 0.0, 1.0, "float32", n_dense=n, keep_worst=64)
+    x = dense_points(0.0, 1.0, "float32", n=n)
+    ref = fast_reference(target, x, "float32")
+    y = evaluate(program, x, "float32")
+    err = ulp_errors(y, ref.hi, ref.lo, "float32")
+    assert rep.max_ulp == err.max() and rep.worst_x == x[np.argmax(err)]
+    assert rep.mean_ulp == pytest.approx(err.mean(), rel=1e-12)
+    assert rep.frac_correctly_rounded == np.mean(y == correctly_rounded(ref.hi, ref.lo, "float32"))
+    assert sorted(err[np.isin(x, rep.worst_inputs)], reverse=True)[:64] == sorted(err, reverse=True)[:64]
