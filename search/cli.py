@@ -38,19 +38,30 @@ def _user_errors(fn):
 
 
 def _progress_bar(label: str, quiet: bool):
-    """A click progress bar fed by (done, total) callbacks."""
-    state = {"bar": None, "done": 0}
+    """A click progress bar fed by (done, total) callbacks; one bar per check, as export may walk several.
+
+    click draws nothing to a pipe or a log file and then ends without a newline, so there a check
+    announces itself in one line instead."""
+    state: dict = {"bar": None, "done": 0}
 
     def cb(done: int, total: int) -> None:
         if quiet:
             return
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
-            state["bar"].__enter__()
-        state["bar"].update(done - state["done"])
+            if sys.stderr.isatty():
+                state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+                state["bar"].__enter__()
+            else:
+                click.echo(f"{label} {total:,} inputs", err=True)
+                state["bar"] = False
+            state["done"] = 0
+        if state["bar"]:
+            state["bar"].update(done - state["done"])
         state["done"] = done
         if done >= total:
-            state["bar"].__exit__(None, None, None)
+            if state["bar"]:
+                state["bar"].__exit__(None, None, None)
+            state["bar"] = None
 
     return cb
 

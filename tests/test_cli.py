@@ -433,3 +433,12 @@ def test_end_to_end_run_report_export_c(tmp_path, tiny_toml):
     best = next(e for e in record.best_per_cost.values()
                 if e.id == json.loads((tmp_path / "best.c.verify.json").read_text())["candidate"])
     assert best.cost >= 1  # a program that reads x was compared, not only a constant
+
+
+def test_export_to_a_pipe_says_what_it_verifies_in_whole_lines(base_run, tmp_path):
+    # click's bar draws nothing to a pipe and ends without a newline, which ran into the next line of a log
+    code, out, err = cli(["export", base_run, "--lang", "c", "--max-ulp", "1e9", "--out", tmp_path / "e.c"])
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines and all(line.startswith("verifying ") and line.endswith(" inputs") for line in lines)
+    assert err.endswith("\n")
