@@ -177,13 +177,6 @@ def large_input(lo: float, hi: float, dtype="float32", n: int = 10_000_000, seed
 
 
 # --- callables ---------------------------------------------------------------------------------
-def numpy_callable(program: Program, dtype="float32") -> Callable:
-    """The reference numpy evaluator (allocates per step: this is its real cost)."""
-    from .numpy_backend import evaluate
-
-    return lambda x: evaluate(program, x, dtype)
-
-
 def llvm_callable(program: Program, x: np.ndarray, dtype="float32") -> Callable:
     """The llvmlite kernel writing into a buffer preallocated for arrays shaped like ``x``."""
     from .llvm_backend import compile_program

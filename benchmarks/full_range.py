@@ -135,7 +135,7 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
         f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
         f"Frame {cfg.frame!r} around an evolved {int(e.cost)}-operation core (AutoNumerics, "
         f"search domain [{cfg.domain[0]!r}, {cfg.domain[1]!r}], candidate {e.id}).",
-        *([f"Frame constants evolved with the core (--frame-evolve): "
+        *(["Frame constants evolved with the core (--frame-evolve): "
            + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(record.frame_constants(e).items())) + "."]
           if record.frame_constants(e) else []),
         f"Verified: {rep.describe()}.",

@@ -11,7 +11,6 @@ wiring).  Section ``paper_domain`` of BENCHMARKS.md quotes it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

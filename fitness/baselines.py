@@ -492,16 +492,3 @@ def baseline_table(target: Target | str, lo: float, hi: float, max_ops: int, *,
     return rows
 
 
-def format_table(rows: Sequence[BaselineRow]) -> str:
-    """Digits per operation count, one column per method (for reports and the CLI)."""
-    methods = list(dict.fromkeys(r.method for r in rows))
-    ops = sorted({r.ops for r in rows})
-    cell = {(r.method, r.ops): r for r in rows}
-    lines = ["ops  " + "".join(f"{m:>22}" for m in methods)]
-    for k in ops:
-        parts = []
-        for m in methods:
-            r = cell.get((m, k))
-            parts.append(f"{'-':>22}" if r is None else f"{r.digits:6.2f} {r.config:>15}")
-        lines.append(f"{k:>3}  " + "".join(parts))
-    return "\n".join(lines)

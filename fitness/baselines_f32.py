@@ -26,7 +26,7 @@ structure, and the better of the two is kept.  Errors are measured by the caller
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import mpmath
@@ -234,16 +234,3 @@ def f32_baselines(problem: Problem, max_ops: int, seed: int = 0) -> list[F32Base
     return out
 
 
-def best_at_each_cost(rows: list[F32Baseline], max_ops: int, error: Callable[[F32Baseline], float] = None) -> dict[int, F32Baseline]:
-    """For each cost 1..max_ops, the baseline of lowest error costing at most that much."""
-    error = error or (lambda r: r.error)
-    out = {}
-    for k in range(1, max_ops + 1):
-        fit = [r for r in rows if r.cost <= k and math.isfinite(error(r))]
-        if fit:
-            out[k] = min(fit, key=lambda r: (error(r), r.cost))
-    return out
-
-
-def with_error(row: F32Baseline, error: float) -> F32Baseline:
-    return replace(row, error=float(error))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -82,11 +82,6 @@ def best_evaluator(program: Program, dtype: str) -> tuple[Callable[[np.ndarray],
         return kernel, "llvmlite"
     except Exception:  # llvmlite missing or unable to target this CPU: numpy is the reference anyway
         return numpy_evaluator(program, dtype), "numpy"
-
-
-def _chunks(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
-    for i in range(0, len(x), size):
-        yield x[i : i + size]
 
 
 def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",

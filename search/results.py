@@ -7,7 +7,6 @@ target's values, such as export and verify, ask the user to name a user target t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,8 +135,3 @@ def load_run(path: str) -> RunRecord:
     return RunRecord(ck.path, ck.config, best, stats, history)
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"cannot read {path}: {exc}") from None
