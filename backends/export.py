@@ -50,7 +50,7 @@ import numpy as np
 
 import dsl.semantics as semantics
 from dsl.interpret import Semantics, fold
-from dsl.ops import OPS
+from dsl.ops import LDEXP2_RANGE, OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
 from dsl.text import format_program
@@ -116,6 +116,17 @@ def _rounded(value: float, dt: np.dtype) -> float:
         return float(dt.type(value))
 
 
+def _is_literal(obj) -> bool:
+    """Plain data whose repr reads back as itself (str, int, tuples and dicts of them)."""
+    if isinstance(obj, (str, int)) and not isinstance(obj, bool):
+        return True
+    if isinstance(obj, tuple):
+        return all(_is_literal(v) for v in obj)
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _is_literal(v) for k, v in obj.items())
+    return False
+
+
 def _source_closure(module: types.ModuleType, roots: list[str]) -> list[str]:
     """Source blocks defining ``roots`` and every module-level name they use, dependencies first.
 
@@ -150,6 +161,9 @@ def _source_closure(module: types.ModuleType, roots: list[str]) -> list[str]:
             ty = "float" if isinstance(obj, float) else f"np.{np.dtype(type(obj)).name}"
             seen.pop(name)
             seen[name] = f"{name} = {ty}(float.fromhex({float(obj).hex()!r}))\n"
+        elif isinstance(obj, (dict, tuple)) and _is_literal(obj):
+            seen.pop(name)  # e.g. LDEXP2_RANGE = {"float32": (-252, 254), ...}
+            seen[name] = f"{name} = {obj!r}\n"
         elif isinstance(obj, dict) and all(isinstance(v, type) for v in obj.values()):
             seen.pop(name)  # e.g. DTYPES = {"float32": np.float32, ...}
             items = ", ".join(f"{k!r}: np.{v.__name__}" for k, v in obj.items())
@@ -186,6 +200,7 @@ _C_EXPR: dict[str, str] = {
     "floor": "{p}_floor({0})",
     "round": "{p}_RINT({0})",
     "ldexp": "{p}_ldexp({0}, {1})",
+    "ldexp2": "{p}_ldexp2({0}, {1})",
     "frexp_m": "{p}_frexp_m({0})",
     "frexp_e": "{p}_frexp_e({0})",
     "select_lt": "{p}_select({0} < {1}, {2}, {3})",
@@ -193,7 +208,7 @@ _C_EXPR: dict[str, str] = {
 assert set(_C_EXPR) == set(OPS), "every op in dsl.ops.OPS needs a C expression"
 
 # The helpers each op needs (their definitions follow, in this order).
-_C_NEEDS = {"floor": ("select", "floor"), "ldexp": ("select", "ldexp"), "select_lt": ("select",),
+_C_NEEDS = {"floor": ("select", "floor"), "ldexp": ("select", "ldexp"), "ldexp2": ("select", "ldexp2"), "select_lt": ("select",),
             "frexp_m": ("select", "frexp"), "frexp_e": ("select", "frexp")}
 
 _C_MACROS = """\
@@ -261,6 +276,23 @@ static inline {T} {p}_ldexp({T} a, {T} k)
     return {p}_select(is_nan, ({T})NAN, ({T})((double)a * scale));
 }}
 """,
+    "ldexp2": """\
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [{L2_LO}, {L2_HI}] (NaN k to the
+   lower end): two multiplies by powers of two built from integer bits, all in {T} lanes (GCC
+   12, AVX-512: two compares and two blends clamp k; plain ?: here gave it three more masks). */
+static inline {T} {p}_ldexp2({T} a, {T} k)
+{{
+    {T} kc = {p}_select(k > ({T}){L2_LO}, k, ({T}){L2_LO});
+    kc = {p}_select(kc < ({T}){L2_HI}, kc, ({T}){L2_HI});
+    {S} n = ({S})kc; /* C conversion truncates toward zero */
+    {S} h = n >> 1; /* arithmetic shift (GCC, Clang): the floor of n / 2 */
+    {U} b1 = ({U})(h + {BIAS}) << {M}, b2 = ({U})(n - h + {BIAS}) << {M};
+    {T} s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    return (a * s1) * s2;
+}}
+""",
     "frexp": """\
 /* C frexp read off the bits, subnormals scaled into the normal range first (exactly);
    m = a and e = 0 for 0, inf and NaN. */
@@ -304,6 +336,7 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str]) -> 
         SCALE=_c_literal(2.0 ** (M + 1), dt), p=name.upper() + "_AN",
         ABS_MASK="0x7FFFFFFFu" if f32 else "0x7FFFFFFFFFFFFFFFu",
         INF_BITS="0x7F800000u" if f32 else "0x7FF0000000000000u",
+        L2_LO=LDEXP2_RANGE[dt.name][0], L2_HI=LDEXP2_RANGE[dt.name][1], BIAS=bias,
         ldexp_note=("the double product is exact and the conversion back to float is the one rounding."
                     if f32 else "the product is one correctly rounded multiply."),
     )
@@ -362,13 +395,14 @@ _NP_EXPR: dict[str, str] = {
     "floor": "np.floor({0}, dtype={T})",
     "round": "np.rint({0}, dtype={T})",
     "ldexp": "_ldexp({0}, {1}, _DT)",
+    "ldexp2": "_ldexp2({0}, {1}, _DT)",
     "frexp_m": "_frexp_m({0}, _DT)",
     "frexp_e": "_frexp_e({0}, _DT)",
     "select_lt": "_select_lt({0}, {1}, {2}, {3}, _DT)",
 }
 assert set(_NP_EXPR) == set(OPS), "every op in dsl.ops.OPS needs a numpy expression"
 # The dsl.semantics helpers each op's expression calls (copied into the module with what they use).
-_NP_HELPERS = {"ldexp": "_ldexp", "frexp_m": "_frexp_m", "frexp_e": "_frexp_e", "select_lt": "_select_lt"}
+_NP_HELPERS = {"ldexp": "_ldexp", "ldexp2": "_ldexp2", "frexp_m": "_frexp_m", "frexp_e": "_frexp_e", "select_lt": "_select_lt"}
 
 
 def _py_float(value: float) -> str:
@@ -420,6 +454,7 @@ _JAX_EXPR: dict[str, str] = {
     "floor": "jnp.floor({0})",
     "round": "lax.round({0}, lax.RoundingMethod.TO_NEAREST_EVEN)",
     "ldexp": "{ldexp}({0}, {1})",
+    "ldexp2": "ldexp2({0}, {1})",
     "frexp_m": "frexp({0})[0]",
     "frexp_e": "frexp({0})[1]",
     "select_lt": "jnp.where({0} < {1}, {2}, {3})",
@@ -434,6 +469,8 @@ def _export_jax(program: Program, name: str, dt: np.dtype, comment: list[str]) -
     roots = (["x64_enabled"] if f64 else []) + ([ldexp] if "ldexp" in used else [])
     if "div" in used:
         roots.append("divide")
+    if "ldexp2" in used:
+        roots.append("ldexp2")
     if used & {"frexp_m", "frexp_e"}:
         roots.append("frexp")
     leaves = [(i, n) for i, n in _live_ops(program) if n.is_leaf]

@@ -50,7 +50,7 @@ import numpy as np
 from jax import lax
 
 from dsl.interpret import Semantics, fold
-from dsl.ops import LDEXP_CLAMP, OPS
+from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
 from dsl.text import format_program, parse_program
@@ -96,6 +96,19 @@ def ldexp64(a, k):
     n = jnp.where(k_nan, 0.0, jnp.clip(jnp.trunc(k), -LDEXP_CLAMP, LDEXP_CLAMP)).astype(jnp.int64)
     scale = lax.bitcast_convert_type((n + 1023) << 52, jnp.float64)
     return jnp.where(k_nan, jnp.float64(np.nan), a * scale)
+
+
+def ldexp2(a, k):
+    """``(a * 2**h) * 2**(n - h)``, ``h = n >> 1``, ``n`` = ``trunc(k)`` clamped (NaN to the lower end)."""
+    f32 = a.dtype == jnp.float32
+    lo, hi = LDEXP2_RANGE["float32" if f32 else "float64"]
+    itype, mant, bias = (jnp.int32, 23, 127) if f32 else (jnp.int64, 52, 1023)
+    kc = jnp.where(k > lo, k, a.dtype.type(lo))
+    n = jnp.trunc(jnp.where(kc < hi, kc, a.dtype.type(hi))).astype(itype)
+    h = lax.shift_right_arithmetic(n, itype(1))
+    s1 = lax.bitcast_convert_type((h + bias) << mant, a.dtype)
+    s2 = lax.bitcast_convert_type((n - h + bias) << mant, a.dtype)
+    return (a * s1) * s2
 
 
 def frexp(a):
@@ -146,6 +159,7 @@ JAX_IMPL: dict[str, Callable] = {
     "floor": lambda a: jnp.floor(a),
     "round": lambda a: lax.round(a, lax.RoundingMethod.TO_NEAREST_EVEN),
     "ldexp": _ldexp,
+    "ldexp2": ldexp2,
     "frexp_m": lambda a: frexp(a)[0],
     "frexp_e": lambda a: frexp(a)[1],
     "select_lt": lambda a, b, c, d: jnp.where(a < b, c, d),

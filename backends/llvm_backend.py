@@ -45,7 +45,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from dsl.interpret import Semantics, fold
-from dsl.ops import LDEXP_CLAMP, OPS
+from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 from dsl.semantics import as_dtype
 from dsl.text import format_program, parse_program
@@ -115,6 +115,19 @@ class _Emitter:
             r = b.fptrunc(b.fmul(b.fpext(a, _F64), scale), fmt.ftype)
         return b.select(k_nan, self.const(float("nan")), r)
 
+    def ldexp2(self, a: ir.Value, k: ir.Value) -> ir.Value:
+        """Two multiplies in the dtype by powers of two built from integer bits: no wider type."""
+        b, fmt = self.b, self.fmt
+        lo, hi = LDEXP2_RANGE[self.dt.name]
+        kc = b.select(b.fcmp_ordered(">", k, self.const(lo)), k, self.const(lo))  # NaN -> lo
+        kc = b.select(b.fcmp_ordered("<", kc, self.const(hi)), kc, self.const(hi))
+        n = b.fptosi(kc, fmt.itype)  # truncates toward zero
+        h = b.ashr(n, self.int_const(1))
+        shift, bias = self.int_const(fmt.mant_bits), self.int_const(fmt.bias)
+        s1 = b.bitcast(b.shl(b.add(h, bias), shift), fmt.ftype)
+        s2 = b.bitcast(b.shl(b.add(b.sub(n, h), bias), shift), fmt.ftype)
+        return b.fmul(b.fmul(a, s1), s2)
+
     def frexp(self, a: ir.Value) -> tuple[ir.Value, ir.Value]:
         """(m, e) with e already converted to the float type; C frexp with m=a, e=0 for 0/inf/NaN."""
         b, fmt = self.b, self.fmt
@@ -151,6 +164,7 @@ EMITTERS: dict[str, Callable[..., ir.Value]] = {
     "floor": lambda em, a: em.intrinsic("floor", a),
     "round": lambda em, a: em.intrinsic("roundeven", a),
     "ldexp": lambda em, a, k: em.ldexp(a, k),
+    "ldexp2": lambda em, a, k: em.ldexp2(a, k),
     "frexp_m": lambda em, a: em.frexp(a)[0],
     "frexp_e": lambda em, a: em.frexp(a)[1],
     "select_lt": lambda em, a, b, c, d: em.b.select(em.b.fcmp_ordered("<", a, b), c, d),

@@ -10,6 +10,12 @@ operations are exact.  The exact definitions that every backend must match:
 
 - ``ldexp(a, k)``: ``a * 2**k`` rounded once, where ``k`` is first made an integer by truncation
   toward zero and clamped to [-512, 512] (NaN ``k`` gives NaN).
+- ``ldexp2(a, k)``: ``(a * 2**h) * 2**(n - h)`` with ``h = n >> 1`` (floor of ``n / 2``), each
+  product rounded in the dtype, where ``n`` is ``k`` clamped to ``LDEXP2_RANGE`` (twice the
+  exponent range of the dtype's normal powers of two; NaN ``k`` counts as the lower end) and
+  truncated toward zero.  Both factors are normal powers of two built from bits alone, so the op
+  is two multiplies in the dtype, with no wider type (SLEEF's ``ldexp2kf``).  It equals ``ldexp``
+  wherever ``a * 2**h`` is normal, as it is in the exp frames (``a`` near 1, ``|n| <= 152``).
 - ``frexp_m(a)`` / ``frexp_e(a)``: ``a = m * 2**e`` with ``0.5 <= |m| < 1`` (C ``frexp``); for
   0, inf and NaN ``m`` is ``a`` and ``e`` is 0.
 - ``select_lt(a, b, c, d)``: ``c if a < b else d`` (NaN compares false, giving ``d``).
@@ -54,6 +60,7 @@ _TABLE = (
     Op("floor", 1, group="reduction", doc="largest integer <= a"),
     Op("round", 1, group="reduction", doc="nearest integer, ties to even"),
     Op("ldexp", 2, group="reduction", doc="a * 2**trunc(k), k clamped to [-512, 512]"),
+    Op("ldexp2", 2, group="reduction", doc="(a * 2**(n>>1)) * 2**(n - (n>>1)), n = trunc(k) clamped, two roundings"),
     Op("frexp_m", 1, group="reduction", doc="mantissa m of a = m * 2**e, 0.5 <= |m| < 1"),
     Op("frexp_e", 1, group="reduction", doc="exponent e of a = m * 2**e, as a float"),
     Op("select_lt", 4, group="reduction", doc="c if a < b else d"),
@@ -63,6 +70,23 @@ OPS: dict[str, Op] = {op.name: op for op in _TABLE}
 CORE_OPS: tuple[str, ...] = tuple(op.name for op in _TABLE if op.group == "core")
 ALL_OPS: tuple[str, ...] = tuple(OPS)
 LDEXP_CLAMP = 512
+# ldexp2's range of n per dtype: [2 emin, 2 emax], so that n >> 1 and n - (n >> 1) are normal exponents.
+LDEXP2_RANGE: dict[str, tuple[int, int]] = {"float32": (-252, 254), "float64": (-2044, 2046)}
+
+
+def ldexp_exponent(op: str, k, dtype: str = "float64") -> int | None:
+    """The power of two ``ldexp`` or ``ldexp2`` scales by for a scalar ``k`` (float or mpf), or
+    None where the result is NaN (``ldexp`` of a NaN ``k``): the rule the real-number evaluators
+    share.  In real numbers ``ldexp2`` is exact scaling, like ``ldexp``; only its clamp differs."""
+    if op == "ldexp":
+        if k != k:
+            return None
+        lo, hi = -LDEXP_CLAMP, LDEXP_CLAMP
+    else:
+        lo, hi = LDEXP2_RANGE[dtype]
+        if not k > lo:  # NaN too
+            return lo
+    return hi if k > hi else lo if k < lo else int(k)  # int() truncates toward zero
 
 
 def op_set_from_names(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

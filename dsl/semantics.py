@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ops import LDEXP_CLAMP, OPS
+from .ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -138,6 +138,16 @@ def _ldexp(a, k, dt):
     return np.where(np.isnan(k), dt.type(np.nan), r).astype(dt)
 
 
+def _ldexp2(a, k, dt):
+    lo, hi = LDEXP2_RANGE[dt.name]
+    k = np.asarray(k, dt)
+    kc = np.where(k > lo, k, dt.type(lo))  # NaN -> lo
+    n = np.trunc(np.where(kc < hi, kc, dt.type(hi))).astype(np.int32)
+    h = np.right_shift(n, 1)  # arithmetic: the floor of n / 2
+    one = dt.type(1)
+    return np.multiply(np.multiply(a, np.ldexp(one, h), dtype=dt), np.ldexp(one, n - h), dtype=dt)
+
+
 def _frexp_m(a, dt):
     a = np.asarray(a, dt)
     m, _ = np.frexp(a)
@@ -168,6 +178,7 @@ NUMPY_IMPL: dict[str, Callable] = {
     "floor": lambda dt, a: np.floor(a, dtype=dt),
     "round": lambda dt, a: np.rint(a, dtype=dt),
     "ldexp": lambda dt, a, k: _ldexp(a, k, dt),
+    "ldexp2": lambda dt, a, k: _ldexp2(a, k, dt),
     "frexp_m": lambda dt, a: _frexp_m(a, dt),
     "frexp_e": lambda dt, a: _frexp_e(a, dt),
     "select_lt": lambda dt, a, b, c, d: _select_lt(a, b, c, d, dt),

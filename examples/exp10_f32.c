@@ -44,7 +44,7 @@
  *   v20 = fma v7 v18 v19
  *   v21 = param 0x1.0000000000000p+0
  *   v22 = fma v7 v20 v21
- *   v23 = ldexp v22 v3
+ *   v23 = ldexp2 v22 v3
  *   v24 = const 0x1.3441340000000p+5
  *   v25 = const inf
  *   v26 = select_lt v24 x v25 v23
@@ -100,23 +100,20 @@ static inline float EXP10_F32_INLINE_AN_select(int cond, float a, float b)
     return a;
 }
 
-/* a * 2**trunc(k), k clamped to [-512, 512], NaN k gives NaN.  2**k is then an exact normal
-   double, so the double product is exact and the conversion back to float is the one rounding.  NaN is handled with integer masks
-   (converting NaN to an integer is undefined). */
-static inline float EXP10_F32_INLINE_AN_ldexp(float a, float k)
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the
+   lower end): two multiplies by powers of two built from integer bits, all in float lanes (GCC
+   12, AVX-512: two compares and two blends clamp k; plain ?: here gave it three more masks). */
+static inline float EXP10_F32_INLINE_AN_ldexp2(float a, float k)
 {
-    uint32_t kb, cb;
-    memcpy(&kb, &k, sizeof kb);
-    int is_nan = (kb & 0x7FFFFFFFu) > 0x7F800000u;
-    float kc = EXP10_F32_INLINE_AN_select(k < (float)-512, (float)-512, EXP10_F32_INLINE_AN_select(k > (float)512, (float)512, k));
-    memcpy(&cb, &kc, sizeof cb);
-    cb &= ~-(uint32_t)is_nan; /* NaN -> +0 */
-    memcpy(&kc, &cb, sizeof kc);
+    float kc = EXP10_F32_INLINE_AN_select(k > (float)-252, k, (float)-252);
+    kc = EXP10_F32_INLINE_AN_select(kc < (float)254, kc, (float)254);
     int32_t n = (int32_t)kc; /* C conversion truncates toward zero */
-    uint64_t bits = (uint64_t)(int64_t)(n + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return EXP10_F32_INLINE_AN_select(is_nan, (float)NAN, (float)((double)a * scale));
+    int32_t h = n >> 1; /* arithmetic shift (GCC, Clang): the floor of n / 2 */
+    uint32_t b1 = (uint32_t)(h + 127) << 23, b2 = (uint32_t)(n - h + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    return (a * s1) * s2;
 }
 
 static inline float exp10_f32_inline(float x)
@@ -143,7 +140,7 @@ static inline float exp10_f32_inline(float x)
     const float v20 = EXP10_F32_INLINE_AN_FMA(v7, v18, v19);
     const float v21 = 0x1.0000000000000p+0f;
     const float v22 = EXP10_F32_INLINE_AN_FMA(v7, v20, v21);
-    const float v23 = EXP10_F32_INLINE_AN_ldexp(v22, v3);
+    const float v23 = EXP10_F32_INLINE_AN_ldexp2(v22, v3);
     const float v24 = 0x1.3441340000000p+5f;
     const float v25 = INFINITY;
     const float v26 = EXP10_F32_INLINE_AN_select(v24 < x, v25, v23);

@@ -48,7 +48,7 @@ import mpmath
 from mpmath import iv
 
 from dsl.interpret import Semantics, fold
-from dsl.ops import LDEXP_CLAMP
+from dsl.ops import ldexp_exponent
 from dsl.program import Program
 from fitness.real_error import max_relative_error
 from fitness.targets import Target, get_target
@@ -297,9 +297,11 @@ def _sign_of(a) -> int:
     raise _NotSmooth("sign changes")
 
 
-def _trunc_clamp(v) -> int:
-    v = min(max(v, -LDEXP_CLAMP), LDEXP_CLAMP)
-    return int(v)  # int() truncates toward zero
+def _trunc_clamp(v, op: str = "ldexp") -> int:
+    n = ldexp_exponent(op, v)
+    if n is None:
+        raise _NotSmooth(op)
+    return n
 
 
 def _exponent(v) -> int:
@@ -319,8 +321,8 @@ def _branch(op: str, args: list[Series]):
         if k_lo != k_hi:
             raise _NotSmooth(op)
         return k_lo
-    if op == "ldexp":
-        k_lo, k_hi = _trunc_clamp(_lo(b[1])), _trunc_clamp(_hi(b[1]))
+    if op in ("ldexp", "ldexp2"):
+        k_lo, k_hi = _trunc_clamp(_lo(b[1]), op), _trunc_clamp(_hi(b[1]), op)
         if k_lo != k_hi:
             raise _NotSmooth(op)
         return k_lo
@@ -343,7 +345,7 @@ def _apply_branch(op: str, args: list[Series], d) -> Series:
         return s_scale(args[0], d)
     if op in ("floor", "round", "frexp_e"):
         return s_const(d)
-    if op == "ldexp":
+    if op in ("ldexp", "ldexp2"):
         return s_scale(args[0], iv.mpf(mpmath.ldexp(1, d)))
     if op == "frexp_m":
         return s_scale(args[0], iv.mpf(mpmath.ldexp(1, -d)))
@@ -361,8 +363,8 @@ def _hull_branch(op: str, args: list[Series]) -> Series:
     if op in ("floor", "round"):
         fn = mpmath.floor if op == "floor" else mpmath.nint
         return [iv.mpf([fn(_lo(b[0])), fn(_hi(b[0]))])]
-    if op == "ldexp":
-        k_lo, k_hi = _trunc_clamp(_lo(b[1])), _trunc_clamp(_hi(b[1]))
+    if op in ("ldexp", "ldexp2"):
+        k_lo, k_hi = _trunc_clamp(_lo(b[1]), op), _trunc_clamp(_hi(b[1]), op)
         ends = [b[0] * iv.mpf(mpmath.ldexp(1, k)) for k in (k_lo, k_hi)]
         return [_hull(*ends)]
     if op == "frexp_m":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsl.interpret import Semantics, fold
-from dsl.ops import LDEXP_CLAMP, OPS
+from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 
 # A value is a pair (hi, lo) of float64 arrays (or scalars) with |lo| <= ulp(hi)/2.
@@ -151,12 +151,19 @@ def _dd_trunc_int(k):
     return kk
 
 
-def _dd_ldexp(a, k):
+def _dd_ldexp(a, k, op: str = "ldexp"):
+    """a * 2**n with n from k as ``op`` takes it (``dsl.ops.ldexp_exponent``), exactly."""
     kk = _dd_trunc_int(k)
-    nan = np.isnan(kk)
-    kk = np.clip(np.nan_to_num(kk, nan=0.0), -LDEXP_CLAMP, LDEXP_CLAMP).astype(np.int64)
-    hi, lo = np.ldexp(a[0], kk), np.ldexp(a[1], kk)
-    return np.where(nan, np.nan, hi), lo, kk
+    if op == "ldexp":
+        nan = np.isnan(kk)
+        kk = np.clip(np.nan_to_num(kk, nan=0.0), -LDEXP_CLAMP, LDEXP_CLAMP).astype(np.int64)
+    else:
+        lo, hi = LDEXP2_RANGE["float64"]
+        nan = np.zeros(np.shape(kk), bool)
+        kk = np.where(kk > lo, kk, lo)  # NaN -> lo
+        kk = np.where(kk < hi, kk, hi).astype(np.int64)
+    hi_, lo_ = np.ldexp(a[0], kk), np.ldexp(a[1], kk)
+    return np.where(nan, np.nan, hi_), lo_, kk
 
 
 def _dd_frexp(a):
@@ -221,8 +228,8 @@ def _dd_copysign(a, ta, careful, k):
     return (a[0][0] * s, a[0][1] * s), _t_scale(ta[0], s)
 
 
-def _dd_ldexp_op(a, ta, careful, k):
-    hi, lo, kk = _dd_ldexp(a[0], a[1])
+def _dd_ldexp_op(a, ta, careful, k, op: str = "ldexp"):
+    hi, lo, kk = _dd_ldexp(a[0], a[1], op)
     return (hi, lo), _t_scale(ta[0], np.ldexp(1.0, kk))
 
 
@@ -275,6 +282,7 @@ DD_IMPL = {
     "floor": lambda a, ta, c, k: (_dd_floor(a[0]), None),
     "round": lambda a, ta, c, k: (_dd_round(a[0]), None),
     "ldexp": _dd_ldexp_op,
+    "ldexp2": lambda a, ta, c, k: _dd_ldexp_op(a, ta, c, k, "ldexp2"),
     "frexp_m": _dd_frexp_m_op,
     "frexp_e": _dd_frexp_e_op,
     "select_lt": _dd_select_lt,

@@ -9,8 +9,10 @@ program is a complete float32 function: NaN in gives NaN out, infinities and zer
 
 ``exp``: x = k ln2 + r with k = round(x / ln2) and r = x - k ln2 computed by a two-constant
 Cody-Waite split with fma (k * LN2_HI is exact for |k| < 2**9 because LN2_HI has 15 significant
-bits); the core approximates e^r on [-ln2/2, ln2/2]; the result is ldexp(core(r), k), which also
-rounds subnormal results once.  Overflow (x > ~88.72) gives +inf and underflow (x < ~-103.97)
+bits); the core approximates e^r on [-ln2/2, ln2/2]; the result is core(r) * 2^k, which also
+rounds subnormal results once: ``ldexp2`` (two float32 multiplies by 2^(k>>1) and 2^(k - (k>>1))),
+equal to a single-rounding ldexp here because core(r) * 2^(k>>1) stays normal (core(r) near 1,
+|k| <= 152), and it needs no double lanes, which halved the vector width of the exported C.  Overflow (x > ~88.72) gives +inf and underflow (x < ~-103.97)
 gives +0 through two branch-free selects; NaN propagates.
 
 ``exp2``: x = k + r with k = round(x) and r = x - k (exact); the core approximates 2^r on
@@ -154,7 +156,7 @@ def _cody_waite_frame(b: _Builder, core: Program, inv: str, hi: str, lo: str) ->
     r1 = b.add("fma", k, b.named(hi, negate=True), 0)
     r = b.add("fma", k, b.named(lo, negate=True), r1)
     p = b.core(core, r)
-    y = b.add("ldexp", p, k)
+    y = b.add("ldexp2", p, k)  # = ldexp here (p near 1, |k| <= 152), in float32 lanes only
     y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
     y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
     return y
@@ -172,7 +174,7 @@ def _exp2_frame(b: _Builder, core: Program) -> int:
     k = b.add("round", 0)
     r = b.add("sub", 0, k)  # exact: |x - round(x)| <= 1/2 and x, k share the binade or r = 0
     p = b.core(core, r)
-    y = b.add("ldexp", p, k)
+    y = b.add("ldexp2", p, k)  # = ldexp here (p near 1, |k| <= 152), in float32 lanes only
     y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
     y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
     return y

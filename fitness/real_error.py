@@ -44,7 +44,7 @@ import numpy as np
 
 from backends.numpy_backend import evaluate
 from dsl.interpret import Semantics, fold
-from dsl.ops import LDEXP_CLAMP
+from dsl.ops import ldexp_exponent
 from dsl.program import Program
 from fitness.targets import Target, get_target
 
@@ -107,11 +107,9 @@ def _copysign(a, b):
     return -abs(a) if b < 0 else abs(a)
 
 
-def _ldexp(a, k):
-    if mpmath.isnan(k):
-        return mpmath.nan
-    kk = LDEXP_CLAMP if k > LDEXP_CLAMP else -LDEXP_CLAMP if k < -LDEXP_CLAMP else int(k)
-    return mpmath.ldexp(a, kk)
+def _ldexp(op: str, a, k):
+    n = ldexp_exponent(op, k)
+    return mpmath.nan if n is None else mpmath.ldexp(a, n)
 
 
 def _frexp(a):
@@ -133,7 +131,8 @@ _MP_OPS: dict[str, Callable] = {
     "copysign": _copysign,
     "floor": mpmath.floor,
     "round": mpmath.nint,  # mpmath.nint rounds half to even, like the DSL's round
-    "ldexp": _ldexp,
+    "ldexp": lambda a, k: _ldexp("ldexp", a, k),
+    "ldexp2": lambda a, k: _ldexp("ldexp2", a, k),
     "frexp_m": lambda a: _frexp(a)[0],
     "frexp_e": lambda a: _frexp(a)[1],
     "select_lt": lambda a, b, c, d: c if a < b else d,

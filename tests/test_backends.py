@@ -172,6 +172,36 @@ def assert_bit_identical(got: np.ndarray, ref: np.ndarray, ok: np.ndarray, what:
 
 
 # --- the op table --------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ldexp2_is_ldexp_where_its_first_product_is_normal(dtype):
+    """ldexp2's two roundings are one where a * 2**(n>>1) is normal (the exp frames' case); its
+    clamp and NaN rule are the documented ones."""
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(5)
+    lo, hi = {"float32": (-252, 254), "float64": (-2044, 2046)}[dtype]
+    emin, emax = np.finfo(dt).minexp, np.finfo(dt).maxexp - 1
+    a = (rng.uniform(0.5, 2.0, 20000) * rng.choice([-1, 1], 20000)).astype(dt)
+    k = rng.integers(max(2 * emin - 30, -600), min(2 * emax, 600) + 1, 20000).astype(dt)  # ldexp clamps at 512
+    with np.errstate(all="ignore"):
+        first = a * np.ldexp(dt.type(1), (k.astype(np.int64) >> 1))
+        normal = (np.abs(first) >= np.finfo(dt).tiny) & np.isfinite(first) & (k >= lo) & (np.abs(k) <= 512)
+        got, want = apply_op("ldexp2", dtype, a, k), apply_op("ldexp", dtype, a, k)
+    assert normal.sum() > 10000
+    assert bits_equal(got[normal], want[normal]).all()
+    # the subnormal results of frames: core(r) near 1 and k down to -152 (float32), rounded once
+    a1 = np.linspace(0.7, 1.42, 5000).astype(dt)
+    for kk in (emin - 26, emin - 23, emin - 1, emax) if dtype == "float32" else ():  # ldexp's clamp: 512
+        k1 = np.full_like(a1, kk)
+        with np.errstate(all="ignore"):
+            assert bits_equal(apply_op("ldexp2", dtype, a1, k1), apply_op("ldexp", dtype, a1, k1)).all()
+    one = np.array([1.0, 1.0, 1.0, 1.0, 3.0], dt)
+    ks = np.array([np.nan, np.inf, -np.inf, 2.9, -2.9], dt)
+    with np.errstate(all="ignore"):
+        got = apply_op("ldexp2", dtype, one, ks)
+    tiny = np.ldexp(dt.type(1), emin) * np.ldexp(dt.type(1), lo - emin)  # 2**lo, rounded to 0
+    assert list(got[3:]) == [4.0, 0.75] and got[0] == tiny == got[2] and got[1] == np.inf
+
+
 def test_every_op_is_in_every_backend_table():
     for table in (llvm_backend.EMITTERS, jax_backend.JAX_IMPL, export._C_EXPR, export._NP_EXPR, export._JAX_EXPR):
         assert set(table) == set(OPS)
@@ -328,7 +358,8 @@ def test_llvm_ir_vectorizes_horner_with_fma():
 # every range-reduction op in one chain, ending in c (vectorization tests add their tails)
 REDUCTION_CHAIN = """
         k = round x
-        r = ldexp x k
+        k2 = ldexp x k
+        r = ldexp2 k2 k
         m = frexp_m r
         e = frexp_e r
         f = floor m
@@ -493,7 +524,7 @@ def test_every_op_is_in_every_real_evaluator_table():
 
     assert set(double_double.DD_IMPL) == set(OPS)
     assert set(real_error._MP_OPS) == set(OPS)
-    smooth, piecewise = set(bounds._SMOOTH), {"abs", "copysign", "floor", "round", "ldexp", "frexp_m", "frexp_e",
+    smooth, piecewise = set(bounds._SMOOTH), {"abs", "copysign", "floor", "round", "ldexp", "ldexp2", "frexp_m", "frexp_e",
                                               "select_lt"}
     assert smooth | piecewise == set(OPS) and not smooth & piecewise
 

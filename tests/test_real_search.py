@@ -77,7 +77,7 @@ def _one_op_program(op: str) -> Program:
     a, b = 5, 6
     arity = OPS[op].arity
     args = {1: (a,), 2: (a, b), 3: (a, b, a), 4: (a, b, b, a)}[arity]
-    if op == "ldexp":
+    if op in ("ldexp", "ldexp2"):
         nodes.append(Node("const", (), 3.0))
         args = (a, len(nodes) - 1)
     nodes.append(Node(op, args))
