@@ -7,13 +7,16 @@ deepens), and a factor (x - z) at a zero z of the target.  The fitter re-fits ev
 the child, so only the structure matters; the innermost extension and the division start their
 new coefficient at 0 and so keep the parent's function (and its fitted optimum) as a start.
 
-``symmetry`` ("odd", "even" or None, detected from the target's values by
+``symmetry`` ("odd", "even", "odd_offset" or None, detected from the target's values by
 ``fitness.properties``) picks the variable the chains grow in.  For a symmetric target the
 variable is s = x*x (one node, shared through common-subexpression merging), so a chain grows as
 a polynomial in x², and the seeds are x·P(x²) and x + x³·P(x²) (odd) or P(x²) (even): the
 shapes whose float32 error a symmetric target allows, which a random draw would have to find one
 node at a time.  Moves that would break the symmetry (a Horner step at the output or squaring,
-for an odd target) are not offered then (``moves_for``).
+for an odd target) are not offered then (``moves_for``).  A target odd about (0, c) ("odd_offset":
+f = c + an odd function, the logistic sigmoid) is seeded as fma(x, P(x²), c), and the rational
+move divides its odd part: fma(x, P(x²) / Q(x²), c), so the constant c is added by the last,
+exactly rounded operation and the chains keep their parity.
 
 Zeros are given as pairs (hi, lo) in the chain's variable (x, or x² for a symmetric target), so
 that the factor is (v - hi) - lo: exact near the zero when hi is the zero rounded to the dtype.
@@ -29,7 +32,8 @@ from .program import Node, Program
 
 GROW_MOVES = ("grow_horner_out", "grow_horner_in", "grow_square", "grow_rational")
 ZERO_MOVE = "grow_zero_factor"
-SYMMETRIES = (None, "odd", "even")
+SYMMETRIES = (None, "odd", "even", "odd_offset")
+ODD = ("odd", "odd_offset")  # parities whose programs must not gain even terms at the output
 
 
 def _new_param(rng: np.random.Generator) -> Node:
@@ -38,7 +42,7 @@ def _new_param(rng: np.random.Generator) -> Node:
 
 def moves_for(symmetry: str | None) -> tuple[str, ...]:
     """The growth moves that keep a program of the given parity in its parity."""
-    if symmetry == "odd":
+    if symmetry in ODD:
         return ("grow_horner_in", "grow_rational")
     return GROW_MOVES
 
@@ -110,7 +114,7 @@ def grow_horner_out(program: Program, rng: np.random.Generator, ops: tuple[str, 
                     symmetry: str | None = None, zeros=()) -> Program | None:
     """out' = out * v + c with c a new constant (v = x, or x² for an even target)."""
     form = _fma_or_muladd(ops)
-    if form is None or symmetry == "odd" or (symmetry and "mul" not in ops):
+    if form is None or symmetry in ODD or (symmetry and "mul" not in ops):
         return None
     nodes = list(program.nodes)
     v = _variable(nodes, symmetry, zeros, program)
@@ -176,7 +180,7 @@ def grow_horner_in(program: Program, rng: np.random.Generator, ops: tuple[str, .
 def grow_square(program: Program, rng: np.random.Generator, ops: tuple[str, ...],
                 symmetry: str | None = None, zeros=()) -> Program | None:
     """out' = out * out (the fitter re-fits the inner part toward f^(1/2)); not for odd targets."""
-    if "mul" not in ops or symmetry == "odd":
+    if "mul" not in ops or symmetry in ODD:
         return None
     nodes = list(program.nodes)
     nodes.append(Node("mul", (program.output, program.output)))
@@ -189,7 +193,8 @@ def grow_rational(program: Program, rng: np.random.Generator, ops: tuple[str, ..
 
     The denominator's constant term is the literal 1 (a rational's common scale is redundant;
     the numerator keeps it), so ``grow_horner_in`` deepens q from its trainable c: 1 + c v + c' v^2 ...
-    For a symmetric target v = x², so q is even and the quotient keeps the numerator's parity.
+    For a symmetric target v = x², so q is even and the quotient keeps the numerator's parity;
+    for "odd_offset" the division goes under the last fma(x, R, c), whose R is the even part.
     """
     if "div" not in ops or (symmetry and "mul" not in ops):
         return None
@@ -197,11 +202,20 @@ def grow_rational(program: Program, rng: np.random.Generator, ops: tuple[str, ..
     if form is None:
         return None
     nodes = list(program.nodes)
+    top = nodes[program.output]
+    if symmetry == "odd_offset":  # divide the odd part's even factor: fma(x, R, c) -> fma(x, R / q, c)
+        if top.op != "fma" or 0 not in top.args[:2] or nodes[top.args[2]].op != "param":
+            return None
+        num = top.args[1] if top.args[0] == 0 else top.args[0]
+    else:
+        num = program.output
     v = _variable(nodes, symmetry, zeros, program)
     nodes.append(Node("param", (), 0.0))
     nodes.append(Node("const", (), 1.0))
     den = _append_step(nodes, v, len(nodes) - 2, len(nodes) - 1, form)
-    nodes.append(Node("div", (program.output, den)))
+    nodes.append(Node("div", (num, den)))
+    if symmetry == "odd_offset":
+        nodes.append(Node("fma", (0, len(nodes) - 1, top.args[2])))
     return Program(tuple(nodes), len(nodes) - 1)
 
 
@@ -247,6 +261,7 @@ class Hints:
     unit_slope: tuple[bool, ...] = ()
     odd_unit_slope: bool = False
     odd_near_identity: bool = False
+    offset: float = 0.0  # f(0), for symmetry "odd_offset"
 
     @property
     def any(self) -> bool:
@@ -257,7 +272,8 @@ def seed_program(rng: np.random.Generator, ops: tuple[str, ...], hints: Hints) -
     """A small templated start for a target with a property evolution rarely stumbles on, or None.
 
     odd: x·(c1 s + c0), or x + x s·c1 when f'(0) = 1 (s = x²; its last operation adds the exact
-    x), or x + x·(c1 s + c0) when f(x)/x stays near 1; even: c1 s + c0; a zero z: t·(c1 t + c0)
+    x), or x + x·(c1 s + c0) when f(x)/x stays near 1; even: c1 s + c0; odd about (0, c):
+    fma(x, c1 s + c0, c); a zero z: t·(c1 t + c0)
     with t = x - z, or t + t²·c1 when f'(z) = 1.
     The constants are drawn; the fitter sets them.
     """
@@ -265,6 +281,14 @@ def seed_program(rng: np.random.Generator, ops: tuple[str, ...], hints: Hints) -
     if form is None or "mul" not in ops:
         return None
     nodes = [Node("x")]
+    if hints.symmetry == "odd_offset":
+        if form != "fma":
+            return None
+        nodes += [Node("mul", (0, 0)), _new_param(rng), _new_param(rng)]  # s, c1, c0
+        poly = _append_step(nodes, 1, 2, 3, form)
+        nodes.append(Node("param", (), hints.offset))  # c = f(0), which the fitter refines
+        nodes.append(Node("fma", (0, poly, len(nodes) - 1)))
+        return Program(tuple(nodes), len(nodes) - 1)
     if hints.symmetry is not None:
         nodes.append(Node("mul", (0, 0)))  # s
         c1 = len(nodes)

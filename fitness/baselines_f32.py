@@ -97,6 +97,15 @@ def near_identity_program(coeffs) -> Program:
     return Program(tuple(nodes))
 
 
+def offset_odd_program(coeffs, c: float) -> Program:
+    """c + x·P(x²) = fma(x, P(x²), c), for a target odd about (0, c)."""
+    nodes = [Node("x"), Node("mul", (0, 0))]
+    p = _horner(nodes, coeffs, 1)
+    nodes.append(Node("param", (), float(c)))
+    nodes.append(Node("fma", (0, p, len(nodes) - 1)))
+    return Program(tuple(nodes))
+
+
 def even_program(coeffs) -> Program:
     """P(x²)."""
     nodes = [Node("x"), Node("mul", (0, 0))]
@@ -162,7 +171,7 @@ def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str,
                     continue
                 add(method, f"degree {m}" if n == 0 else f"[{m}/{n}]",
                     lambda m=m, n=n: _minimax(base, m, n, True).program)
-    if hints.symmetry is not None:
+    if hints.symmetry in ("odd", "even"):
         a2 = float(max(abs(spec.lo), abs(spec.hi))) ** 2
         kind = "odd" if hints.symmetry == "odd" else "even"
         make = odd_program if kind == "odd" else even_program
@@ -179,7 +188,7 @@ def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str,
 
 
 def _unit_shapes(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, Program]]:
-    """The unit-slope shapes (no Remez start: the search's fitter fits them)."""
+    """The shapes without a Remez start (unit slope, odd about (0, c)): the search's fitter fits them."""
     out = []
     if hints.symmetry == "odd" and hints.odd_unit_slope:
         for d in range(0, max_ops):
@@ -191,7 +200,12 @@ def _unit_shapes(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, 
             prog = near_identity_program([0.0] * (d + 1))
             if cost(prog) <= max_ops:
                 out.append(("odd_poly_near_identity", f"R degree {d} in x²", prog))
-    if hints.symmetry is None:
+    if hints.symmetry == "odd_offset":
+        for d in range(0, max_ops):
+            prog = offset_odd_program([0.0] * (d + 1), hints.offset)
+            if cost(prog) <= max_ops:
+                out.append(("odd_offset_poly", f"c + x·P(x²), P degree {d}", prog))
+    if hints.symmetry in (None, "odd_offset"):
         for (hi, lo), unit in zip(hints.zeros, hints.unit_slope):
             if not unit:
                 continue

@@ -5,8 +5,9 @@ P(x²) for an even one, a factor (x - z) at a zero), so they are detected from t
 target itself, never from its name: a user's ``module:function`` gets the same treatment as a
 built-in.
 
-- *Symmetry*: on a domain that holds 0, the target is odd when f(-x) = -f(x) and even when
-  f(-x) = f(x) at every probe point, to within ``SYMMETRY_TOL`` relative (the references carry
+- *Symmetry*: on a domain that holds 0, the target is odd when f(-x) = -f(x), even when
+  f(-x) = f(x), and "odd_offset" (odd about the point (0, c), c = f(0) != 0: f = c + an odd
+  function, as the logistic sigmoid and erfc are) when f(-x) + f(x) = 2c, at every probe point, to within ``SYMMETRY_TOL`` relative (the references carry
   about 106 bits; an mpmath function that is odd by construction agrees exactly).  A one-sided
   domain such as [0, b] counts: the target is probed at -x outside it (a target undefined there
   has no parity), since x·P(x²) and P(x²) are the textbook shapes for an odd or even function on
@@ -24,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import mpmath
 import numpy as np
 
 from .reference import Reference, mp_values
@@ -51,7 +53,7 @@ class Zero:
 
 
 def symmetry(target: Target, lo: float, hi: float) -> str | None:
-    """"odd", "even" or None: the target's parity, when the domain holds 0 (probed on
+    """"odd", "even", "odd_offset" or None: the target's parity, when the domain holds 0 (probed on
     [-r, r], r = max(-lo, hi), so a one-sided domain [0, b] is probed at -x outside it)."""
     if not (lo <= 0.0 <= hi and lo < hi):
         return None
@@ -70,12 +72,21 @@ def symmetry(target: Target, lo: float, hi: float) -> str | None:
         d = (a.hi - sign * b.hi) + (a.lo - sign * b.lo)
         return bool(np.all(np.abs(d) <= SYMMETRY_TOL * scale))
 
+    at0 = mp_values(target, np.array([0.0]))
     if close(fm, fp, -1.0) and np.any(fp.hi != 0):
-        at0 = mp_values(target, np.array([0.0]))
         if at0.hi[0] == 0.0:
             return "odd"
     if close(fm, fp, 1.0):
         return "even"
+    c = float(at0.hi[0])
+    if c != 0.0 and math.isfinite(c) and np.any(fp.hi != c):
+        # f(-x) + f(x) = 2 f(0): odd about the point (0, f(0)), as the logistic sigmoid and erfc are
+        with mpmath.workprec(160):  # the sum of two double-doubles, exactly enough
+            two_c = 2 * (mpmath.mpf(float(at0.hi[0])) + float(at0.lo[0]))
+            d = [abs(mpmath.mpf(float(a)) + float(b) + float(u) + float(v) - two_c)
+                 for a, b, u, v in zip(fm.hi, fm.lo, fp.hi, fp.lo)]
+        if all(di <= SYMMETRY_TOL * max(float(sc), abs(c)) for di, sc in zip(d, scale)):
+            return "odd_offset"
     return None
 
 
@@ -169,9 +180,16 @@ def search_hints(problem) -> Hints:
         found = zeros(problem.target, problem.x, problem.ref, spec.eval_dtype)
     if sym is not None and spec.lo != -spec.hi and any(z.hi != 0.0 for z in found):
         sym = None  # a one-sided domain with zeros of its own: their factors matter more than parity
+    if sym == "odd_offset":
+        if found:
+            sym = None  # c + odd(x) crossing zero: the zero's factor matters more
+        else:
+            c = float(np.dtype(spec.eval_dtype).type(mp_values(problem.target, np.array([0.0])).hi[0]))
+            return Hints("odd_offset", offset=c)
     if sym is not None:
         at0 = sym == "even" and any(z.hi == 0.0 for z in found)
         unit = sym == "odd" and unit_slope(problem.target, 0.0)
         return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (), unit,
                      sym == "odd" and not unit and near_identity(problem.x, problem.ref))
     return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))
+

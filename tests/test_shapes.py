@@ -48,7 +48,7 @@ def test_symmetry_is_read_from_values_not_names():
     assert symmetry(_user("m:f", lambda x: x * mpmath.exp(-x * x)), -3.0, 3.0) == "odd"
     assert symmetry(_user("m:g", lambda x: 1 / (1 + x * x)), -3.0, 3.0) == "even"
     assert symmetry(_user("m:h", lambda x: x + x * x), -1.0, 1.0) is None
-    assert symmetry(_user("m:k", lambda x: mpmath.sin(x) + 1), -1.0, 1.0) is None  # odd plus a constant
+    assert symmetry(_user("m:k", lambda x: mpmath.sin(x) + 1), -1.0, 1.0) == "odd_offset"  # odd plus a constant
 
 
 def _zeros(target, lo, hi):
@@ -179,3 +179,43 @@ def test_seeds_have_the_targets_shape():
     assert evaluate(z, np.array([1.0]), "float64")[0] == 0.0
     assert seed_program(rng, CORE_OPS, Hints()) is None
     assert seed_program(rng, ("add", "sub"), Hints("odd")) is None
+
+
+# --- odd about a point (0, c) -----------------------------------------------------------------------
+def test_a_target_odd_about_its_value_at_zero_is_read_from_values():
+    assert symmetry(get_target("sigmoid"), -4.0, 4.0) == "odd_offset"
+    assert symmetry(get_target("mpmath:erfc"), -2.0, 2.0) == "odd_offset"
+    assert symmetry(get_target("exp"), -1.0, 1.0) is None
+    assert symmetry(get_target("sin"), -1.0, 1.0) == "odd"  # c = 0 is plain odd
+    h = search_hints(Problem.build(ProblemSpec("sigmoid", -4.0, 4.0)))
+    assert h == Hints("odd_offset", offset=0.5)
+
+
+def _point_symmetric(program, c: float) -> bool:
+    y, ym = evaluate(program, X, "float64"), evaluate(program, -X, "float64")
+    return bool(np.allclose(y + ym, 2 * c, rtol=0, atol=1e-12))
+
+
+def test_odd_offset_seeds_and_growth_stay_odd_about_the_offset():
+    hints = Hints("odd_offset", offset=0.5)
+    rng = np.random.default_rng(3)
+    seed = seed_program(rng, CORE_OPS, hints)
+    out = seed.nodes[seed.output]
+    assert out.op == "fma" and 0 in out.args[:2] and seed.nodes[out.args[2]].value == 0.5
+    assert _point_symmetric(seed, 0.5)
+    grew = 0
+    for s in range(20):
+        rng = np.random.default_rng(s)
+        child = seed
+        for move in (grow_rational, grow_horner_in, grow_horner_in, grow_rational):
+            nxt = move(child, rng, CORE_OPS, "odd_offset")
+            if nxt is not None:
+                child, grew = canonicalize(nxt, "float64"), grew + 1
+        assert _point_symmetric(child, 0.5), format_program(child)
+        assert any(n.op == "div" for n in child.nodes)  # the rational went under the last fma
+        last = child.nodes[child.output]
+        assert last.op == "fma" and 0 in last.args[:2]
+    assert grew >= 60
+    assert grow_horner_out(seed, rng, CORE_OPS, "odd_offset") is None
+    assert grow_square(seed, rng, CORE_OPS, "odd_offset") is None
+
