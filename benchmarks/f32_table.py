@@ -53,6 +53,8 @@ OTHERS = {
     "log2": ("log2", 1.0, 2.0),  # a zero at an end of the domain
     "sigmoid": ("sigmoid", -4.0, 4.0),  # no symmetry of its own
     "atan": ("mpmath:atan", -1.0, 1.0),  # a user target (module:function)
+    "log24": ("log", 2.0, 4.0),  # a domain away from 0, no zero in it
+    "exp12": ("exp", 1.0, 2.0),  # the same, closer to 0
 }
 DEFAULT = list(TARGETS)
 TARGETS = {**TARGETS, **OTHERS}
@@ -154,7 +156,7 @@ def main() -> None:
             "\"evolved\" at k ops is the best program of the run's best-at-each-cost table costing at most k; "
             "\"best baseline\" the best float32 baseline costing at most k (Remez on relative error or the search's "
             "own fit of a textbook shape, coefficients rounded to float32 and polished by the search's float32 polish: "
-            "minimax polynomial and rational, zero factored; x·P(x²), x + x³·Q(x²) and P(x²) for symmetric targets; "
+            "minimax polynomial and rational, zero factored, and in x - c on a domain away from 0; x·P(x²), x + x³·Q(x²) and P(x²) for symmetric targets; "
             "t + t²·Q(t) at a zero where f' = 1).")
     body = head + "\n\n" + "\n\n".join(parts)
     if args.write:

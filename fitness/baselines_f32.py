@@ -9,6 +9,9 @@ shape, not the most convenient one:
 - ``minimax_poly``: a polynomial in x (``fitness.baselines``; t = x - z times a polynomial when
   the target vanishes at an endpoint, 0 or 1);
 - ``minimax_rational``: p(x)/q(x), every [m/n] in the budget (same zero factoring);
+- on a domain away from 0 (no parity, no zero): ``shifted_poly`` and ``shifted_rational``, the
+  same in t = x - c, c the domain's middle (``fitness.properties.domain_center``), where the
+  polynomial in x has large terms that cancel in float32;
 - for a target odd on a domain symmetric about 0: ``odd_poly`` x·P(x²) (Remez on g(s) =
   f(√s)/√s, whose relative error is f's), and ``odd_poly_unit`` x + x³·Q(x²) when f'(0) = 1 (the
   shape float32 libraries use for sin and tanh: the last operation adds the exact x);
@@ -32,6 +35,7 @@ from typing import Callable
 import mpmath
 import numpy as np
 
+from dsl.growth import shifted_input
 from dsl.program import Node, Program, cost
 
 from .baselines import PREC_BITS, RemezError, _configs, _minimax, _Problem
@@ -41,7 +45,8 @@ from .problem import Problem
 from .properties import search_hints
 from .targets import Target
 
-METHODS = ("minimax_poly", "minimax_rational", "odd_poly", "odd_poly_unit", "even_poly", "zero_poly_unit")
+METHODS = ("minimax_poly", "minimax_rational", "shifted_poly", "shifted_rational", "odd_poly", "odd_poly_unit",
+           "even_poly", "zero_poly_unit")
 _POLISH = FitOptions(polish_below_ulp=math.inf, refine_below_ulp=math.inf)
 
 
@@ -145,6 +150,12 @@ def _square_target(target: Target, kind: str) -> Target:
     return Target(f"{target.name}|{kind}(x^2)", g, None, (0.0, 1.0))
 
 
+def _shifted_target(target: Target, c: float) -> Target:
+    """g(t) = f(t + c): Remez on g over [lo - c, hi - c] is a polynomial in x - c fitted to f."""
+    f = target.mp_fn
+    return Target(f"{target.name}|x-{c:g}", lambda t: f(t + mpmath.mpf(c)), None, (0.0, 1.0))
+
+
 def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str, Program]]:
     """(method, config, program with float64 Remez coefficients) of every shape in the budget."""
     spec, target = problem.spec, problem.target
@@ -171,6 +182,20 @@ def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str,
                     continue
                 add(method, f"degree {m}" if n == 0 else f"[{m}/{n}]",
                     lambda m=m, n=n: _minimax(base, m, n, True).program)
+    if hints.center != 0.0:
+        c = hints.center
+        try:
+            with mpmath.workprec(PREC_BITS):
+                sh = _Problem(_shifted_target(target, c), spec.lo - c, spec.hi - c)
+        except (ValueError, ZeroDivisionError):
+            sh = None
+        if sh is not None:
+            for method, n_max in (("shifted_poly", 0), ("shifted_rational", max_ops)):
+                for m, n in _configs("minimax_poly" if n_max == 0 else "minimax_rational", sh.zero, max_ops - 1, True):
+                    if n > n_max:
+                        continue
+                    add(method, f"degree {m} in x - {c:g}" if n == 0 else f"[{m}/{n}] in x - {c:g}",
+                        lambda m=m, n=n: shifted_input(_minimax(sh, m, n, True).program, c))
     if hints.symmetry in ("odd", "even"):
         a2 = float(max(abs(spec.lo), abs(spec.hi))) ** 2
         kind = "odd" if hints.symmetry == "odd" else "even"

@@ -12,6 +12,7 @@ built-in.
   domain such as [0, b] counts: the target is probed at -x outside it (a target undefined there
   has no parity), since x·P(x²) and P(x²) are the textbook shapes for an odd or even function on
   [0, b] too (erf, sin, tanh, cos near 0).
+- *A center*: on a domain away from 0 with neither, the chain variable x - c of ``domain_center``.
 - *Zeros*: every fitness point where the reference is exactly 0, and every sign change between
   neighbouring points, refined by bisection on the target to a float64 z.  In ulp mode the error
   near a zero is a relative error, so a program must carry the factor (x - z) to be accurate
@@ -191,5 +192,20 @@ def search_hints(problem) -> Hints:
         unit = sym == "odd" and unit_slope(problem.target, 0.0)
         return Hints(sym, ((0.0, 0.0),) if at0 else (), (False,) if at0 else (), unit,
                      sym == "odd" and not unit and near_identity(problem.x, problem.ref))
-    return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found))
+    center = domain_center(spec.lo, spec.hi) if not found else 0.0
+    return Hints(None, tuple((z.hi, z.lo) for z in found), tuple(z.unit_slope for z in found), center=center)
 
+
+CENTER_BITS = 4
+
+
+def domain_center(lo: float, hi: float) -> float:
+    """The middle of a domain that lies away from 0, rounded to ``CENTER_BITS`` significant bits
+    (a short literal: x - c is then exact wherever x is within a factor 2 of c, and a few binades
+    further when x's ulp divides c's last bit); 0.0 for a domain that holds 0 or touches it.
+
+    Chains in x - c are well conditioned there; chains in x are not (``dsl.growth``)."""
+    if not (lo > 0.0 or hi < 0.0) or not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0
+    m, e = math.frexp(0.5 * (lo + hi))
+    return math.ldexp(round(m * 2**CENTER_BITS) / 2**CENTER_BITS, e)

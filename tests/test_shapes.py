@@ -11,14 +11,15 @@ import pytest
 
 from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize
-from dsl.growth import Hints, grow_horner_in, grow_horner_out, grow_rational, grow_square, moves_for, seed_program
+from dsl.growth import (Hints, grow_horner_in, grow_horner_out, grow_rational, grow_square, moves_for, seed_program,
+                        shift_of, shifted_input)
 from dsl.mutate import mutate
 from dsl.ops import CORE_OPS
 from dsl.program import cost
 from dsl.text import format_program, parse_program
 from fitness.problem import Problem, ProblemSpec
 from fitness.targets import guarded
-from fitness.properties import search_hints, symmetry, unit_slope, zeros
+from fitness.properties import domain_center, search_hints, symmetry, unit_slope, zeros
 from fitness.targets import Target, get_target
 
 
@@ -179,6 +180,45 @@ def test_seeds_have_the_targets_shape():
     assert evaluate(z, np.array([1.0]), "float64")[0] == 0.0
     assert seed_program(rng, CORE_OPS, Hints()) is None
     assert seed_program(rng, ("add", "sub"), Hints("odd")) is None
+
+
+# --- a domain away from 0: chains in x - c -----------------------------------------------------------
+def test_a_domain_away_from_zero_gets_a_center():
+    assert domain_center(3.0, 4.0) == 3.5 and domain_center(-4.0, -2.0) == -3.0
+    assert domain_center(0.0, 1.0) == 0.0 and domain_center(-1.0, 2.0) == 0.0
+    c = domain_center(0.1, 1.0)
+    assert 0.5 < c < 0.6 and float(np.float32(c)) == c  # a short float32 literal near the middle
+    h = search_hints(Problem.build(ProblemSpec("exp", 3.0, 4.0)))
+    assert h.symmetry is None and h.zeros == () and h.center == 3.5 and h.any
+    # a zero in the domain gives the factor's variable instead; a domain holding 0 gets no center
+    assert search_hints(Problem.build(ProblemSpec("log", 0.5, 2.0))).center == 0.0
+    assert search_hints(Problem.build(ProblemSpec("exp2", 0.0, 1.0))).center == 0.0
+
+
+def test_shifted_input_substitutes_x_minus_c():
+    p = parse_program("c1 = param 0.5\nc0 = param 2.0\nq = fma x c1 c0\ny = mul q x\nreturn y")
+    shifted = shifted_input(p, 3.5)
+    xs = np.linspace(3.0, 4.0, 33)
+    np.testing.assert_array_equal(evaluate(shifted, xs, "float64"), evaluate(p, xs - 3.5, "float64"))
+    assert cost(shifted) == cost(p) + 1 and shift_of(shifted) == 3.5 and shift_of(p) is None
+
+
+def test_a_centered_seed_grows_in_t():
+    rng = np.random.default_rng(0)
+    seed = seed_program(rng, CORE_OPS, Hints(center=3.5))
+    assert shift_of(seed) == 3.5 and cost(seed) == 2
+    xs = np.linspace(3.0, 4.0, 17)
+    for _ in range(3):  # each innermost step multiplies by t and keeps the function
+        child = canonicalize(grow_horner_in(seed, rng, CORE_OPS, None, ()), "float64")
+        np.testing.assert_array_equal(evaluate(child, xs, "float64"), evaluate(seed, xs, "float64"))
+        assert cost(child) == cost(seed) + 1 and sum(n.op == "sub" for n in child.nodes) == 1
+        seed = child.with_params([0.25] * len(child.params))
+    # a Horner step at the output and a rational denominator grow in t as well
+    out = canonicalize(grow_horner_out(seed, rng, CORE_OPS, None, ()), "float64")
+    rat = canonicalize(grow_rational(seed, rng, CORE_OPS, None, ()), "float64")
+    for grown, more in ((out, 1), (rat, 2)):  # fma; fma and div
+        assert sum(n.op == "sub" for n in grown.nodes) == 1 and cost(grown) == cost(seed) + more
+    assert seed_program(rng, ("add", "mul", "fma"), Hints(center=3.5)) is None  # no sub offered
 
 
 # --- odd about a point (0, c) -----------------------------------------------------------------------
