@@ -127,6 +127,7 @@ def main() -> None:
     ap.add_argument("--root", default=str(ROOT / "runs" / "f32_table"))
     ap.add_argument("--write", action="store_true", help="record the table in BENCHMARKS.md")
     ap.add_argument("--section", default="f32_table", help="BENCHMARKS.md section to write (another for other targets)")
+    ap.add_argument("--note", default="", help="a paragraph to put under the section's header (what code made the runs)")
     args = ap.parse_args()
     names = [n for n in args.targets.split(",") if n]
     unknown = [n for n in names if n not in TARGETS]
@@ -158,7 +159,7 @@ def main() -> None:
             "own fit of a textbook shape, coefficients rounded to float32 and polished by the search's float32 polish: "
             "minimax polynomial and rational, zero factored, and in x - c on a domain away from 0; x·P(x²), x + x³·Q(x²) and P(x²) for symmetric targets; "
             "t + t²·Q(t) at a zero where f' = 1).")
-    body = head + "\n\n" + "\n\n".join(parts)
+    body = head + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n\n".join(parts)
     if args.write:
         title = ("float32 search against the best float32 baseline (issue 12)" if args.section == "f32_table"
                  else f"float32 search against the best float32 baseline: {', '.join(names)}")
