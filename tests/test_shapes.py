@@ -11,7 +11,7 @@ import pytest
 
 from backends.numpy_backend import evaluate
 from dsl.canonical import canonicalize
-from dsl.growth import (Hints, grow_horner_in, grow_horner_out, grow_rational, grow_square, moves_for, seed_program,
+from dsl.growth import (Hints, apply_growth, grow_horner_in, grow_horner_out, grow_rational, grow_square, moves_for, seed_program,
                         shift_of, shifted_input)
 from dsl.mutate import mutate
 from dsl.ops import CORE_OPS
@@ -259,3 +259,19 @@ def test_odd_offset_seeds_and_growth_stay_odd_about_the_offset():
     assert grow_horner_out(seed, rng, CORE_OPS, "odd_offset") is None
     assert grow_square(seed, rng, CORE_OPS, "odd_offset") is None
 
+
+def test_odd_offset_programs_without_x_squared_grow_in_x():
+    """A program bred from a random start (no x²) grows a rational in x: c + x·P(x²) cancels
+    where the target is small next to c, a rational in x does not."""
+    plain = parse_program("c1 = param 0.2\nc0 = param 0.5\ny = fma x c1 c0\nreturn y")
+    rng = np.random.default_rng(0)
+    rat = canonicalize(apply_growth(plain, "grow_rational", rng, CORE_OPS, (), "odd_offset"), "float64")
+    deeper = canonicalize(apply_growth(rat, "grow_horner_in", rng, CORE_OPS, (), "odd_offset"), "float64")
+    for child in (rat, deeper):
+        assert not any(n.op == "mul" and n.args == (0, 0) for n in child.nodes)
+        np.testing.assert_array_equal(evaluate(child, X, "float64"), evaluate(plain, X, "float64"))
+    assert cost(rat) == cost(plain) + 2 and cost(deeper) == cost(rat) + 1
+    # the parity seed keeps its shape
+    seed = seed_program(np.random.default_rng(3), CORE_OPS, Hints("odd_offset", offset=0.5))
+    grown = canonicalize(apply_growth(seed, "grow_rational", rng, CORE_OPS, (), "odd_offset"), "float64")
+    assert _point_symmetric(grown, 0.5)
