@@ -436,7 +436,12 @@ class Engine:
                 return parent, child, item.move
         return None
 
-    def _queue_expansions(self, isl: Island, member: Member, improved: bool) -> None:
+    def _queue_expansions(self, isl: Island, member: Member, improved: bool, first: bool = False) -> None:
+        """Queue every growth of ``member`` (once per structure); ``first`` puts them at the head
+        of the queue: a growth step that paid grows on next, depth first, so a Horner chain whose
+        every degree pays reaches its full depth in a few dozen children, not after every other
+        queued improvement of the island (FIFO let rationals, which win at each middle cost, keep
+        the polynomial chains of atan on [-1, 1] short of the degree that wins at 10 ops)."""
         if member.cost >= self.config.max_ops:
             return
         shape = structural_hash(parse_program(member.program), self.dtype) + frame_key(member.frame)
@@ -446,8 +451,9 @@ class Engine:
             return  # this structure is queued already, with constants at least as good
         priority = min([0 if improved else 1] + [e.priority for e in same])
         queue[:] = [e for e in queue if e.shape != shape]
-        queue += [Expansion(parent=member.id, program=member.program, move=m, priority=priority, shape=shape,
-                            error=member.error, cost=member.cost, frame=member.frame) for m in self.moves]
+        items = [Expansion(parent=member.id, program=member.program, move=m, priority=priority, shape=shape,
+                           error=member.error, cost=member.cost, frame=member.frame) for m in self.moves]
+        queue[:] = items + queue if first else queue + items
         while len(queue) > MAX_EXPANSIONS:
             i = next((j for j, e in enumerate(queue) if e.priority == 1), 0)
             del queue[i]
@@ -581,7 +587,7 @@ class Engine:
             # degrees lose to rationals at their cost still reaches the degree that wins
             paid = cand.parent_error is not None and member.error <= cand.parent_error / LINEAGE_GAIN
             if local or paid or (best is not None and member.error <= EXPANSION_NEAR * best.error):
-                self._queue_expansions(isl, member, local or paid)
+                self._queue_expansions(isl, member, local or paid, first=paid)
         self._maintain()
         return improved
 

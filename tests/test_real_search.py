@@ -304,6 +304,36 @@ def test_real_mode_expands_a_front_improvement_by_every_template():
     assert not isl.expansions
 
 
+QUARTIC = ("v0 = param 0.01\nv8 = param 0.08\nv1 = fma x v0 v8\nv2 = param 0.23\nv3 = fma x v1 v2\n"
+           "v4 = param 0.69\nv5 = fma x v3 v4\nv6 = param 1.0\nv7 = fma x v5 v6\nreturn v7\n")
+
+
+@pytest.mark.parametrize("parent_error,first", [(1e-4, True), (4e-5, False)])
+def test_a_growth_step_that_paid_grows_on_first(parent_error, first):
+    """A growth child that cut its parent's error by LINEAGE_GAIN is expanded ahead of the island's
+    older improvements (depth first), so a chain whose every degree pays reaches its full depth;
+    one that did not pay queues behind them."""
+    from search.engine import EXPANSION_MOVES, LINEAGE_GAIN
+
+    eng = _real_engine()
+    isl = eng.state.islands[0]
+    isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1.0, cost=0.0) for i in range(8)]
+    eng.state.n_told = isl.n_told = 8
+    cand = Candidate(id=50, program=CUBIC, parent=1, mutation="insert", hashes=("s", "g"), seed=1, island=0)
+    eng.state.pending.append(cand)
+    eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
+    n = len(isl.expansions)
+    grown = Candidate(id=51, program=QUARTIC, parent=50, mutation="grow_horner_in", hashes=("s2", "g2"), seed=2,
+                      island=0, parent_error=parent_error)
+    eng.state.pending.append(grown)
+    eng.tell([{"id": 51, "program": QUARTIC, "error": 1e-4 / (2 * LINEAGE_GAIN), "cost": 4.0}])
+    queue = isl.expansions
+    assert len(queue) == n + len(EXPANSION_MOVES)
+    head = [e.parent for e in queue[:len(EXPANSION_MOVES)]]
+    assert head == ([51] if first else [50]) * len(EXPANSION_MOVES)
+    assert all(e.priority == 0 for e in queue)
+
+
 def test_expansions_of_a_checkpoint_are_checked():
     from search.engine import EngineState
 
