@@ -142,13 +142,18 @@ def test_search_evolves_the_frame_and_resumes_bit_exactly(tmp_path):
     assert moved
     record = load_run(str(whole))
     problem = Problem.build(record.config.problem_spec)
+    # a failed dense check adds hard points to the validation set: entries scored after it carry
+    # them, earlier ones do not, and a checked entry keeps its dense error when that is larger
+    problems = [problem] + ([problem.with_hard_points(a["hard_points"])] if a["hard_points"] else [])
     for entry in record.front:
         assert set(entry.frame) == set(evolvable("log"))
         # the record's complete program is the one the search scored
         y = evaluate(record.program(entry), problem.x, "float32")
         ref = evaluate(problem.realize(record.core(entry), entry.frame), problem.x, "float32")
         assert np.array_equal(y, ref, equal_nan=True)
-        assert score(record.core(entry), problem, entry.frame).error == pytest.approx(entry.error, rel=0, abs=0)
+        scores = [score(record.core(entry), p, entry.frame).error for p in problems]
+        allowed = set(scores) | ({max(e, entry.dense_ulp) for e in scores} if entry.dense_ulp is not None else set())
+        assert entry.error in allowed, (entry.error, scores, entry.dense_ulp)
 
 
 def test_run_record_refuses_invalid_frame_constants(tmp_path):
