@@ -275,12 +275,8 @@ CUBIC = ("v1 = param 0.08\nv2 = param 0.23\nv3 = fma x v1 v2\nv4 = param 0.69\nv
          "v6 = param 1.0\nv7 = fma x v5 v6\nreturn v7\n")
 
 
-def test_real_mode_expands_a_front_improvement_by_every_template():
-    """A fitted program that improves the front is grown by each template in turn (improvements
-    before merely close programs), and the queue survives a checkpoint."""
-    from dsl.mutate import GROW_MOVES
-    from search.engine import EXPANSION_MOVES, EngineState
-
+def _engine_told_a_cubic():
+    """A real-mode engine whose one island has just been told CUBIC (candidate 50) as an improvement."""
     eng = _real_engine()
     isl = eng.state.islands[0]
     isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1.0, cost=0.0) for i in range(8)]
@@ -288,6 +284,16 @@ def test_real_mode_expands_a_front_improvement_by_every_template():
     cand = Candidate(id=50, program=CUBIC, parent=1, mutation="insert", hashes=("s", "g"), seed=1, island=0)
     eng.state.pending.append(cand)
     eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
+    return eng, isl, cand
+
+
+def test_real_mode_expands_a_front_improvement_by_every_template():
+    """A fitted program that improves the front is grown by each template in turn (improvements
+    before merely close programs), and the queue survives a checkpoint."""
+    from dsl.mutate import GROW_MOVES
+    from search.engine import EXPANSION_MOVES, EngineState
+
+    eng, isl, cand = _engine_told_a_cubic()
     queue = isl.expansions
     assert sorted(e.move for e in queue) == sorted(EXPANSION_MOVES)
     assert all(e.priority == 0 and e.parent == 50 for e in queue)
@@ -315,13 +321,7 @@ def test_a_growth_step_that_paid_grows_on_first(parent_error, first):
     one that did not pay queues behind them."""
     from search.engine import EXPANSION_MOVES, LINEAGE_GAIN
 
-    eng = _real_engine()
-    isl = eng.state.islands[0]
-    isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1.0, cost=0.0) for i in range(8)]
-    eng.state.n_told = isl.n_told = 8
-    cand = Candidate(id=50, program=CUBIC, parent=1, mutation="insert", hashes=("s", "g"), seed=1, island=0)
-    eng.state.pending.append(cand)
-    eng.tell([{"id": 50, "program": CUBIC, "error": 1e-4, "cost": 3.0}])
+    eng, isl, cand = _engine_told_a_cubic()
     n = len(isl.expansions)
     grown = Candidate(id=51, program=QUARTIC, parent=50, mutation="grow_horner_in", hashes=("s2", "g2"), seed=2,
                       island=0, parent_error=parent_error)
