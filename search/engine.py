@@ -200,6 +200,11 @@ def validated(entry: CacheEntry) -> bool:
     return entry.error <= VALIDATE_BELOW_ULP
 
 
+def _in_square(program_text: str) -> bool:
+    """Whether a canonical program (text) computes x² (dead code is gone from canonical forms)."""
+    return " = mul x x\n" in program_text
+
+
 def vars_of(member: Member) -> dict:
     """A member's fields by name (to build a richer record from it)."""
     return {f.name: getattr(member, f.name) for f in fields(Member)}
@@ -586,10 +591,25 @@ class Engine:
             # LINEAGE_GAIN) grows on first, like an improvement: a Horner chain whose middle
             # degrees lose to rationals at their cost still reaches the degree that wins
             paid = cand.parent_error is not None and member.error <= cand.parent_error / LINEAGE_GAIN
-            if local or paid or (best is not None and member.error <= EXPANSION_NEAR * best.error):
+            close = best is not None and member.error <= EXPANSION_NEAR * best.error
+            if local or paid or close or self._close_in_niche(isl, member):
                 self._queue_expansions(isl, member, local or paid, first=paid)
         self._maintain()
         return improved
+
+    def _close_in_niche(self, isl: Island, member: Member) -> bool:
+        """For a target odd about (0, c): whether ``member`` is within ``EXPANSION_NEAR`` of the best
+        program of its own niche (programs in x² or in x) at its cost among the island's members.
+
+        The parity shape c + x·P(x²) wins the middle costs by orders of magnitude and then stalls
+        where c + x·R cancels (the sigmoid near 40 ULP), while the rationals in x that overtake it
+        at higher costs are never "close" to it on the way there, so they were not grown."""
+        if self.symmetry != "odd_offset":
+            return False
+        niche = _in_square(member.program)
+        peers = [m.error for m in isl.population
+                 if m.cost == member.cost and math.isfinite(m.error) and _in_square(m.program) == niche]
+        return member.error <= EXPANSION_NEAR * min(peers + [member.error])
 
     # --- islands -----------------------------------------------------------------------------
     def _maintain(self) -> None:

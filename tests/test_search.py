@@ -394,3 +394,31 @@ def test_family_hash_ignores_parameter_values_and_operand_order(problem):
     # no family where the probe values make the program undefined: the structure is the key then
     e = P("p = param 1.0\nq = param 1.0\na = sub p q\nb = mul a x\nc = neg x\nd = sqrt c\ny = add d b\nreturn y")
     assert family_hash(e, problem.probes) is None
+
+
+# --- niches for a target odd about (0, c) --------------------------------------------------------
+IN_SQUARE = format_program(canonicalize(parse_program(
+    "s = mul x x\nc1 = param 0.1\nc0 = param 0.2\np = fma s c1 c0\nc = param 0.5\ny = fma x p c\nreturn y")))
+IN_X = format_program(canonicalize(parse_program(
+    "c1 = param 0.1\nc0 = param 0.2\np = fma x c1 c0\nq = fma x p c1\nc = param 0.5\ny = fma x q c\nreturn y")))
+
+
+@pytest.mark.parametrize("symmetry,queued", [("odd_offset", True), (None, False)])
+def test_a_program_in_x_is_grown_when_it_leads_its_niche(problem, symmetry, queued):
+    """For a target odd about (0, c) a program in x that is far behind the parity shape at its cost
+    but the best program in x there is still expanded (the parity shape stalls where c + x·R cancels,
+    and the rationals in x that overtake it later must grow through the middle costs)."""
+    from dsl.growth import Hints
+    from search.records import Candidate, Member
+
+    assert cost(parse_program(IN_SQUARE)) == cost(parse_program(IN_X)) == 3
+    eng = Engine(RunConfig(**TINY), problem, hints=Hints(symmetry, offset=0.5) if symmetry else Hints())
+    isl = eng.state.islands[0]
+    isl.population = [Member(id=i, program="v1 = param 1.0\nreturn v1\n", error=1e9, cost=0.0) for i in range(8)]
+    eng.state.n_told = isl.n_told = 8
+    for cid, prog, err in ((50, IN_SQUARE, 1.0), (51, IN_X, 1000.0)):
+        eng.state.pending.append(Candidate(id=cid, program=prog, parent=1, mutation="insert", hashes=(str(cid),),
+                                           seed=1, island=0))
+        eng.tell([{"id": cid, "program": prog, "error": err, "cost": 3.0}])
+    assert {e.parent for e in isl.expansions} == ({50, 51} if queued else {50})
+    assert all(e.priority == 1 for e in isl.expansions if e.parent == 51)
