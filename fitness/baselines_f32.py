@@ -170,32 +170,27 @@ def _remez_starts(problem: Problem, max_ops: int, hints) -> list[tuple[str, str,
         if cost(prog) <= max_ops:
             out.append((method, config, prog))
 
-    try:
-        with mpmath.workprec(PREC_BITS):
-            base = _Problem(target, spec.lo, spec.hi)
-    except (ValueError, ZeroDivisionError):
-        base = None  # a sign change inside the domain away from a float zero: no plain Remez
-    if base is not None:
-        for method, n_max in (("minimax_poly", 0), ("minimax_rational", max_ops)):
-            for m, n in _configs(method, base.zero, max_ops, True):
-                if n > n_max:
-                    continue
-                add(method, f"degree {m}" if n == 0 else f"[{m}/{n}]",
-                    lambda m=m, n=n: _minimax(base, m, n, True).program)
-    if hints.center != 0.0:
-        c = hints.center
+    def add_minimax(fitted: Target, lo: float, hi: float, prefix: str = "minimax", suffix: str = "",
+                    wrap: Callable[[Program], Program] = lambda p: p, spare: int = 0) -> None:
+        """The minimax polynomial and every rational [m/n] of ``fitted`` on [lo, hi], each
+        program passed through ``wrap`` (which may spend ``spare`` operations)."""
         try:
             with mpmath.workprec(PREC_BITS):
-                sh = _Problem(_shifted_target(target, c), spec.lo - c, spec.hi - c)
+                base = _Problem(fitted, lo, hi)
         except (ValueError, ZeroDivisionError):
-            sh = None
-        if sh is not None:
-            for method, n_max in (("shifted_poly", 0), ("shifted_rational", max_ops)):
-                for m, n in _configs("minimax_poly" if n_max == 0 else "minimax_rational", sh.zero, max_ops - 1, True):
-                    if n > n_max:
-                        continue
-                    add(method, f"degree {m} in x - {c:g}" if n == 0 else f"[{m}/{n}] in x - {c:g}",
-                        lambda m=m, n=n: shifted_input(_minimax(sh, m, n, True).program, c))
+            return  # a sign change inside the domain away from a float zero: no plain Remez
+        for kind, n_max in (("minimax_poly", 0), ("minimax_rational", max_ops)):
+            method = kind.replace("minimax", prefix)
+            for m, n in _configs(kind, base.zero, max_ops - spare, True):
+                if n <= n_max:
+                    add(method, (f"degree {m}" if n == 0 else f"[{m}/{n}]") + suffix,
+                        lambda m=m, n=n: wrap(_minimax(base, m, n, True).program))
+
+    add_minimax(target, spec.lo, spec.hi)
+    if hints.center != 0.0:
+        c = hints.center
+        add_minimax(_shifted_target(target, c), spec.lo - c, spec.hi - c, "shifted", f" in x - {c:g}",
+                    lambda p: shifted_input(p, c), spare=1)
     if hints.symmetry in ("odd", "even"):
         a2 = float(max(abs(spec.lo), abs(spec.hi))) ** 2
         kind = "odd" if hints.symmetry == "odd" else "even"
