@@ -23,9 +23,10 @@ that the factor is (v - hi) - lo: exact near the zero when hi is the zero rounde
 
 On a domain away from 0 (no parity, no zero inside) a polynomial in x has large terms that
 cancel, and float32 rounds each of them: exp on [3, 4] at degree 7 is 44 ULP in x and 0.89 in
-t = x - 3.5 (Sterbenz makes t exact over most of such a domain; `benchmarks/shift_conditioning.py`).  Such a target is seeded with a
-chain in t = x - ``Hints.center``, and a program that holds t keeps growing in t; chains in x
-are still bred beside them, since a shift costs an operation.
+t = x - 3.5 (``benchmarks/shift_conditioning.py``; Sterbenz makes t exact over most of such a
+domain).  Such a target is seeded with a chain in t = x - ``Hints.center``, and a program that
+holds t keeps growing in t; chains in x are still bred beside them, since a shift costs an
+operation.
 """
 
 from __future__ import annotations
