@@ -13,7 +13,11 @@ Peers of ``NAME_f32`` (C name ``NAMEf``: exp -> expf, exp2 -> exp2f, log -> logf
 - CORE-MATH ``cr_NAMEf`` and RLIBM ``rlibm_NAMEf`` (a double, rounded to float), compiled from
   ``../shared/peers/`` (never copied into the repository);
 - numpy's ufunc on float32 arrays, timed from Python (its figure includes one ufunc call's
-  overhead per pass over the array, as a numpy user pays it).
+  overhead per pass over the array, as a numpy user pays it); for the sigmoid, SciPy's ``expit``.
+
+A function no peer library has (``COMPOSED``: the logistic sigmoid) is compared with the composition
+a user would write from each peer's own functions, 1/(1 + expf(-x)) with SLEEF's, libmvec's, glibc's,
+CORE-MATH's and RLIBM's expf (issue 14: "the best composition of peer functions").
 
 Every C variant is a shared library of its own (a loop over the array in one translation unit, the
 repetition loop in another, so the compiler cannot merge repetitions), built once for AVX2
@@ -83,7 +87,15 @@ RANGES: dict[str, tuple] = {
     "log10": ("positive",),
     "tanh": ("uniform", -9.0, 9.0),
     "erf": ("uniform", -4.0, 4.0),
+    "sigmoid": ("uniform", -20.0, 20.0),
 }
+
+# Functions no peer library has: each peer's row is the composition of its own functions that a
+# user would write, (the peer function it calls, the scalar C expression in x and that function).
+COMPOSED: dict[str, tuple[str, str]] = {
+    "sigmoid": ("exp", "1.0f / (1.0f + {f}(-x))"),
+}
+VECTOR_OPS = {8: ("__m256", "_mm256"), 16: ("__m512", "_mm512")}
 
 # Reference functions the project's targets lack (mpmath truth, float64 numpy first guess).
 EXTRA_TARGETS: dict[str, Target] = {
@@ -167,10 +179,30 @@ def project_function(path: Path) -> str | None:
     return None
 
 
+def scalar_peer(name: str, f: str) -> tuple[str, str, str]:
+    """(prelude, function to call, label) for the peer's scalar ``f``: ``f`` itself, or for a
+    function in ``COMPOSED`` a wrapper that composes it (``f`` is then the peer's base function)."""
+    if name not in COMPOSED:
+        return "", f, f"`{f}`"
+    expr = COMPOSED[name][1].format(f=f)
+    return f"static inline float peer_{name}(float x) {{ return {expr}; }}", f"peer_{name}", f"`{expr}`"
+
+
+def vector_peer(name: str, f: str, width: int) -> tuple[str, str, str]:
+    """As ``scalar_peer`` for a vector function of ``width`` floats (only 1/(1 + f(-x)) is composed)."""
+    if name not in COMPOSED:
+        return "", f, f"`{f}`"
+    v, p = VECTOR_OPS[width]
+    one = f"{p}_set1_ps(1.0f)"
+    body = f"{p}_div_ps({one}, {p}_add_ps({one}, {f}({p}_sub_ps({p}_setzero_ps(), x))))"
+    return (f"static inline {v} peer_{name}({v} x) {{ return {body}; }}", f"peer_{name}",
+            "`" + COMPOSED[name][1].format(f=f) + "`")
+
+
 def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
     """The C implementations of ``name`` for one build, in table order (project first)."""
     export = ROOT / "examples" / f"{name}_f32.c"
-    f = f"{name}f"
+    f = f"{COMPOSED[name][0] if name in COMPOSED else name}f"
     out = []
     fn = project_function(export)
     if fn is None:
@@ -178,19 +210,24 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
     else:
         out.append(Variant(f"AutoNumerics `{name}_f32` (examples/{export.name})", build,
                            scalar_kernel(f'#include "{export}"', fn), libs=["-lm"], vectorized=True))
+    s8 = vector_peer(name, f"Sleef_{f}8_u10avx2", 8)
+    s16 = vector_peer(name, f"Sleef_{f}16_u10avx512f", 16)
+    m8 = vector_peer(name, f"_ZGVdN8v_{f}", 8)
+    m16 = vector_peer(name, f"_ZGVeN16v_{f}", 16)
+    sc = scalar_peer(name, f)
     if build == "AVX2":
-        out.append(Variant(f"{SLEEF} `Sleef_{f}8_u10avx2`", build,
-                           vector_kernel("#include <sleef.h>", f"Sleef_{f}8_u10avx2", 8), libs=["-lsleef"]))
-        out.append(Variant(f"glibc libmvec `_ZGVdN8v_{f}`", build,
-                           vector_kernel(f"__m256 _ZGVdN8v_{f}(__m256);", f"_ZGVdN8v_{f}", 8),
+        out.append(Variant(f"{SLEEF} {s8[2]}", build,
+                           vector_kernel("#include <sleef.h>\n" + s8[0], s8[1], 8), libs=["-lsleef"]))
+        out.append(Variant(f"glibc libmvec {m8[2]}", build,
+                           vector_kernel(f"__m256 _ZGVdN8v_{f}(__m256);\n" + m8[0], m8[1], 8),
                            libs=["-lmvec", "-lm"]))
     else:
-        out.append(Variant(f"{SLEEF} `Sleef_{f}16_u10avx512f`", build,
-                           vector_kernel("#include <sleef.h>", f"Sleef_{f}16_u10avx512f", 16), libs=["-lsleef"]))
-        out.append(Variant(f"glibc libmvec `_ZGVeN16v_{f}`", build,
-                           vector_kernel(f"__m512 _ZGVeN16v_{f}(__m512);", f"_ZGVeN16v_{f}", 16),
+        out.append(Variant(f"{SLEEF} {s16[2]}", build,
+                           vector_kernel("#include <sleef.h>\n" + s16[0], s16[1], 16), libs=["-lsleef"]))
+        out.append(Variant(f"glibc libmvec {m16[2]}", build,
+                           vector_kernel(f"__m512 _ZGVeN16v_{f}(__m512);\n" + m16[0], m16[1], 16),
                            libs=["-lmvec", "-lm"]))
-    out.append(Variant(f"glibc `{f}` (scalar loop)", build, scalar_kernel("#include <math.h>", f),
+    out.append(Variant(f"glibc {sc[2]} (scalar loop)", build, scalar_kernel("#include <math.h>\n" + sc[0], sc[1]),
                        libs=["-lm"], scalar_calls=True))
     out += peer_variants(name, build, peers, notes)
     return out
@@ -198,18 +235,21 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
 
 def peer_variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
     """CORE-MATH and RLIBM, compiled from ``peers`` with the flags of its README."""
-    f = f"{name}f"
+    base = COMPOSED[name][0] if name in COMPOSED else name
+    f = f"{base}f"
     out = []
     core = peers / "core-math" / f"{f}.c"
     if core.exists():
-        out.append(Variant(f"CORE-MATH `cr_{f}`", build, scalar_kernel(f"float cr_{f}(float);", f"cr_{f}"),
+        pre, call, label = scalar_peer(name, f"cr_{f}")
+        out.append(Variant(f"CORE-MATH {label}", build, scalar_kernel(f"float cr_{f}(float);\n{pre}", call),
                            extra=[(core, ["-O3"])], libs=["-lm"]))
     elif build == "AVX2":
         notes.append(f"skipped: CORE-MATH {name}: no {core}")
     rl = peers / "rlibm" / f"{f}.c"
     if rl.exists():
-        out.append(Variant(f"RLIBM `rlibm_{f}` (double, rounded)", build,
-                           scalar_kernel(f"double rlibm_{f}(float);", f"(float)rlibm_{f}"),
+        pre, call, label = scalar_peer(name, f"(float)rlibm_{f}")
+        out.append(Variant(f"RLIBM {label} (double, rounded)", build,
+                           scalar_kernel(f"double rlibm_{f}(float);\n{pre}", call),
                            extra=[(rl, ["-O3", "-std=c17", f"-I{rl.parent}"])], libs=["-lm"]))
     elif build == "AVX2":
         notes.append(f"skipped: RLIBM {name}: no {rl}")
@@ -304,12 +344,16 @@ def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, n
                 out.append(Impl(v.label, bname, build(v, march, tmp / f"{name}-{march}-{i}", notes)))
             except BuildError as exc:
                 notes.append(f"skipped: {v.label}, {bname} build: {exc}")
-    ufunc = getattr(np, name, None)
+    ufunc, label = getattr(np, name, None), f"numpy `np.{name}` (float32)"
+    if name == "sigmoid":  # numpy has none; SciPy's ufunc is what a numpy user calls
+        from scipy.special import expit as ufunc
+
+        label = "SciPy `scipy.special.expit` (float32)"
     if isinstance(ufunc, np.ufunc):
         def run(x, y, reps, ufunc=ufunc):
             for _ in range(reps):
                 ufunc(x, out=y)
-        out.append(Impl(f"numpy `np.{name}` (float32)", None, run))
+        out.append(Impl(label, None, run))
     else:
         notes.append(f"skipped: numpy {name}: numpy has no np.{name}")
     return out

@@ -23,6 +23,15 @@ two-constant Cody-Waite split (LOG10_2_HI has 15 significant bits, so k * LOG10_
 fma are exact); the core approximates 10^r on [-log10(2)/2, log10(2)/2]; the result is
 ldexp(core(r), k).  x > 0x1.344134p+5 (~38.53) gives +inf, x < -0x1.693c6ap+5 (~-45.15) gives +0.
 
+``sigmoid``: 1/(1 + e^-x) = n / (1 + e) with e = e^-|x| and n = e for x < 0, 1 otherwise (no
+cancellation on either side).  e^-|x| comes from the exp reduction with the core approximating
+s = e^r - 1 (rounded relative to s), and is carried in two floats: 1 + s and its exact remainder
+(Fast2Sum), plus the reduction's own rounding of r recovered by an fma, both scaled by 2^k.  The
+quotient is rounded once (a division), and corrected by its exact fma residual and the low parts:
+a single float32 e would let its relative rounding error (up to 2^-24 / 0.7) through to the result
+together with the division's, more than 1 ULP at e = 0.3.  -|x| below -103.97 (and -inf) gives
+e = +0, so sigmoid(-inf) = +0 and sigmoid(+inf) = 1; NaN propagates.
+
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
 (Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
@@ -180,6 +189,43 @@ def _exp2_frame(b: _Builder, core: Program) -> int:
     return y
 
 
+def _sigmoid_frame(b: _Builder, core: Program) -> int:
+    """1/(1 + e^-x) from e = e^-|x| carried as two floats: sigmoid(x) = n / (1 + e), n = e for
+    x < 0 and 1 otherwise, one division and its exact fma residual.
+
+    Why two floats: with e^a rounded to one float32, its relative error (up to 2^-24 / 0.7) reaches
+    sigmoid whole for x << 0 and half of it near 0, and with the division's own rounding that is
+    more than 1 ULP (e = 0.3: 1.09 ULP before the core's error).  The core approximates
+    s = e^r - 1 on [-ln2/2, ln2/2], rounded relative to s, not to 1 + s: p = 1 + s and its exact
+    remainder p_lo (Fast2Sum) scale by 2^k to e + e_lo; 1 + e and its exact remainder give the
+    denominator d + dl; the quotient y0 = n / d is corrected by its exact residual,
+    y = y0 + (n - y0 d + n_lo - y0 dl) / d, where 1/d is y0 (x >= 0) or 1 - y0 (x < 0).
+    """
+    one, zero = b.const(1.0), b.const(0.0)
+    a = b.add("neg", b.add("abs", 0))  # -|x| <= 0: e^a never overflows
+    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
+    n_lo = b.named("LN2_LO", negate=True)
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
+    r = b.add("fma", k, n_lo, r1)
+    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # a - k ln2 - r: r's own rounding, recovered
+    s = b.core(core, r)  # ~ e^r - 1
+    p = b.add("add", one, s)
+    p_lo = b.add("sub", s, b.add("sub", p, one))  # (1 + s) - p, exact: |s| < 1, p - 1 exact (Sterbenz)
+    p_lo = b.add("fma", c, p, p_lo)  # e^(r + c) ~ (1 + s)(1 + c)
+    under = b.named("UNDERFLOW")
+    e = b.add("select_lt", a, under, zero, b.add("ldexp2", p, k))  # e^a (+0 below -103.97, -inf too)
+    e_lo = b.add("select_lt", a, under, zero, b.add("ldexp2", p_lo, k))
+    d = b.add("add", one, e)  # in [1, 2]
+    ndl = b.add("sub", b.add("sub", b.add("sub", d, one), e), e_lo)  # -(1 + e + e_lo - d)
+    n = b.add("select_lt", 0, zero, e, one)
+    n_lo = b.add("select_lt", 0, zero, e_lo, zero)
+    y0 = b.add("div", n, d)
+    res = b.add("fma", y0, b.add("neg", d), n)  # n - y0 d, exact (y0 the rounded quotient)
+    corr = b.add("fma", y0, ndl, b.add("add", res, n_lo))
+    inv_d = b.add("select_lt", 0, zero, b.add("sub", one, y0), y0)  # ~ 1/d: 1 - e/d or 1/d
+    return b.add("fma", corr, inv_d, y0)
+
+
 def _log_reduce(b: _Builder) -> tuple[int, int]:
     """(t, e) with x = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
     m0 = b.add("frexp_m", 0)
@@ -263,6 +309,12 @@ FRAMES: dict[str, Frame] = {
               "10^r on [-log10(2)/2, log10(2)/2]",
               {"LOG2_10": LOG2_10, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
                "OVERFLOW": EXP10_OVERFLOW, "UNDERFLOW": EXP10_UNDERFLOW}),
+        Frame("sigmoid", "sigmoid", (-0.34657359027997264, 0.34657359027997264), _sigmoid_frame,
+              "e = e^-|x| = (1 + s) 2^k in two floats (Cody-Waite, fma), core s ~ e^r - 1, result "
+              "n / (1 + e) with n = e (x < 0) or 1, corrected by the division's exact residual; 1/+0/NaN by "
+              "select",
+              "e^r - 1 on [-ln2/2, ln2/2]",
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -276,7 +328,7 @@ FRAMES: dict[str, Frame] = {
     )
 }
 
-_CHECKS = {"exp": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
+_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
            "log2": _check_log_constants}
 
 
@@ -356,6 +408,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.exp2(t)
         if f.name == "exp10":
             return np.power(10.0, t)
+        if f.name == "sigmoid":
+            return np.expm1(t)
         if f.name in ("log", "log2"):
             lp = np.log1p(t) / (1.0 if f.name == "log" else math.log(2))
             lin = t if f.name == "log" else t / math.log(2)

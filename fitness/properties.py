@@ -163,9 +163,9 @@ def search_hints(problem) -> Hints:
 
     Zeros are (hi, lo) pairs in the chain variable: x, or x² for a symmetric target, where only
     a zero at 0 of an even target is offered (an odd program x·P(x²) vanishes at 0 already, and
-    a factor (x² - z²) would lose the relative accuracy near z that it is there for).  A framed
-    problem has none of these: its core works on a reduced argument, not on the target's domain.
+    a factor (x² - z²) would lose the relative accuracy near z that it is there for).
     Real mode keeps the exact float zeros relative error needs (``fitness.problem.target_zeros``).
+    A framed problem's hints are its core's (``frame_core_hints``).
     """
     from dsl.growth import Hints
 
@@ -173,7 +173,7 @@ def search_hints(problem) -> Hints:
 
     spec = problem.spec
     if spec.frame:
-        return Hints()
+        return frame_core_hints(spec.frame, spec.eval_dtype)
     sym = symmetry(problem.target, spec.lo, spec.hi)
     if spec.mode == "real":
         found = tuple(Zero(z, 0.0, unit_slope(problem.target, z)) for z in target_zeros(problem.target, spec.lo, spec.hi))
@@ -197,6 +197,41 @@ def search_hints(problem) -> Hints:
 
 
 CENTER_BITS = 4
+
+
+def frame_core_hints(frame: str, dtype: str = "float32") -> "Hints":
+    """The zeros of a frame's core function on its reduced domain, read from the frame's float64
+    core reference: a framed search evolves the core, not the target, so the target's own shape
+    says nothing of it.  The sigmoid frame's core e^r - 1 vanishes at 0 with slope 1, and needs
+    the shape r + r^2 Q(r) there (rounded relative to e^r - 1, which the frame's extra bits need);
+    the exp and log cores have no zero and get no hint."""
+    from dsl.growth import Hints
+
+    from .frames import core_reference, get_frame
+
+    lo, hi = get_frame(frame).core_domain
+    t = np.unique(np.concatenate([np.linspace(lo, hi, 257), [0.0] if lo < 0.0 < hi else []]))
+    with np.errstate(all="ignore"):
+        v = core_reference(frame, t)
+    found = [float(z) for z in t[v == 0]]
+    for i in np.nonzero(np.sign(v[:-1]) * np.sign(v[1:]) < 0)[0]:
+        a, b = float(t[i]), float(t[i + 1])
+        for _ in range(80):
+            m = 0.5 * (a + b)
+            if np.sign(core_reference(frame, np.array([m]))[0]) == np.sign(v[i]):
+                a = m
+            else:
+                b = m
+        found.append(0.5 * (a + b))
+    dt = np.dtype(dtype)
+    zs, units = [], []
+    for z in sorted(set(found))[:MAX_ZEROS]:
+        h = 2.0**-20 * max(1.0, abs(z))
+        d = core_reference(frame, np.array([z - h, z + h]))
+        zh = float(dt.type(z))
+        zs.append((zh, float(dt.type(z - zh)) if dt == np.float32 else 0.0))
+        units.append(bool(abs((d[1] - d[0]) / (2 * h) - 1.0) < 1e-6))
+    return Hints(None, tuple(zs), tuple(units))
 
 
 def domain_center(lo: float, hi: float) -> float:

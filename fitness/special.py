@@ -238,8 +238,8 @@ for _spec in (
                   "tanh x: odd, +-1 at +-inf, tanh(x) = x for tiny x (no frame yet: free search)"),
     FullRangeSpec("erf", "", (-4.0, 4.0), tuple(_odd_saturating_cases("erf", False)),
                   "erf x: odd, +-1 at +-inf (no frame yet; its float64 reference is slow: verify on a domain)"),
-    FullRangeSpec("sigmoid", "", (-104.0, 20.0), tuple(_sigmoid_cases()),
-                  "1/(1+e^-x): 1 at +inf, +0 at -inf and below -103.97 (no frame yet: free search)"),
+    FullRangeSpec("sigmoid", "sigmoid", (-104.0, 20.0), tuple(_sigmoid_cases()),
+                  "1/(1+e^-x): 1 at +inf, +0 at -inf and below -103.97"),
 ):
     register(_spec)
 

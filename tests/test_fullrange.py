@@ -30,7 +30,7 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8}
+DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7}
 
 
 def horner(coeffs) -> Program:
@@ -48,6 +48,8 @@ def fitted_core(frame: str, degree: int | None = None, interval: tuple[float, fl
     a, b = interval or get_frame(frame).core_domain
     t = np.cos(np.linspace(0.0, math.pi, 2000)) * (b - a) / 2 + (a + b) / 2
     y = core_reference(frame, t)
+    if frame == "sigmoid":
+        return expm1_core(t, y, degree or DEGREE[frame])
     v = np.vander(t, (degree or DEGREE[frame]) + 1, increasing=True)
     w = np.ones_like(t)
     for _ in range(20):
@@ -59,9 +61,24 @@ def fitted_core(frame: str, degree: int | None = None, interval: tuple[float, fl
     return horner(c)
 
 
+def expm1_core(t: np.ndarray, y: np.ndarray, degree: int) -> Program:
+    """s = t + t (t Q(t)) ~ e^t - 1: rounded relative to s, as the sigmoid frame needs (a Horner
+    chain ending in 1 + t Q rounds relative to 1 + s and loses the frame's extra bits)."""
+    v = np.vander(t, degree + 1, increasing=True)[:, 2:]
+    w = 1 / np.maximum(np.abs(y), 1e-30)
+    for _ in range(20):
+        c, *_ = np.linalg.lstsq(v * w[:, None], (y - t) * w, rcond=None)
+        r = np.abs(v @ c + t - y) / np.maximum(np.abs(y), 1e-30)
+        w = w * np.sqrt(r / r.max() + 1e-3)
+    q = horner(c)
+    nodes = list(q.nodes) + [Node("mul", (0, q.output))]
+    nodes.append(Node("fma", (0, len(nodes) - 1, 0)))
+    return Program(tuple(nodes), len(nodes) - 1)
+
+
 @pytest.fixture(scope="module")
 def composed() -> dict[str, Program]:
-    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2")}
+    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2", "sigmoid")}
 
 
 def random_full_range(n: int, seed: int = 0) -> np.ndarray:
@@ -87,7 +104,8 @@ def test_frames_accurate_with_hand_made_cores(composed):
     """The composed programs are accurate where the search scores them (a hand-made core)."""
     for name, (lo, hi), limit in (("exp", (-87.0, 88.0), 1.2), ("exp2", (-125.0, 127.0), 1.2),
                                   ("exp10", (-44.0, 38.5), 1.2),
-                                  ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1)):
+                                  ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1),
+                                  ("sigmoid", (-104.0, 20.0), 1.0)):
         rng = np.random.default_rng(3)
         if name.startswith("log"):
             x = np.exp2(rng.uniform(math.log2(lo), math.log2(hi), 20000)).astype(np.float32)
@@ -172,7 +190,7 @@ def test_full_range_registry():
         assert spec.cases and spec.target == name
         if spec.frame:
             assert get_frame(spec.frame).target == name
-    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2"}
+    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid"}
     assert set(FULL_RANGE) >= {"exp", "exp2", "exp10", "log", "log2"}
 
 
@@ -189,7 +207,8 @@ def _direct(prog: Program, target: str, x: np.ndarray):
 
 @pytest.mark.parametrize("name,lo,hi", [("exp", 88.7, 88.76), ("exp2", -150.05, -149.9), ("exp10", -45.16, -45.1),
                                         ("exp10", 38.5, 38.54), ("log", 0.9999, 1.0002),
-                                        ("log2", 1e-45, 1e-44)])
+                                        ("log2", 1e-45, 1e-44), ("sigmoid", -103.98, -103.95),
+                                        ("sigmoid", -0.50002, -0.5), ("sigmoid", 16.6, 16.7)])
 def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
     prog = composed[name]
     rep = verify_full_range(prog, name, lo, hi, chunk=1 << 20)
@@ -249,7 +268,7 @@ def test_reference_f32_handles_specials():
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
 def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "exp10", "log"):
+    for name in ("exp", "exp2", "exp10", "log", "sigmoid"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))

@@ -83,6 +83,9 @@ def test_hints_for_a_problem():
     assert h.symmetry is None and h.zeros == ((1.0, 0.0),) and h.unit_slope == (True,)
     assert not search_hints(Problem.build(ProblemSpec("exp2", 0.0, 1.0))).any
     assert not search_hints(Problem.build(ProblemSpec("exp", -87.0, 88.0, frame="exp"))).any  # a frame's core
+    # ... whose own zeros are read from the frame's core reference: the sigmoid frame's e^r - 1
+    h = search_hints(Problem.build(ProblemSpec("sigmoid", -104.0, 20.0, frame="sigmoid")))
+    assert h.symmetry is None and h.zeros == ((0.0, 0.0),) and h.unit_slope == (True,)
     # one-sided domains: the parity's shapes, unless the domain has zeros of its own away from 0
     h = search_hints(Problem.build(ProblemSpec("erf", 0.0, 1.0)))
     assert h.symmetry == "odd" and h.zeros == () and not h.odd_unit_slope and h.odd_near_identity
