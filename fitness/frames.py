@@ -32,6 +32,11 @@ a single float32 e would let its relative rounding error (up to 2^-24 / 0.7) thr
 together with the division's, more than 1 ULP at e = 0.3.  -|x| below -103.97 (and -inf) gives
 e = +0, so sigmoid(-inf) = +0 and sigmoid(+inf) = 1; NaN propagates.
 
+``tanh``: tanh |x| = (1 - e)/(1 + e) with e = e^(-2|x|) in two floats as for the sigmoid, but
+the core g approximates (e^r - 1 - r)/r^2 and the frame forms s = r + r^2 g itself (Fast2Sum), so
+that 1 - e = -s for small |x| keeps s's relative accuracy (tanh x ~ x); the quotient is corrected by
+its exact residual, with 1/(1 + e) = (1 + y0)/2, and copysign puts the sign back (+-0 kept).
+
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
 (Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
@@ -226,6 +231,50 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     return b.add("fma", corr, inv_d, y0)
 
 
+def _tanh_frame(b: _Builder, core: Program) -> int:
+    """tanh |x| = (1 - e) / (1 + e), e = e^(-2|x|) in two floats, sign from x (copysign).
+
+    The core g approximates (e^r - 1 - r) / r^2 (as the log core, so the frame adds the exact r
+    itself: s = r + r^2 g is formed in two floats by Fast2Sum, and the reduction's rounding of r
+    is recovered by an fma); 1 - e and 1 + e are Fast2Sums of 1 and e, the quotient is rounded
+    once and corrected by its exact fma residual, with 1 / (1 + e) = (1 + y0) / 2.  For |x| < ln2/4
+    (k = 0) the numerator is -s itself, with s's relative accuracy, so tanh x ~ x keeps it (1 - e
+    from a rounded 1 + s keeps only the bits of s above 2^-24); e = +0 below -103.97 (and for
+    |x| = inf) gives +-1; NaN propagates; tanh(+-0) = +-0.
+    """
+    one, zero = b.const(1.0), b.const(0.0)
+    a = b.add("mul", b.add("abs", 0), b.const(-2.0))  # -2|x|, exact (-inf past FLT_MAX / 2)
+    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
+    n_lo = b.named("LN2_LO", negate=True)
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
+    r = b.add("fma", k, n_lo, r1)
+    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # a - k ln2 - r: r's own rounding
+    g = b.core(core, r)  # ~ (e^r - 1 - r) / r^2
+    u = b.add("mul", b.add("mul", r, r), g)
+    s_hi = b.add("add", r, u)
+    s_lo = b.add("add", b.add("sub", r, s_hi), u)  # exact remainder (Fast2Sum: |r| >= |u|)
+    s_lo = b.add("fma", c, s_hi, b.add("add", s_lo, c))  # e^(r + c) - 1 ~ s + c (1 + s)
+    p = b.add("add", one, s_hi)
+    p_lo = b.add("add", b.add("add", b.add("sub", one, p), s_hi), s_lo)  # 1 + s - p
+    under = b.named("UNDERFLOW")
+    e = b.add("select_lt", a, under, zero, b.add("ldexp2", p, k))  # e^a in (0, 1]
+    e_lo = b.add("select_lt", a, under, zero, b.add("ldexp2", p_lo, k))
+    num = b.add("sub", one, e)
+    num_lo = b.add("sub", b.add("sub", b.add("sub", one, num), e), e_lo)  # 1 - e - e_lo - num
+    # k = 0 (|x| < ln2/4): 1 - e is -s itself, every bit of it; 1 - (1 + s rounded) keeps few
+    k0 = b.add("abs", k)
+    num = b.add("select_lt", k0, half := b.const(0.5), b.add("neg", s_hi), num)
+    num_lo = b.add("select_lt", k0, half, b.add("neg", s_lo), num_lo)
+    den = b.add("add", one, e)
+    den_lo = b.add("add", b.add("add", b.add("sub", one, den), e), e_lo)  # 1 + e + e_lo - den
+    y0 = b.add("div", num, den)
+    res = b.add("fma", y0, b.add("neg", den), num)  # num - y0 den, exact
+    corr = b.add("fma", b.add("neg", y0), den_lo, b.add("add", res, num_lo))
+    inv_den = b.add("fma", y0, half, half)  # 1 / (1 + e) = (1 + tanh) / 2
+    y = b.add("fma", corr, inv_den, y0)
+    return b.add("copysign", y, 0)
+
+
 def _log_reduce(b: _Builder) -> tuple[int, int]:
     """(t, e) with x = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
     m0 = b.add("frexp_m", 0)
@@ -315,6 +364,12 @@ FRAMES: dict[str, Frame] = {
               "select",
               "e^r - 1 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
+        Frame("tanh", "tanh", (-0.34657359027997264, 0.34657359027997264), _tanh_frame,
+              "e = e^(-2|x|) = (1 + s) 2^k in two floats (Cody-Waite, fma; s = r + r^2 g), core g ~ "
+              "(e^r - 1 - r)/r^2, result sign(x) (1 - e)/(1 + e) corrected by the division's exact residual; "
+              "+-1/NaN by select",
+              "(e^r - 1 - r) / r^2 on [-ln2/2, ln2/2]",
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -328,7 +383,7 @@ FRAMES: dict[str, Frame] = {
     )
 }
 
-_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
+_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
            "log2": _check_log_constants}
 
 
@@ -410,6 +465,9 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.power(10.0, t)
         if f.name == "sigmoid":
             return np.expm1(t)
+        if f.name == "tanh":  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
+            series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
+            return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))
         if f.name in ("log", "log2"):
             lp = np.log1p(t) / (1.0 if f.name == "log" else math.log(2))
             lin = t if f.name == "log" else t / math.log(2)

@@ -30,7 +30,7 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7}
+DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5}
 
 
 def horner(coeffs) -> Program:
@@ -78,7 +78,8 @@ def expm1_core(t: np.ndarray, y: np.ndarray, degree: int) -> Program:
 
 @pytest.fixture(scope="module")
 def composed() -> dict[str, Program]:
-    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2", "sigmoid")}
+    return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2", "sigmoid",
+                                                                "tanh")}
 
 
 def random_full_range(n: int, seed: int = 0) -> np.ndarray:
@@ -105,7 +106,7 @@ def test_frames_accurate_with_hand_made_cores(composed):
     for name, (lo, hi), limit in (("exp", (-87.0, 88.0), 1.2), ("exp2", (-125.0, 127.0), 1.2),
                                   ("exp10", (-44.0, 38.5), 1.2),
                                   ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1),
-                                  ("sigmoid", (-104.0, 20.0), 1.0)):
+                                  ("sigmoid", (-104.0, 20.0), 1.0), ("tanh", (-10.0, 10.0), 1.0)):
         rng = np.random.default_rng(3)
         if name.startswith("log"):
             x = np.exp2(rng.uniform(math.log2(lo), math.log2(hi), 20000)).astype(np.float32)
@@ -157,6 +158,8 @@ def test_core_reference_is_smooth_near_zero():
         g = core_reference(name, t)
         assert np.all(np.isfinite(g))
         assert abs(g[2] - (-0.5 / (1.0 if name == "log" else math.log(2)))) < 1e-9
+    g = core_reference("tanh", np.array([-1e-2, -1e-4, 0.0, 1e-4, 1e-2]))  # (e^t - 1 - t)/t^2
+    assert np.all(np.isfinite(g)) and g[2] == 0.5 and abs(g[0] - (math.expm1(-1e-2) + 1e-2) / 1e-4) < 1e-9
 
 
 # --- special values ----------------------------------------------------------------------------------
@@ -190,7 +193,7 @@ def test_full_range_registry():
         assert spec.cases and spec.target == name
         if spec.frame:
             assert get_frame(spec.frame).target == name
-    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid"}
+    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid", "tanh"}
     assert set(FULL_RANGE) >= {"exp", "exp2", "exp10", "log", "log2"}
 
 
@@ -208,7 +211,8 @@ def _direct(prog: Program, target: str, x: np.ndarray):
 @pytest.mark.parametrize("name,lo,hi", [("exp", 88.7, 88.76), ("exp2", -150.05, -149.9), ("exp10", -45.16, -45.1),
                                         ("exp10", 38.5, 38.54), ("log", 0.9999, 1.0002),
                                         ("log2", 1e-45, 1e-44), ("sigmoid", -103.98, -103.95),
-                                        ("sigmoid", -0.50002, -0.5), ("sigmoid", 16.6, 16.7)])
+                                        ("sigmoid", -0.50002, -0.5), ("sigmoid", 16.6, 16.7),
+                                        ("tanh", 1e-30, 1.1e-30), ("tanh", 0.17327, 0.17331), ("tanh", -9.02, -9.0)])
 def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
     prog = composed[name]
     rep = verify_full_range(prog, name, lo, hi, chunk=1 << 20)
@@ -268,7 +272,7 @@ def test_reference_f32_handles_specials():
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
 def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "exp10", "log", "sigmoid"):
+    for name in ("exp", "exp2", "exp10", "log", "sigmoid", "tanh"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
