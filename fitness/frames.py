@@ -194,6 +194,27 @@ def _exp2_frame(b: _Builder, core: Program) -> int:
     return y
 
 
+def _exp_reduce_exact(b: _Builder, a: int) -> tuple[int, int, int]:
+    """(k, r, c) with a = k ln2 + r + c: Cody-Waite with fma, and c, the rounding of r, recovered
+    (r1 - r is exact by Sterbenz, the last fma rounds only c itself) for frames that carry e^a in
+    two floats."""
+    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
+    n_lo = b.named("LN2_LO", negate=True)
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
+    r = b.add("fma", k, n_lo, r1)
+    return k, r, b.add("fma", k, n_lo, b.add("sub", r1, r))
+
+
+def _corrected_quotient(b: _Builder, n: int, n_lo: int, d: int, neg_d_lo: int, inv_d) -> int:
+    """(n + n_lo) / (d + d_lo) to within a rounding: y0 = n / d rounded once, then
+    y0 + (n - y0 d + n_lo - y0 d_lo) / d, the residual n - y0 d exact by fma (y0 the correctly
+    rounded quotient); ``inv_d(y0)`` builds any node within a few percent of 1/d."""
+    y0 = b.add("div", n, d)
+    res = b.add("fma", y0, b.add("neg", d), n)
+    corr = b.add("fma", y0, neg_d_lo, b.add("add", res, n_lo))
+    return b.add("fma", corr, inv_d(y0), y0)
+
+
 def _sigmoid_frame(b: _Builder, core: Program) -> int:
     """1/(1 + e^-x) from e = e^-|x| carried as two floats: sigmoid(x) = n / (1 + e), n = e for
     x < 0 and 1 otherwise, one division and its exact fma residual.
@@ -208,11 +229,7 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     """
     one, zero = b.const(1.0), b.const(0.0)
     a = b.add("neg", b.add("abs", 0))  # -|x| <= 0: e^a never overflows
-    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
-    n_lo = b.named("LN2_LO", negate=True)
-    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
-    r = b.add("fma", k, n_lo, r1)
-    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # a - k ln2 - r: r's own rounding, recovered
+    k, r, c = _exp_reduce_exact(b, a)
     s = b.core(core, r)  # ~ e^r - 1
     p = b.add("add", one, s)
     p_lo = b.add("sub", s, b.add("sub", p, one))  # (1 + s) - p, exact: |s| < 1, p - 1 exact (Sterbenz)
@@ -224,11 +241,8 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     ndl = b.add("sub", b.add("sub", b.add("sub", d, one), e), e_lo)  # -(1 + e + e_lo - d)
     n = b.add("select_lt", 0, zero, e, one)
     n_lo = b.add("select_lt", 0, zero, e_lo, zero)
-    y0 = b.add("div", n, d)
-    res = b.add("fma", y0, b.add("neg", d), n)  # n - y0 d, exact (y0 the rounded quotient)
-    corr = b.add("fma", y0, ndl, b.add("add", res, n_lo))
-    inv_d = b.add("select_lt", 0, zero, b.add("sub", one, y0), y0)  # ~ 1/d: 1 - e/d or 1/d
-    return b.add("fma", corr, inv_d, y0)
+    # 1/d is y0 itself (x >= 0) or 1 - e/d = 1 - y0 (x < 0)
+    return _corrected_quotient(b, n, n_lo, d, ndl, lambda y0: b.add("select_lt", 0, zero, b.add("sub", one, y0), y0))
 
 
 def _tanh_frame(b: _Builder, core: Program) -> int:
@@ -244,11 +258,7 @@ def _tanh_frame(b: _Builder, core: Program) -> int:
     """
     one, zero = b.const(1.0), b.const(0.0)
     a = b.add("mul", b.add("abs", 0), b.const(-2.0))  # -2|x|, exact (-inf past FLT_MAX / 2)
-    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
-    n_lo = b.named("LN2_LO", negate=True)
-    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
-    r = b.add("fma", k, n_lo, r1)
-    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # a - k ln2 - r: r's own rounding
+    k, r, c = _exp_reduce_exact(b, a)
     g = b.core(core, r)  # ~ (e^r - 1 - r) / r^2
     u = b.add("mul", b.add("mul", r, r), g)
     s_hi = b.add("add", r, u)
@@ -266,12 +276,9 @@ def _tanh_frame(b: _Builder, core: Program) -> int:
     num = b.add("select_lt", k0, half := b.const(0.5), b.add("neg", s_hi), num)
     num_lo = b.add("select_lt", k0, half, b.add("neg", s_lo), num_lo)
     den = b.add("add", one, e)
-    den_lo = b.add("add", b.add("add", b.add("sub", one, den), e), e_lo)  # 1 + e + e_lo - den
-    y0 = b.add("div", num, den)
-    res = b.add("fma", y0, b.add("neg", den), num)  # num - y0 den, exact
-    corr = b.add("fma", b.add("neg", y0), den_lo, b.add("add", res, num_lo))
-    inv_den = b.add("fma", y0, half, half)  # 1 / (1 + e) = (1 + tanh) / 2
-    y = b.add("fma", corr, inv_den, y0)
+    neg_den_lo = b.add("sub", b.add("sub", b.add("sub", den, one), e), e_lo)  # -(1 + e + e_lo - den)
+    # 1 / (1 + e) = (1 + tanh) / 2
+    y = _corrected_quotient(b, num, num_lo, den, neg_den_lo, lambda y0: b.add("fma", y0, half, half))
     return b.add("copysign", y, 0)
 
 
