@@ -48,6 +48,11 @@ magnitude), so y = (e LN2_HI + t) + c rounds once; for |e| >= 2, y = e LN2_HI + 
 the rounding of t + c is at most 1/8 ulp of y.  x = +-0 gives -inf, x < 0 (and -inf) NaN, +inf
 +inf, NaN NaN.
 
+``log10``: the same reduction; the core g approximates (log10(1 + t) - t/ln10) / t^2 and
+y = (e LOG10_2_HI + t INV_LN10_HI) + (remainders + e LOG10_2_LO + t INV_LN10_LO + t^2 g): the first
+sum is split exactly by Fast2Sum (e LOG10_2_HI is exact and at least 0.30 in magnitude when e != 0,
+above |t/ln10| <= 0.18) and the product's rounding is recovered by an fma, so y rounds once.
+
 ``log2``: the same reduction; the core g approximates (log2(1 + t) - t/ln2) / t^2, and
 y = e + (t INV_LN2_HI + (t INV_LN2_LO + t^2 g)) with fma (e is an integer, the inner sum rounds
 once relative to |y| >= 1/2 when e != 0).
@@ -94,6 +99,8 @@ EXP10_UNDERFLOW = float.fromhex("-0x1.693c6ap+5")  # smallest float32 x with 10^
 SQRT_HALF = float.fromhex("0x1.6a09e6p-1")  # float32 just below sqrt(1/2)
 INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
+INV_LN10_HI = float.fromhex("0x1.bcb7b2p-2")  # 1/ln10 rounded to float32
+INV_LN10_LO = float.fromhex("-0x1.5b235e39ab2a9p-27")  # 1/ln10 - INV_LN10_HI, rounded
 FLT_MAX = float.fromhex("0x1.fffffep+127")
 FLT_TRUE_MIN = float.fromhex("0x1p-149")
 
@@ -323,6 +330,28 @@ def _log2_frame(b: _Builder, core: Program) -> int:
     return _log_specials(b, y)
 
 
+def _log10_frame(b: _Builder, core: Program) -> int:
+    """log10 x = e log10(2) + t/ln10 + t^2 g: the two large terms summed exactly (Fast2Sum of
+    e LOG10_2_HI, exact, and t INV_LN10_HI, whose own rounding an fma recovers), every small term
+    added to the remainder, one rounding at the end."""
+    t, e = _log_reduce(b)
+    g = b.core(core, t)
+    c_hi = b.named("INV_LN10_HI")
+    q = b.add("mul", t, c_hi)
+    q_err = b.add("fma", t, c_hi, b.add("neg", q))  # t INV_LN10_HI - q, exact
+    a = b.add("mul", e, b.named("LOG10_2_HI"))  # exact: 13 significant bits, |e| <= 150
+    s = b.add("add", a, q)
+    s_err = b.add("sub", q, b.add("sub", s, a))  # exact: |a| >= 0.30 > |q| unless a = 0
+    lo = b.add("fma", e, b.named("LOG10_2_LO"), b.add("fma", t, b.named("INV_LN10_LO"), q_err))
+    lo = b.add("fma", b.add("mul", t, t), g, b.add("add", lo, s_err))
+    return _log_specials(b, b.add("add", s, lo))
+
+
+def _check_log10_constants(c: Mapping[str, float]) -> None:
+    _check_log_constants(c)
+    _check_exp10_constants(c)
+
+
 def _check_exp_constants(c: Mapping[str, float]) -> None:
     m, _ = math.frexp(c["LN2_HI"])
     if (m * 2**15) != int(m * 2**15):
@@ -382,6 +411,12 @@ FRAMES: dict[str, Frame] = {
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
               "(log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
               {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
+        Frame("log10", "log10", (_SQ - 1.0, 2 * _SQ - 1.0), _log10_frame,
+              "x = (1 + t) 2^e as for log, core g ~ (log10(1+t) - t/ln10)/t^2, result e log10(2) + t/ln10 + "
+              "t^2 g (split constants, the two large terms by Fast2Sum, one final rounding); -inf/NaN/inf by select",
+              "(log10(1 + t) - t / ln10) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
+              {"SPLIT": SQRT_HALF, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
+               "INV_LN10_HI": INV_LN10_HI, "INV_LN10_LO": INV_LN10_LO}),
         Frame("log2", "log2", (_SQ - 1.0, 2 * _SQ - 1.0), _log2_frame,
               "x = (1 + t) 2^e as for log, core g ~ (log2(1+t) - t/ln2)/t^2, result e + t/ln2 + t^2 g "
               "(split 1/ln2, fma); -inf/NaN/inf by select",
@@ -391,7 +426,7 @@ FRAMES: dict[str, Frame] = {
 }
 
 _CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
-           "log2": _check_log_constants}
+           "log2": _check_log_constants, "log10": _check_log10_constants}
 
 
 def get_frame(name: str) -> Frame:
@@ -475,12 +510,11 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
         if f.name == "tanh":  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))
-        if f.name in ("log", "log2"):
-            lp = np.log1p(t) / (1.0 if f.name == "log" else math.log(2))
-            lin = t if f.name == "log" else t / math.log(2)
+        if f.name in ("log", "log2", "log10"):
+            base = {"log": 1.0, "log2": math.log(2), "log10": math.log(10)}[f.name]
             # series near 0, where the quotient cancels: (log1p t - t)/t^2 = -1/2 + t/3 - t^2/4 + ...
-            series = (-0.5 + t / 3 - t * t / 4 + t**3 / 5) / (1.0 if f.name == "log" else math.log(2))
-            return np.where(np.abs(t) < 1e-3, series, (lp - lin) / (t * t))
+            series = (-0.5 + t / 3 - t * t / 4 + t**3 / 5) / base
+            return np.where(np.abs(t) < 1e-3, series, (np.log1p(t) - t) / (t * t) / base)
     raise FrameError(f"no core reference for frame {f.name!r}")
 
 

@@ -154,8 +154,8 @@ def _exp10_cases() -> list[SpecialCase]:
     return c
 
 
-def _log_cases(base2: bool) -> list[SpecialCase]:
-    name = "log2" if base2 else "log"
+def _log_cases(base2: bool, name: str = "") -> list[SpecialCase]:
+    name = name or ("log2" if base2 else "log")
     c = _nan_cases() + [
         SpecialCase(0.0, -INF, f"{name}(+0) = -inf (pole)"),
         SpecialCase(-0.0, -INF, f"{name}(-0) = -inf (pole)"),
@@ -173,6 +173,8 @@ def _log_cases(base2: bool) -> list[SpecialCase]:
     ]
     if base2:
         c += [SpecialCase(math.ldexp(1.0, k), float(k), f"log2(2^{k}) = {k} exactly") for k in range(-149, 128)]
+    elif name == "log10":  # as glibc: 10^k within 1 ULP of k, not asked exact
+        c += [SpecialCase(float(10.0**k), None, f"log10(10^{k}), within 1 ULP") for k in range(-10, 11) if k]
     else:
         c += [SpecialCase(2.0, None, "log(2), within 1 ULP"),
               SpecialCase(0.5, None, "log(1/2), within 1 ULP")]
@@ -234,6 +236,8 @@ for _spec in (
                    "orders); the frame makes all other binades the same problem",)),
     FullRangeSpec("log2", "log2", (0.25, 4.0), tuple(_log_cases(True)),
                   "log2 x: -inf at +-0, NaN below 0, exact at powers of two", (0.0, INF)),
+    FullRangeSpec("log10", "log10", (0.25, 4.0), tuple(_log_cases(False, "log10")),
+                  "log10 x: -inf at +-0, NaN below 0, subnormal inputs exact in the reduction", (0.0, INF)),
     FullRangeSpec("tanh", "tanh", (-9.0, 9.0), tuple(_odd_saturating_cases("tanh", True)),
                   "tanh x: odd, +-1 at +-inf, tanh(x) = x for tiny x"),
     FullRangeSpec("erf", "", (-4.0, 4.0), tuple(_odd_saturating_cases("erf", False)),

@@ -30,7 +30,7 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5}
+DEGREE = {"exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8}
 
 
 def horner(coeffs) -> Program:
@@ -79,7 +79,7 @@ def expm1_core(t: np.ndarray, y: np.ndarray, degree: int) -> Program:
 @pytest.fixture(scope="module")
 def composed() -> dict[str, Program]:
     return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2", "sigmoid",
-                                                                "tanh")}
+                                                                "tanh", "log10")}
 
 
 def random_full_range(n: int, seed: int = 0) -> np.ndarray:
@@ -106,7 +106,8 @@ def test_frames_accurate_with_hand_made_cores(composed):
     for name, (lo, hi), limit in (("exp", (-87.0, 88.0), 1.2), ("exp2", (-125.0, 127.0), 1.2),
                                   ("exp10", (-44.0, 38.5), 1.2),
                                   ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1),
-                                  ("sigmoid", (-104.0, 20.0), 1.0), ("tanh", (-10.0, 10.0), 1.0)):
+                                  ("sigmoid", (-104.0, 20.0), 1.0), ("tanh", (-10.0, 10.0), 1.0),
+                                  ("log10", (1e-30, 1e30), 1.0)):
         rng = np.random.default_rng(3)
         if name.startswith("log"):
             x = np.exp2(rng.uniform(math.log2(lo), math.log2(hi), 20000)).astype(np.float32)
@@ -153,11 +154,11 @@ def test_trainable_frame_constants_round_trip(composed):
 
 
 def test_core_reference_is_smooth_near_zero():
-    for name in ("log", "log2"):
+    for name in ("log", "log2", "log10"):
         t = np.array([-1e-4, -1e-6, 0.0, 1e-6, 1e-4])
         g = core_reference(name, t)
         assert np.all(np.isfinite(g))
-        assert abs(g[2] - (-0.5 / (1.0 if name == "log" else math.log(2)))) < 1e-9
+        assert abs(g[2] - (-0.5 / {"log": 1.0, "log2": math.log(2), "log10": math.log(10)}[name])) < 1e-9
     g = core_reference("tanh", np.array([-1e-2, -1e-4, 0.0, 1e-4, 1e-2]))  # (e^t - 1 - t)/t^2
     assert np.all(np.isfinite(g)) and g[2] == 0.5 and abs(g[0] - (math.expm1(-1e-2) + 1e-2) / 1e-4) < 1e-9
 
@@ -188,12 +189,12 @@ def test_special_checker_catches_wrong_values(composed):
 
 
 def test_full_range_registry():
-    for name in ("exp", "exp2", "exp10", "log", "log2", "tanh", "sigmoid"):
+    for name in ("exp", "exp2", "exp10", "log", "log2", "log10", "tanh", "sigmoid"):
         spec = get_spec(name)
         assert spec.cases and spec.target == name
         if spec.frame:
             assert get_frame(spec.frame).target == name
-    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid", "tanh"}
+    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid", "tanh", "log10"}
     assert set(FULL_RANGE) >= {"exp", "exp2", "exp10", "log", "log2"}
 
 
@@ -212,7 +213,8 @@ def _direct(prog: Program, target: str, x: np.ndarray):
                                         ("exp10", 38.5, 38.54), ("log", 0.9999, 1.0002),
                                         ("log2", 1e-45, 1e-44), ("sigmoid", -103.98, -103.95),
                                         ("sigmoid", -0.50002, -0.5), ("sigmoid", 16.6, 16.7),
-                                        ("tanh", 1e-30, 1.1e-30), ("tanh", 0.17327, 0.17331), ("tanh", -9.02, -9.0)])
+                                        ("tanh", 1e-30, 1.1e-30), ("tanh", 0.17327, 0.17331), ("tanh", -9.02, -9.0),
+                                        ("log10", 0.9999, 1.0002), ("log10", 9.999, 10.001)])
 def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
     prog = composed[name]
     rep = verify_full_range(prog, name, lo, hi, chunk=1 << 20)
@@ -272,7 +274,7 @@ def test_reference_f32_handles_specials():
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
 def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "exp10", "log", "sigmoid", "tanh"):
+    for name in ("exp", "exp2", "exp10", "log", "log10", "sigmoid", "tanh"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
