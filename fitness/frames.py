@@ -53,6 +53,10 @@ y = (e LOG10_2_HI + t INV_LN10_HI) + (remainders + e LOG10_2_LO + t INV_LN10_LO 
 sum is split exactly by Fast2Sum (e LOG10_2_HI is exact and at least 0.30 in magnitude when e != 0,
 above |t/ln10| <= 0.18) and the product's rounding is recovered by an fma, so y rounds once.
 
+``log1p``: u = 1 + x rounded and c = (1 + x) - u exactly (2Sum); the log frame on u, with c/u
+(one division; it is below half an ulp of u, relative) added among the small terms, so that for
+small x, log1p x = t + t^2 g + c/u keeps x's own low bits; |x| < 2^-25 gives x (signed zeros kept).
+
 ``log2``: the same reduction; the core g approximates (log2(1 + t) - t/ln2) / t^2, and
 y = e + (t INV_LN2_HI + (t INV_LN2_LO + t^2 g)) with fma (e is an integer, the inner sum rounds
 once relative to |y| >= 1/2 when e != 0).
@@ -289,10 +293,10 @@ def _tanh_frame(b: _Builder, core: Program) -> int:
     return b.add("copysign", y, 0)
 
 
-def _log_reduce(b: _Builder) -> tuple[int, int]:
-    """(t, e) with x = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
-    m0 = b.add("frexp_m", 0)
-    e0 = b.add("frexp_e", 0)
+def _log_reduce(b: _Builder, src: int = 0) -> tuple[int, int]:
+    """(t, e) with src = (1 + t) 2^e, t in [SPLIT - 1, 2 SPLIT - 1), both exact."""
+    m0 = b.add("frexp_m", src)
+    e0 = b.add("frexp_e", src)
     split = b.named("SPLIT")
     m = b.add("select_lt", m0, split, b.add("add", m0, m0), m0)
     one = b.const(1.0)
@@ -301,11 +305,21 @@ def _log_reduce(b: _Builder) -> tuple[int, int]:
     return t, e
 
 
-def _log_specials(b: _Builder, y: int) -> int:
-    y = b.add("select_lt", 0, b.const(FLT_TRUE_MIN), b.const(-math.inf), y)  # +-0 (and x < 0) -> -inf
-    y = b.add("select_lt", 0, b.const(-0.0), b.const(math.nan), y)  # x < 0, -inf -> NaN (-0 is not < 0)
-    y = b.add("select_lt", b.const(FLT_MAX), 0, b.const(math.inf), y)  # +inf -> +inf
+def _log_specials(b: _Builder, y: int, src: int = 0) -> int:
+    y = b.add("select_lt", src, b.const(FLT_TRUE_MIN), b.const(-math.inf), y)  # +-0 (and x < 0) -> -inf
+    y = b.add("select_lt", src, b.const(-0.0), b.const(math.nan), y)  # x < 0, -inf -> NaN (-0 is not < 0)
+    y = b.add("select_lt", b.const(FLT_MAX), src, b.const(math.inf), y)  # +inf -> +inf
     return y
+
+
+def _log_sum(b: _Builder, t: int, e: int, lo: int) -> int:
+    """e ln2 + t + lo, summed in the order that is exact for the e at hand: for |e| <= 1, e LN2_HI + t
+    is exact (both multiples of 2^-24, the sum below 2); for |e| >= 2, t + lo's rounding is tiny
+    beside the result.  ``lo`` holds the small terms (t^2 g, e LN2_LO, ...)."""
+    hi = b.named("LN2_HI")
+    small = b.add("add", b.add("fma", e, hi, t), lo)
+    large = b.add("fma", e, hi, b.add("add", t, lo))
+    return b.add("select_lt", b.add("abs", e), b.const(1.5), small, large)
 
 
 def _log_frame(b: _Builder, core: Program) -> int:
@@ -313,11 +327,23 @@ def _log_frame(b: _Builder, core: Program) -> int:
     g = b.core(core, t)
     t2 = b.add("mul", t, t)
     lo = b.add("fma", t2, g, b.add("mul", e, b.named("LN2_LO")))  # t^2 g + e LN2_LO
-    hi = b.named("LN2_HI")
-    small = b.add("add", b.add("fma", e, hi, t), lo)  # |e| <= 1: e LN2_HI + t is exact
-    large = b.add("fma", e, hi, b.add("add", t, lo))  # |e| >= 2: t + lo's rounding is tiny beside y
-    y = b.add("select_lt", b.add("abs", e), b.const(1.5), small, large)
-    return _log_specials(b, y)
+    return _log_specials(b, _log_sum(b, t, e, lo))
+
+
+def _log1p_frame(b: _Builder, core: Program) -> int:
+    """log1p x = log u + c/u, u = 1 + x rounded and c = (1 + x) - u exactly (2Sum): the log frame on
+    u, with c/u (below half an ulp of u, relative) among the small terms.  |x| < 2^-25 gives x
+    itself (log1p x = x - x^2/2 rounds to x there; -0 stays -0); x = -1 gives -inf, x < -1 NaN."""
+    one = b.const(1.0)
+    u = b.add("add", one, 0)
+    bb = b.add("sub", u, one)
+    c = b.add("add", b.add("sub", one, b.add("sub", u, bb)), b.add("sub", 0, bb))  # (1 + x) - u, exact
+    t, e = _log_reduce(b, u)
+    g = b.core(core, t)
+    lo = b.add("fma", e, b.named("LN2_LO"), b.add("div", c, u))
+    lo = b.add("fma", b.add("mul", t, t), g, lo)
+    y = _log_specials(b, _log_sum(b, t, e, lo), u)
+    return b.add("select_lt", b.add("abs", 0), b.named("TINY"), 0, y)
 
 
 def _log2_frame(b: _Builder, core: Program) -> int:
@@ -417,6 +443,12 @@ FRAMES: dict[str, Frame] = {
               "(log10(1 + t) - t / ln10) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
               {"SPLIT": SQRT_HALF, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
                "INV_LN10_HI": INV_LN10_HI, "INV_LN10_LO": INV_LN10_LO}),
+        Frame("log1p", "log1p", (_SQ - 1.0, 2 * _SQ - 1.0), _log1p_frame,
+              "u = 1 + x rounded with its exact remainder c (2Sum), u = (1 + t) 2^e as for log, core g ~ "
+              "(log1p(t) - t)/t^2, result e ln2 + t + t^2 g + c/u (exact-order select); x for tiny |x|; "
+              "-inf/NaN/inf by select",
+              "(log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
+              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "TINY": 2.0**-25}),
         Frame("log2", "log2", (_SQ - 1.0, 2 * _SQ - 1.0), _log2_frame,
               "x = (1 + t) 2^e as for log, core g ~ (log2(1+t) - t/ln2)/t^2, result e + t/ln2 + t^2 g "
               "(split 1/ln2, fma); -inf/NaN/inf by select",
@@ -426,7 +458,7 @@ FRAMES: dict[str, Frame] = {
 }
 
 _CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
-           "log2": _check_log_constants, "log10": _check_log10_constants}
+           "log2": _check_log_constants, "log10": _check_log10_constants, "log1p": _check_log_constants}
 
 
 def get_frame(name: str) -> Frame:
@@ -510,8 +542,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
         if f.name == "tanh":  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))
-        if f.name in ("log", "log2", "log10"):
-            base = {"log": 1.0, "log2": math.log(2), "log10": math.log(10)}[f.name]
+        if f.name in ("log", "log2", "log10", "log1p"):
+            base = {"log2": math.log(2), "log10": math.log(10)}.get(f.name, 1.0)
             # series near 0, where the quotient cancels: (log1p t - t)/t^2 = -1/2 + t/3 - t^2/4 + ...
             series = (-0.5 + t / 3 - t * t / 4 + t**3 / 5) / base
             return np.where(np.abs(t) < 1e-3, series, (np.log1p(t) - t) / (t * t) / base)

@@ -181,6 +181,27 @@ def _log_cases(base2: bool, name: str = "") -> list[SpecialCase]:
     return c
 
 
+def _log1p_cases() -> list[SpecialCase]:
+    return _nan_cases() + [
+        SpecialCase(-1.0, -INF, "log1p(-1) = -inf (pole)"),
+        SpecialCase(INF, INF, "log1p(+inf) = +inf"),
+        SpecialCase(-INF, NAN, "log1p(-inf) = NaN (domain error)"),
+        SpecialCase(-2.0, NAN, "log1p(-2) = NaN (domain error)"),
+        SpecialCase(_next_down(-1.0), NAN, "log1p just below -1 = NaN (domain error)"),
+        SpecialCase(-FLT_MAX, NAN, "log1p(-FLT_MAX) = NaN (domain error)"),
+        SpecialCase(0.0, 0.0, "log1p(+0) = +0"),
+        SpecialCase(-0.0, -0.0, "log1p(-0) = -0"),
+        SpecialCase(FLT_TRUE_MIN, FLT_TRUE_MIN, "log1p(tiny) = tiny"),
+        SpecialCase(-FLT_TRUE_MIN, -FLT_TRUE_MIN, "log1p(-tiny) = -tiny"),
+        SpecialCase(2.0**-30, 2.0**-30, "log1p(2^-30) rounds to 2^-30"),
+        SpecialCase(_next_up(-1.0), None, "log1p just above -1, within 1 ULP"),
+        SpecialCase(FLT_MAX, None, "log1p(FLT_MAX), within 1 ULP (finite)"),
+        SpecialCase(1.0, None, "log1p(1) = ln 2, within 1 ULP"),
+        SpecialCase(2.0**-20, None, "log1p(2^-20), within 1 ULP"),
+        SpecialCase(2.0**24, None, "log1p(2^24), within 1 ULP"),
+    ]
+
+
 def _odd_saturating_cases(name: str, tiny_is_x: bool) -> list[SpecialCase]:
     c = _nan_cases() + [
         SpecialCase(0.0, 0.0, f"{name}(+0) = +0"),
@@ -236,6 +257,10 @@ for _spec in (
                    "orders); the frame makes all other binades the same problem",)),
     FullRangeSpec("log2", "log2", (0.25, 4.0), tuple(_log_cases(True)),
                   "log2 x: -inf at +-0, NaN below 0, exact at powers of two", (0.0, INF)),
+    FullRangeSpec("log1p", "log1p", (-0.75, 3.0), tuple(_log1p_cases()),
+                  "log(1 + x): -inf at -1, NaN below -1, x for tiny |x| (-0 kept)", (-1.0, INF),
+                  ("the search domain [-3/4, 3] covers u = 1 + x in [1/4, 4], every reduction case of the log "
+                   "frame",)),
     FullRangeSpec("log10", "log10", (0.25, 4.0), tuple(_log_cases(False, "log10")),
                   "log10 x: -inf at +-0, NaN below 0, subnormal inputs exact in the reduction", (0.0, INF)),
     FullRangeSpec("tanh", "tanh", (-9.0, 9.0), tuple(_odd_saturating_cases("tanh", True)),

@@ -57,6 +57,7 @@ BUILTIN: dict[str, Target] = {
         Target("log", mpmath.log, np.log, (0.5, 1.0), "natural logarithm", (0.0, math.inf)),
         Target("log2", lambda x: mpmath.log(x, 2), np.log2, (1.0, 2.0), "base-2 logarithm", (0.0, math.inf)),
         Target("log10", mpmath.log10, np.log10, (1.0, 10.0), "base-10 logarithm", (0.0, math.inf)),
+        Target("log1p", mpmath.log1p, np.log1p, (0.0, 1.0), "log(1 + x)", (-1.0, math.inf)),
         Target("erf", mpmath.erf, _erf_np, (0.0, 1.0), "error function"),
         Target("tanh", mpmath.tanh, np.tanh, (0.0, 1.0), "hyperbolic tangent"),
         Target("sin", mpmath.sin, np.sin, (0.0, 1.5707963267948966), "sine"),
