@@ -99,7 +99,6 @@ VECTOR_OPS = {8: ("__m256", "_mm256"), 16: ("__m512", "_mm512")}
 
 # Reference functions the project's targets lack (mpmath truth, float64 numpy first guess).
 EXTRA_TARGETS: dict[str, Target] = {
-    "expm1": Target("expm1", mpmath.expm1, np.expm1, (0.0, 1.0), "e^x - 1"),
 }
 
 BUILDS = {  # name: (-march, /proc/cpuinfo flags it needs)

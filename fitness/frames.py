@@ -32,6 +32,11 @@ a single float32 e would let its relative rounding error (up to 2^-24 / 0.7) thr
 together with the division's, more than 1 ULP at e = 0.3.  -|x| below -103.97 (and -inf) gives
 e = +0, so sigmoid(-inf) = +0 and sigmoid(+inf) = 1; NaN propagates.
 
+``expm1``: e^x - 1 = (2^k - 1) + 2^k s with s = e^r - 1 in two floats as for tanh (core
+(e^r - 1 - r)/r^2); 2^k - 1 and its sum with 2^k s_hi are split exactly by 2Sum, so that the
+cancellation of 1 + 2s at k = 1 (s near -0.29) costs nothing and the result rounds once; from
+k = 65 the result is 2^k (1 + s) as for exp.  +inf above 88.72, -1 below -17.33, x for |x| < 2^-25.
+
 ``tanh``: tanh |x| = (1 - e)/(1 + e) with e = e^(-2|x|) in two floats as for the sigmoid, but
 the core g approximates (e^r - 1 - r)/r^2 and the frame forms s = r + r^2 g itself (Fast2Sum), so
 that 1 - e = -s for small |x| keeps s's relative accuracy (tanh x ~ x); the quotient is corrected by
@@ -100,6 +105,7 @@ LOG10_2_HI = float.fromhex("0x1.344p-2")  # 15 significant bits: k * LOG10_2_HI 
 LOG10_2_LO = float.fromhex("0x1.3509f79fef312p-18")  # log10(2) - LOG10_2_HI, rounded
 EXP10_OVERFLOW = float.fromhex("0x1.344134p+5")  # largest float32 x with 10^x rounding to a finite float32
 EXP10_UNDERFLOW = float.fromhex("-0x1.693c6ap+5")  # smallest float32 x with 10^x rounding above +0
+EXPM1_MINUS_ONE = float.fromhex("-0x1.154244p+4")  # below this (and -inf) expm1f(x) rounds to -1
 SQRT_HALF = float.fromhex("0x1.6a09e6p-1")  # float32 just below sqrt(1/2)
 INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
@@ -256,6 +262,53 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     return _corrected_quotient(b, n, n_lo, d, ndl, lambda y0: b.add("select_lt", 0, zero, b.add("sub", one, y0), y0))
 
 
+def _expm1_two_floats(b: _Builder, core: Program, a: int) -> tuple[int, int, int]:
+    """(k, s_hi, s_lo) with e^a = 2^k (1 + s_hi + s_lo): the core g ~ (e^r - 1 - r)/r^2, the frame
+    adds the exact r itself (Fast2Sum) and the reduction's rounding c of r (e^(r + c) - 1 ~ s + c (1 + s))."""
+    k, r, c = _exp_reduce_exact(b, a)
+    g = b.core(core, r)
+    u = b.add("mul", b.add("mul", r, r), g)
+    s_hi = b.add("add", r, u)
+    s_lo = b.add("add", b.add("sub", r, s_hi), u)  # exact remainder (Fast2Sum: |r| >= |u|)
+    return k, s_hi, b.add("fma", c, s_hi, b.add("add", s_lo, c))
+
+
+def _one_plus(b: _Builder, s_hi: int, s_lo: int) -> tuple[int, int]:
+    """(p, p_lo) = 1 + s_hi + s_lo, p rounded, p_lo its remainder (Fast2Sum: |s_hi| < 1)."""
+    one = b.const(1.0)
+    p = b.add("add", one, s_hi)
+    return p, b.add("add", b.add("add", b.add("sub", one, p), s_hi), s_lo)
+
+
+def _two_sum(b: _Builder, x: int, y: int) -> tuple[int, int]:
+    """(s, err) with s = x + y rounded and err = x + y - s exactly, whichever is larger (Knuth)."""
+    s = b.add("add", x, y)
+    yy = b.add("sub", s, x)
+    return s, b.add("add", b.add("sub", x, b.add("sub", s, yy)), b.add("sub", y, yy))
+
+
+def _expm1_frame(b: _Builder, core: Program) -> int:
+    """e^x - 1 = (2^k - 1) + 2^k (s_hi + s_lo), s in two floats as for tanh: 2^k - 1 and
+    (2^k - 1) + 2^k s_hi are split exactly (2Sum), every remainder goes into one small tail, and
+    the result rounds once, so the cancellation at k = 1, 2 (s near -0.29: 1 + 2s) costs nothing.
+    From k = 65, -1 is far below the result's ulp and y = 2^k (1 + s), as exp (2^k alone would
+    overflow at k = 128).  Selects: +inf above 88.72, -1 below -17.33 (and at -inf), x itself for
+    |x| < 2^-25 (e^x - 1 rounds to x there; -0 stays -0)."""
+    one = b.const(1.0)
+    k, s_hi, s_lo = _expm1_two_floats(b, core, 0)
+    scale = b.add("ldexp2", one, k)  # 2^k, exact (|k| <= 150: k <= 64 where it is used)
+    a_hi, a_lo = _two_sum(b, scale, b.const(-1.0))  # 2^k - 1
+    t_hi, t_err = _two_sum(b, a_hi, b.add("mul", scale, s_hi))  # 2^k s_hi exact
+    tail = b.add("fma", scale, s_lo, b.add("add", t_err, a_lo))
+    small = b.add("add", t_hi, tail)
+    p, p_lo = _one_plus(b, s_hi, s_lo)
+    large = b.add("ldexp2", b.add("add", p, p_lo), k)
+    y = b.add("select_lt", b.const(64.5), k, large, small)
+    y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
+    y = b.add("select_lt", 0, b.named("MINUS_ONE"), b.const(-1.0), y)
+    return b.add("select_lt", b.add("abs", 0), b.named("TINY"), 0, y)
+
+
 def _tanh_frame(b: _Builder, core: Program) -> int:
     """tanh |x| = (1 - e) / (1 + e), e = e^(-2|x|) in two floats, sign from x (copysign).
 
@@ -269,14 +322,8 @@ def _tanh_frame(b: _Builder, core: Program) -> int:
     """
     one, zero = b.const(1.0), b.const(0.0)
     a = b.add("mul", b.add("abs", 0), b.const(-2.0))  # -2|x|, exact (-inf past FLT_MAX / 2)
-    k, r, c = _exp_reduce_exact(b, a)
-    g = b.core(core, r)  # ~ (e^r - 1 - r) / r^2
-    u = b.add("mul", b.add("mul", r, r), g)
-    s_hi = b.add("add", r, u)
-    s_lo = b.add("add", b.add("sub", r, s_hi), u)  # exact remainder (Fast2Sum: |r| >= |u|)
-    s_lo = b.add("fma", c, s_hi, b.add("add", s_lo, c))  # e^(r + c) - 1 ~ s + c (1 + s)
-    p = b.add("add", one, s_hi)
-    p_lo = b.add("add", b.add("add", b.add("sub", one, p), s_hi), s_lo)  # 1 + s - p
+    k, s_hi, s_lo = _expm1_two_floats(b, core, a)
+    p, p_lo = _one_plus(b, s_hi, s_lo)
     under = b.named("UNDERFLOW")
     e = b.add("select_lt", a, under, zero, b.add("ldexp2", p, k))  # e^a in (0, 1]
     e_lo = b.add("select_lt", a, under, zero, b.add("ldexp2", p_lo, k))
@@ -426,6 +473,13 @@ FRAMES: dict[str, Frame] = {
               "select",
               "e^r - 1 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
+        Frame("expm1", "expm1", (-0.34657359027997264, 0.34657359027997264), _expm1_frame,
+              "x = k ln2 + r (Cody-Waite, fma, r's rounding recovered), core g ~ (e^r - 1 - r)/r^2, "
+              "s = r + r^2 g in two floats, result (2^k - 1) + 2^k s by exact 2Sums and one rounding "
+              "(2^k (1 + s) from k = 65); x for tiny |x|, -1/inf/NaN by select",
+              "(e^r - 1 - r) / r^2 on [-ln2/2, ln2/2]",
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "OVERFLOW": EXP_OVERFLOW,
+               "MINUS_ONE": EXPM1_MINUS_ONE, "TINY": 2.0**-25}),
         Frame("tanh", "tanh", (-0.34657359027997264, 0.34657359027997264), _tanh_frame,
               "e = e^(-2|x|) = (1 + s) 2^k in two floats (Cody-Waite, fma; s = r + r^2 g), core g ~ "
               "(e^r - 1 - r)/r^2, result sign(x) (1 - e)/(1 + e) corrected by the division's exact residual; "
@@ -457,7 +511,7 @@ FRAMES: dict[str, Frame] = {
     )
 }
 
-_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
+_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "expm1": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
            "log2": _check_log_constants, "log10": _check_log10_constants, "log1p": _check_log_constants}
 
 
@@ -539,7 +593,7 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.power(10.0, t)
         if f.name == "sigmoid":
             return np.expm1(t)
-        if f.name == "tanh":  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
+        if f.name in ("tanh", "expm1"):  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))
         if f.name in ("log", "log2", "log10", "log1p"):

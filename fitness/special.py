@@ -31,8 +31,8 @@ import numpy as np
 
 from dsl.program import Program
 
-from .frames import (EXP2_OVERFLOW, EXP10_OVERFLOW, EXP10_UNDERFLOW, EXP_OVERFLOW, EXP_UNDERFLOW, FLT_MAX,
-                     FLT_TRUE_MIN)
+from .frames import (EXP2_OVERFLOW, EXP10_OVERFLOW, EXP10_UNDERFLOW, EXP_OVERFLOW, EXP_UNDERFLOW, EXPM1_MINUS_ONE,
+                     FLT_MAX, FLT_TRUE_MIN)
 
 NAN = math.nan
 INF = math.inf
@@ -154,6 +154,28 @@ def _exp10_cases() -> list[SpecialCase]:
     return c
 
 
+def _expm1_cases() -> list[SpecialCase]:
+    return _nan_cases() + [
+        SpecialCase(INF, INF, "expm1(+inf) = +inf"),
+        SpecialCase(-INF, -1.0, "expm1(-inf) = -1"),
+        SpecialCase(0.0, 0.0, "expm1(+0) = +0"),
+        SpecialCase(-0.0, -0.0, "expm1(-0) = -0"),
+        SpecialCase(FLT_TRUE_MIN, FLT_TRUE_MIN, "expm1(tiny) = tiny"),
+        SpecialCase(-FLT_TRUE_MIN, -FLT_TRUE_MIN, "expm1(-tiny) = -tiny"),
+        SpecialCase(2.0**-30, 2.0**-30, "expm1(2^-30) rounds to 2^-30"),
+        SpecialCase(EXP_OVERFLOW, None, "largest x with a finite expm1(x): finite"),
+        SpecialCase(_next_up(EXP_OVERFLOW), INF, "overflow: expm1(x) = +inf above 0x1.62e42ep+6"),
+        SpecialCase(FLT_MAX, INF, "overflow: expm1(FLT_MAX) = +inf"),
+        SpecialCase(-FLT_MAX, -1.0, "expm1(-FLT_MAX) = -1"),
+        SpecialCase(_next_down(EXPM1_MINUS_ONE), -1.0, "expm1(x) rounds to -1 below -0x1.154244p+4"),
+        SpecialCase(EXPM1_MINUS_ONE, None, "largest x with expm1(x) above -1 after rounding: within 1 ULP"),
+        SpecialCase(1.0, None, "expm1(1) = e - 1, within 1 ULP"),
+        SpecialCase(-1.0, None, "expm1(-1), within 1 ULP"),
+        SpecialCase(0.4, None, "expm1(0.4) (k = 1, s near -0.29), within 1 ULP"),
+        SpecialCase(45.0, None, "expm1(45) (k = 65), within 1 ULP"),
+    ]
+
+
 def _log_cases(base2: bool, name: str = "") -> list[SpecialCase]:
     name = name or ("log2" if base2 else "log")
     c = _nan_cases() + [
@@ -251,6 +273,8 @@ for _spec in (
     FullRangeSpec("exp2", "exp2", (-126.0, 127.5), tuple(_exp2_cases()), "2^x: +inf from 128, +0 at and below -150"),
     FullRangeSpec("exp10", "exp10", (-45.0, 38.5), tuple(_exp10_cases()),
                   "10^x: +inf above 38.53, +0 below -45.15"),
+    FullRangeSpec("expm1", "expm1", (-17.4, 88.7), tuple(_expm1_cases()),
+                  "e^x - 1: x for |x| < 2^-25 (-0 kept), -1 below -17.33, +inf above 88.72"),
     FullRangeSpec("log", "log", (0.25, 4.0), tuple(_log_cases(False)),
                   "ln x: -inf at +-0, NaN below 0, subnormal inputs exact in the reduction", (0.0, INF),
                   ("the search domain [1/4, 4] covers every reduction case (e = -2..2, both summation "

@@ -54,6 +54,7 @@ BUILTIN: dict[str, Target] = {
         Target("exp2", lambda x: mpmath.power(2, x), np.exp2, (0.0, 1.0), "2^x"),
         Target("exp10", lambda x: mpmath.power(10, x), lambda x: np.power(10.0, x),
                (-0.1505149978319906, 0.1505149978319906), "10^x"),
+        Target("expm1", mpmath.expm1, np.expm1, (-0.34657359027997264, 0.34657359027997264), "e^x - 1"),
         Target("log", mpmath.log, np.log, (0.5, 1.0), "natural logarithm", (0.0, math.inf)),
         Target("log2", lambda x: mpmath.log(x, 2), np.log2, (1.0, 2.0), "base-2 logarithm", (0.0, math.inf)),
         Target("log10", mpmath.log10, np.log10, (1.0, 10.0), "base-10 logarithm", (0.0, math.inf)),
