@@ -26,8 +26,9 @@ repetition loop in another, so the compiler cannot merge repetitions), built onc
 scalar ones in both.  A peer that is missing or does not build is skipped with a one-line message.
 
 Method: 16,384 float32 inputs (64 KiB, cache-resident with the output) over each function's typical
-range (``RANGES``: exp [-87, 88], exp2 [-126, 127], log and log2 random bit patterns of positive
-normal floats, i.e. log-uniform over the normal range).  Every implementation of one function, of
+range (``RANGES``: exp [-87, 88], exp2 [-126, 127], log, log2 and log10 random bit patterns of
+positive normal floats, i.e. log-uniform over the normal range; the others as the table's header
+says).  Every implementation of one function, of
 both builds, is timed round-robin in each of ``--rounds`` rounds (``backends.timing.interleaved``:
 order reversed every other round, so the machine's slow phases hit all alike); one round of one
 implementation is a block of repetitions over the array lasting about ``--block-ms``, far above the
@@ -88,6 +89,7 @@ RANGES: dict[str, tuple] = {
     "tanh": ("uniform", -9.0, 9.0),
     "erf": ("uniform", -4.0, 4.0),
     "sigmoid": ("uniform", -20.0, 20.0),
+    "log1p": ("uniform", -0.99, 10.0),
 }
 
 # Functions no peer library has: each peer's row is the composition of its own functions that a
