@@ -42,6 +42,10 @@ the core g approximates (e^r - 1 - r)/r^2 and the frame forms s = r + r^2 g itse
 that 1 - e = -s for small |x| keeps s's relative accuracy (tanh x ~ x); the quotient is corrected by
 its exact residual, with 1/(1 + e) = (1 + y0)/2, and copysign puts the sign back (+-0 kept).
 
+``cbrt``: |x| = m 2^e (frexp) = t 2^(3q) with t = m 2^r in [1/2, 4); the core approximates
+cbrt(t) only roughly (about 2^-13), and one Newton step whose residual y0^3 - t is computed from
+the exact square of y0 (fma) rounds once; sign(x) and 2^q are put back exactly.
+
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
 (Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
@@ -425,6 +429,28 @@ def _check_log10_constants(c: Mapping[str, float]) -> None:
     _check_exp10_constants(c)
 
 
+def _cbrt_frame(b: _Builder, core: Program) -> int:
+    """cbrt x = sign(x) cbrt(t) 2^q with |x| = m 2^e (frexp, exact), e = 3q + r, t = m 2^r in
+    [1/2, 4): the core y0 ~ cbrt(t) needs only about 2^-13 relative, as one Newton step
+    y1 = y0 - (y0^3 - t) / (3 y0^2) follows, with the residual y0^3 - t from the exact square
+    y0^2 = p + p_lo (fma), so that y1 rounds once; 2^q scales exactly (cbrt never over- or
+    underflows).  q = floor((e + 1/2) / 3) is exact (e is an integer, at least 1/6 from a
+    multiple of 3 after the shift).  +-0, +-inf and NaN come back as they are."""
+    ax = b.add("abs", 0)
+    m = b.add("frexp_m", ax)
+    e = b.add("frexp_e", ax)
+    q = b.add("floor", b.add("mul", b.add("add", e, b.const(0.5)), b.const(float(np.float32(1 / 3)))))
+    t = b.add("ldexp2", m, b.add("fma", q, b.const(-3.0), e))  # m 2^r, r = e - 3q in {0, 1, 2}
+    y0 = b.core(core, t)
+    p = b.add("mul", y0, y0)
+    p_lo = b.add("fma", y0, y0, b.add("neg", p))  # y0^2 - p, exact
+    res = b.add("fma", p_lo, y0, b.add("fma", p, y0, b.add("neg", t)))  # y0^3 - t
+    y1 = b.add("sub", y0, b.add("div", res, b.add("mul", p, b.const(3.0))))
+    y = b.add("copysign", b.add("ldexp2", y1, q), 0)
+    y = b.add("select_lt", ax, b.const(FLT_TRUE_MIN), 0, y)  # +-0
+    return b.add("select_lt", b.const(FLT_MAX), ax, 0, y)  # +-inf
+
+
 def _check_exp_constants(c: Mapping[str, float]) -> None:
     m, _ = math.frexp(c["LN2_HI"])
     if (m * 2**15) != int(m * 2**15):
@@ -486,6 +512,11 @@ FRAMES: dict[str, Frame] = {
               "+-1/NaN by select",
               "(e^r - 1 - r) / r^2 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
+        Frame("cbrt", "cbrt", (0.5, 4.0), _cbrt_frame,
+              "|x| = t 2^(3q) (frexp, t in [1/2, 4) exact), core y0 ~ cbrt(t), one Newton step with the "
+              "residual y0^3 - t from the exact square (fma), result sign(x) y1 2^q; +-0/inf/NaN as they are",
+              "cbrt(t) on [1/2, 4), to about 2^-13 (a Newton step follows)",
+              {}),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -593,6 +624,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.power(10.0, t)
         if f.name == "sigmoid":
             return np.expm1(t)
+        if f.name == "cbrt":
+            return np.cbrt(t)
         if f.name in ("tanh", "expm1"):  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))

@@ -224,6 +224,19 @@ def _log1p_cases() -> list[SpecialCase]:
     ]
 
 
+def _cbrt_cases() -> list[SpecialCase]:
+    c = _nan_cases() + [
+        SpecialCase(0.0, 0.0, "cbrt(+0) = +0"),
+        SpecialCase(-0.0, -0.0, "cbrt(-0) = -0"),
+        SpecialCase(INF, INF, "cbrt(+inf) = +inf"),
+        SpecialCase(-INF, -INF, "cbrt(-inf) = -inf"),
+        SpecialCase(FLT_TRUE_MIN, None, "cbrt of the smallest subnormal, within 1 ULP"),
+        SpecialCase(FLT_MAX, None, "cbrt(FLT_MAX), within 1 ULP"),
+        SpecialCase(-FLT_MAX, None, "cbrt(-FLT_MAX), within 1 ULP"),
+    ]
+    return c + [SpecialCase(float(k**3), float(k), f"cbrt({k**3}) = {k} exactly") for k in (-27, -8, -1, 1, 8, 27, 64)]
+
+
 def _odd_saturating_cases(name: str, tiny_is_x: bool) -> list[SpecialCase]:
     c = _nan_cases() + [
         SpecialCase(0.0, 0.0, f"{name}(+0) = +0"),
@@ -291,6 +304,8 @@ for _spec in (
                   "tanh x: odd, +-1 at +-inf, tanh(x) = x for tiny x"),
     FullRangeSpec("erf", "", (-4.0, 4.0), tuple(_odd_saturating_cases("erf", False)),
                   "erf x: odd, +-1 at +-inf (no frame yet; its float64 reference is slow: verify on a domain)"),
+    FullRangeSpec("cbrt", "cbrt", (-8.0, 8.0), tuple(_cbrt_cases()),
+                  "cube root: odd, +-0 and +-inf kept, exact at the cubes of small integers"),
     FullRangeSpec("sigmoid", "sigmoid", (-104.0, 20.0), tuple(_sigmoid_cases()),
                   "1/(1+e^-x): 1 at +inf, +0 at -inf and below -103.97"),
 ):

@@ -40,6 +40,11 @@ def _sigmoid_np(x):
         return 1.0 / (1.0 + np.exp(-x))
 
 
+def _cbrt_mp(x):
+    """The real cube root (mpmath.cbrt gives the principal complex root of a negative number)."""
+    return -mpmath.cbrt(-x) if x < 0 else mpmath.cbrt(x)
+
+
 _erf_vec = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -64,6 +69,7 @@ BUILTIN: dict[str, Target] = {
         Target("sin", mpmath.sin, np.sin, (0.0, 1.5707963267948966), "sine"),
         Target("cos", mpmath.cos, np.cos, (0.0, 1.5707963267948966), "cosine"),
         Target("sigmoid", _sigmoid_mp, _sigmoid_np, (-4.0, 4.0), "logistic 1/(1+e^-x)"),
+        Target("cbrt", _cbrt_mp, np.cbrt, (1.0, 8.0), "cube root (real: cbrt(-x) = -cbrt(x))"),
     )
 }
 

@@ -30,7 +30,7 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"expm1": 5, "exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8, "log1p": 8}
+DEGREE = {"cbrt": 8, "expm1": 5, "exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8, "log1p": 8}
 
 
 def horner(coeffs) -> Program:
@@ -79,7 +79,7 @@ def expm1_core(t: np.ndarray, y: np.ndarray, degree: int) -> Program:
 @pytest.fixture(scope="module")
 def composed() -> dict[str, Program]:
     return {name: compose(name, fitted_core(name)) for name in ("exp", "exp2", "exp10", "log", "log2", "sigmoid",
-                                                                "tanh", "log10", "log1p", "expm1")}
+                                                                "tanh", "log10", "log1p", "expm1", "cbrt")}
 
 
 def random_full_range(n: int, seed: int = 0) -> np.ndarray:
@@ -108,7 +108,7 @@ def test_frames_accurate_with_hand_made_cores(composed):
                                   ("log", (1e-30, 1e30), 1.0), ("log2", (1e-30, 1e30), 1.1),
                                   ("sigmoid", (-104.0, 20.0), 1.0), ("tanh", (-10.0, 10.0), 1.0),
                                   ("log10", (1e-30, 1e30), 1.0), ("log1p", (1e-30, 1e30), 1.0),
-                                  ("expm1", (-17.4, 88.7), 1.0)):
+                                  ("expm1", (-17.4, 88.7), 1.0), ("cbrt", (-1e30, 1e30), 1.0)):
         rng = np.random.default_rng(3)
         if name.startswith("log"):
             x = np.exp2(rng.uniform(math.log2(lo), math.log2(hi), 20000)).astype(np.float32)
@@ -190,12 +190,12 @@ def test_special_checker_catches_wrong_values(composed):
 
 
 def test_full_range_registry():
-    for name in ("exp", "exp2", "exp10", "expm1", "log", "log2", "log10", "log1p", "tanh", "sigmoid"):
+    for name in ("exp", "exp2", "exp10", "expm1", "log", "log2", "log10", "log1p", "tanh", "sigmoid", "cbrt"):
         spec = get_spec(name)
         assert spec.cases and spec.target == name
         if spec.frame:
             assert get_frame(spec.frame).target == name
-    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid", "tanh", "log10", "log1p", "expm1"}
+    assert set(FRAMES) >= {"exp", "exp2", "exp10", "log", "log2", "sigmoid", "tanh", "log10", "log1p", "expm1", "cbrt"}
     assert set(FULL_RANGE) >= {"exp", "exp2", "exp10", "log", "log2"}
 
 
@@ -218,7 +218,8 @@ def _direct(prog: Program, target: str, x: np.ndarray):
                                         ("log10", 0.9999, 1.0002), ("log10", 9.999, 10.001),
                                         ("log1p", -1.0, -0.9999), ("log1p", 2.9e-8, 3.1e-8), ("log1p", -0.2931, -0.2928),
                                         ("expm1", 0.36, 0.3601), ("expm1", -17.34, -17.32), ("expm1", 2.9e-8, 3.1e-8),
-                                        ("expm1", 88.72, 88.73)])
+                                        ("expm1", 88.72, 88.73), ("cbrt", 0.99999, 1.00002),
+                                        ("cbrt", 1e-44, 1e-43), ("cbrt", -26.0, -25.99)])
 def test_exhaustive_subrange_matches_direct_computation(composed, name, lo, hi):
     prog = composed[name]
     rep = verify_full_range(prog, name, lo, hi, chunk=1 << 20)
@@ -278,7 +279,7 @@ def test_reference_f32_handles_specials():
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
 def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "exp10", "expm1", "log", "log10", "log1p", "sigmoid", "tanh"):
+    for name in ("exp", "exp2", "exp10", "expm1", "log", "log10", "log1p", "sigmoid", "tanh", "cbrt"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
