@@ -90,6 +90,7 @@ RANGES: dict[str, tuple] = {
     "erf": ("uniform", -4.0, 4.0),
     "sigmoid": ("uniform", -20.0, 20.0),
     "log1p": ("uniform", -0.99, 10.0),
+    "cbrt": ("uniform", -1000.0, 1000.0),
 }
 
 # Functions no peer library has: each peer's row is the composition of its own functions that a
