@@ -55,6 +55,7 @@ OTHERS = {
     "atan": ("mpmath:atan", -1.0, 1.0),  # a user target (module:function)
     "log24": ("log", 2.0, 4.0),  # a domain away from 0, no zero in it
     "exp12": ("exp", 1.0, 2.0),  # the same, closer to 0
+    "erfc": ("mpmath:erfc", -2.0, 2.0),  # odd about (0, 1), small at the right end (a user target)
 }
 DEFAULT = list(TARGETS)
 TARGETS = {**TARGETS, **OTHERS}
