@@ -385,10 +385,7 @@ def _log1p_frame(b: _Builder, core: Program) -> int:
     """log1p x = log u + c/u, u = 1 + x rounded and c = (1 + x) - u exactly (2Sum): the log frame on
     u, with c/u (below half an ulp of u, relative) among the small terms.  |x| < 2^-25 gives x
     itself (log1p x = x - x^2/2 rounds to x there; -0 stays -0); x = -1 gives -inf, x < -1 NaN."""
-    one = b.const(1.0)
-    u = b.add("add", one, 0)
-    bb = b.add("sub", u, one)
-    c = b.add("add", b.add("sub", one, b.add("sub", u, bb)), b.add("sub", 0, bb))  # (1 + x) - u, exact
+    u, c = _two_sum(b, b.const(1.0), 0)  # c = (1 + x) - u, exact
     t, e = _log_reduce(b, u)
     g = b.core(core, t)
     lo = b.add("fma", e, b.named("LN2_LO"), b.add("div", c, u))
@@ -476,10 +473,11 @@ def _check_log_constants(c: Mapping[str, float]) -> None:
 
 
 _SQ = SQRT_HALF
+_HALF_LN2 = math.log(2) / 2  # the exp reduction's |r| bound
 FRAMES: dict[str, Frame] = {
     f.name: f
     for f in (
-        Frame("exp", "exp", (-0.34657359027997264, 0.34657359027997264), _exp_frame,
+        Frame("exp", "exp", (-_HALF_LN2, _HALF_LN2), _exp_frame,
               "x = k ln2 + r (Cody-Waite, fma), core ~ e^r, result ldexp(core, k); inf/0/NaN by select",
               "e^r on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO,
@@ -493,20 +491,20 @@ FRAMES: dict[str, Frame] = {
               "10^r on [-log10(2)/2, log10(2)/2]",
               {"LOG2_10": LOG2_10, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
                "OVERFLOW": EXP10_OVERFLOW, "UNDERFLOW": EXP10_UNDERFLOW}),
-        Frame("sigmoid", "sigmoid", (-0.34657359027997264, 0.34657359027997264), _sigmoid_frame,
+        Frame("sigmoid", "sigmoid", (-_HALF_LN2, _HALF_LN2), _sigmoid_frame,
               "e = e^-|x| = (1 + s) 2^k in two floats (Cody-Waite, fma), core s ~ e^r - 1, result "
               "n / (1 + e) with n = e (x < 0) or 1, corrected by the division's exact residual; 1/+0/NaN by "
               "select",
               "e^r - 1 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
-        Frame("expm1", "expm1", (-0.34657359027997264, 0.34657359027997264), _expm1_frame,
+        Frame("expm1", "expm1", (-_HALF_LN2, _HALF_LN2), _expm1_frame,
               "x = k ln2 + r (Cody-Waite, fma, r's rounding recovered), core g ~ (e^r - 1 - r)/r^2, "
               "s = r + r^2 g in two floats, result (2^k - 1) + 2^k s by exact 2Sums and one rounding "
               "(2^k (1 + s) from k = 65); x for tiny |x|, -1/inf/NaN by select",
               "(e^r - 1 - r) / r^2 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "OVERFLOW": EXP_OVERFLOW,
                "MINUS_ONE": EXPM1_MINUS_ONE, "TINY": 2.0**-25}),
-        Frame("tanh", "tanh", (-0.34657359027997264, 0.34657359027997264), _tanh_frame,
+        Frame("tanh", "tanh", (-_HALF_LN2, _HALF_LN2), _tanh_frame,
               "e = e^(-2|x|) = (1 + s) 2^k in two floats (Cody-Waite, fma; s = r + r^2 g), core g ~ "
               "(e^r - 1 - r)/r^2, result sign(x) (1 - e)/(1 + e) corrected by the division's exact residual; "
               "+-1/NaN by select",
@@ -542,8 +540,9 @@ FRAMES: dict[str, Frame] = {
     )
 }
 
-_CHECKS = {"exp": _check_exp_constants, "sigmoid": _check_exp_constants, "tanh": _check_exp_constants, "expm1": _check_exp_constants, "exp10": _check_exp10_constants, "log": _check_log_constants,
-           "log2": _check_log_constants, "log10": _check_log10_constants, "log1p": _check_log_constants}
+_CHECKS = {**dict.fromkeys(("exp", "expm1", "sigmoid", "tanh"), _check_exp_constants),
+           **dict.fromkeys(("log", "log2", "log1p"), _check_log_constants),
+           "exp10": _check_exp10_constants, "log10": _check_log10_constants}
 
 
 def get_frame(name: str) -> Frame:
