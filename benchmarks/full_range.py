@@ -3,6 +3,7 @@ their exported C against glibc and numpy (issue 7's acceptance table).
 
     python benchmarks/full_range.py verify --run exp=RUN_DIR --run exp2=RUN_DIR --run log=RUN_DIR \
         [--workers 15] [--out examples]
+    python benchmarks/full_range.py verify --split erf=PIECE_RUN,PIECE_RUN [--workers 15]
     python benchmarks/full_range.py bench [--out examples] [--write]
 
 ``verify``: for each framed run, the front's programs within 1 ULP on the fitness points are checked,
@@ -12,6 +13,13 @@ within 1 ULP with every special value right is exported as ``OUT/NAME.c`` (self-
 ``float NAME(float x)``, an inlinable ``NAME_inline`` and an array function ``NAME_array``) with
 its report ``OUT/NAME.c.verify.json``.  When none passes, the most accurate one is exported and the
 report says so.
+
+``verify --split NAME=RUN,RUN``: a function made of pieces (``fitness.frames.SPLITS``), one framed
+run per piece, in piece order.  For each piece, the front's programs within 1 ULP on the fitness
+points are checked, cheapest first, on every float32 of the |x| range the piece serves (positive
+side: the pieces are odd or even by their frames); the first within 1 ULP is kept.  The pieces
+are joined (``compose_split``) and the joined program is checked on all 2^32 bit patterns and
+exported as above, its report listing each piece's run, candidate and core.
 
 ``bench``: each ``OUT/NAME.c`` is compiled with ``cc -O3 -march=native -ffp-contract=off`` into a
 harness that times a plain loop ``y[i] = NAME_inline(x[i])`` over a cache-resident array against
@@ -43,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from backends.export import export_source  # noqa: E402
 from backends.numpy_backend import evaluate  # noqa: E402
 from dsl.text import format_program, parse_program  # noqa: E402
+from fitness.frames import compose_split, get_split, piece_range  # noqa: E402
 from fitness.fullrange import reference_f32, verify_full_range  # noqa: E402
 from fitness.targets import get_target  # noqa: E402
 from search.results import load_run  # noqa: E402
@@ -111,26 +120,8 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     if not cfg.frame:
         raise SystemExit(f"{run_dir}: not a framed run (full-range export needs a frame)")
     name = f"{target}_f32"
-    cands = sorted((e for e in record.front if e.error <= max_ulp), key=lambda e: e.cost)
-    if not cands:
-        cands = [min(record.front, key=lambda e: e.error)]
-    tried, chosen = [], None
-    for e in cands:
-        prog = record.program(e)
-        t0 = time.perf_counter()
-        lo, hi = cfg.domain if domain_only else (-math.inf, math.inf)
-        rep = verify_full_range(prog, target, lo, hi, workers=workers, progress=_progress(f"{target} {int(e.cost)} ops"))
-        tried.append({"candidate": e.id, "cost": e.cost, "fitness_error": e.error, "max_ulp": rep.max_ulp,
-                      "frac_correctly_rounded": rep.frac_correctly_rounded, "specials_ok": rep.specials_ok,
-                      "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"  {target}: {int(e.cost)}-op core: {rep.describe()}", file=sys.stderr)
-        if rep.max_ulp <= max_ulp and rep.specials_ok:
-            chosen = (e, prog, rep)
-            break
-        if chosen is None or rep.max_ulp < chosen[2].max_ulp:
-            chosen = (e, prog, rep)
-    e, prog, rep = chosen
-    passed = rep.max_ulp <= max_ulp and rep.specials_ok
+    lo, hi = cfg.domain if domain_only else (-math.inf, math.inf)
+    e, prog, rep, passed, tried = _cheapest_passing(record, target, lo, hi, workers, max_ulp, target, specials=True)
     header = "\n".join([
         f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
         f"Frame {cfg.frame!r} around an evolved {int(e.cost)}-operation core (AutoNumerics, "
@@ -151,6 +142,72 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
               "composed_ops": prog.n_ops, "passed": passed, "frame_constants": record.frame_constants(e), "core_program": format_program(record.core(e)),
               "program": format_program(prog), "report": rep.to_dict(), "candidates_tried": tried}
     (out / f"{name}.c.verify.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _cheapest_passing(record, target: str, lo: float, hi: float, workers: int, max_ulp: float, label: str,
+                      specials: bool = False):
+    """The cheapest front program within ``max_ulp`` (and with every special value right, if
+    ``specials``) on every float32 of [lo, hi], trying those within it on the fitness points
+    cheapest first; else the most accurate one tried.  Returns (entry, composed program, report,
+    passed, what was tried)."""
+    cands = sorted((e for e in record.front if e.error <= max_ulp), key=lambda e: e.cost)
+    if not cands:
+        cands = [min(record.front, key=lambda e: e.error)]
+    tried, chosen = [], None
+    for e in cands:
+        prog = record.program(e)
+        t0 = time.perf_counter()
+        rep = verify_full_range(prog, target, lo, hi, workers=workers, progress=_progress(f"{label} {int(e.cost)} ops"))
+        tried.append({"candidate": e.id, "cost": e.cost, "fitness_error": e.error, "max_ulp": rep.max_ulp,
+                      "frac_correctly_rounded": rep.frac_correctly_rounded, "specials_ok": rep.specials_ok,
+                      "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"  {label}: {int(e.cost)}-op core: {rep.describe()}", file=sys.stderr)
+        if rep.max_ulp <= max_ulp and (rep.specials_ok or not specials):
+            return e, prog, rep, True, tried
+        if chosen is None or rep.max_ulp < chosen[2].max_ulp:
+            chosen = (e, prog, rep)
+    return (*chosen, False, tried)
+
+
+def verify_split(name: str, run_dirs: list[str], out: Path, workers: int, max_ulp: float = 1.0) -> dict:
+    split = get_split(name)
+    if len(run_dirs) != len(split.pieces):
+        raise SystemExit(f"split {name!r} has {len(split.pieces)} pieces ({', '.join(split.pieces)}); "
+                         f"give one run directory for each, in that order")
+    target, fname = split.target, f"{split.target}_f32"
+    pieces, programs = [], []
+    for i, (frame, run_dir) in enumerate(zip(split.pieces, run_dirs)):
+        record = load_run(run_dir)
+        if record.config.frame != frame:
+            raise SystemExit(f"{run_dir}: a run of frame {record.config.frame!r}, not the piece {frame!r}")
+        lo, hi = piece_range(split, i)
+        hi = float(np.nextafter(np.float32(hi), np.float32(0))) if math.isfinite(hi) else float(record.config.domain[1])
+        e, prog, rep, ok, tried = _cheapest_passing(record, target, lo, hi, workers, max_ulp, frame)
+        programs.append(prog)
+        pieces.append({"frame": frame, "run": Path(run_dir).name, "range": [lo, hi], "candidate": e.id,
+                       "core_cost": e.cost, "max_ulp_on_range": rep.max_ulp, "passed_on_range": ok,
+                       "core_program": format_program(record.core(e)), "candidates_tried": tried})
+    prog = compose_split(split, programs)
+    rep = verify_full_range(prog, target, workers=workers, progress=_progress(f"{name} joined"))
+    print(f"  {name}: joined: {rep.describe()}", file=sys.stderr)
+    passed = rep.max_ulp <= max_ulp and rep.specials_ok
+    header = "\n".join([
+        f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
+        f"Split {name!r}: {split.description}; each piece a frame around an evolved core (AutoNumerics):",
+        *[f"  {p['frame']} for |x| in [{p['range'][0]!r}, {p['range'][1]!r}]: {int(p['core_cost'])}-operation core, "
+          f"run {p['run']}, candidate {p['candidate']}, max {p['max_ulp_on_range']:.4f} ULP there" for p in pieces],
+        f"Verified: {rep.describe()}.",
+        "" if passed else f"NOTE: does not meet max {max_ulp:g} ULP with all special values right.",
+        *[ln for p in pieces for ln in [f"Core program of {p['frame']} (autonumerics DSL):",
+                                       *["  " + t for t in p["core_program"].splitlines()]]],
+    ])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{fname}.c").write_text(c_example(prog, fname, header))
+    report = {"target": target, "function": fname, "split": name, "frame": "+".join(split.pieces),
+              "pieces": pieces, "core_cost": sum(p["core_cost"] for p in pieces), "composed_ops": prog.n_ops,
+              "passed": passed, "program": format_program(prog), "report": rep.to_dict()}
+    (out / f"{fname}.c.verify.json").write_text(json.dumps(report, indent=1))
     return report
 
 
@@ -294,6 +351,7 @@ def main(argv=None) -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("verify")
     v.add_argument("--run", action="append", default=[], help="TARGET=RUN_DIR (repeatable)")
+    v.add_argument("--split", action="append", default=[], help="NAME=RUN_DIR,RUN_DIR (one run per piece, in order)")
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--out", default=str(ROOT / "examples"))
     v.add_argument("--domain-only", action="store_true", help="check only the run's search domain (a quick smoke test)")
@@ -307,6 +365,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.cmd == "verify":
+        for item in args.split:
+            name, _, runs = item.partition("=")
+            rep = verify_split(name, runs.split(","), out, args.workers)
+            r = rep["report"]
+            print(f"{name}: pieces {'+'.join(str(int(p['core_cost'])) for p in rep['pieces'])} ops, max "
+                  f"{float(r['max_ulp']):.4f} ULP, {100 * r['frac_correctly_rounded']:.4f}% CR, special mismatches "
+                  f"{r['special_mismatches']}, listed cases wrong {len(r['special_case_mismatches'])}, passed {rep['passed']}")
         for item in args.run:
             target, _, run_dir = item.partition("=")
             rep = verify_run(target, run_dir, out, args.workers, domain_only=args.domain_only)

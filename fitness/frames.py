@@ -46,6 +46,15 @@ its exact residual, with 1/(1 + e) = (1 + y0)/2, and copysign puts the sign back
 cbrt(t) only roughly (about 2^-13), and one Newton step whose residual y0^3 - t is computed from
 the exact square of y0 (fma) rounds once; sign(x) and 2^q are put back exactly.
 
+``erf_small`` and ``erf_tail``: the two pieces of ``erf``, a *split* (``SPLITS``): no single float32
+formula of a dozen operations is within 1 ULP of erf on [0, 4] (BENCHMARKS ``erf_conditioning``),
+so |x| < 1 and |x| >= 1 get a core each, searched apart, and ``compose_split`` joins the two
+composed programs with one select on |x|.  ``erf_small``: the core approximates erf on [0, 1] at
+a = |x|, copysign puts the sign back (+-0 kept when core(0) = 0).  ``erf_tail``: the core
+approximates erfc(a) at t = a - 2.5 (exact for a in [1, 5]), the result 1 - core rounds once,
+and since erfc(a) <= 0.16 there, the core's own rounding costs at most 1/8 ULP of the result;
+a > 0x1.f5a888p+1 (~3.9192, where erf rounds to 1) and +-inf give +-1 by select, NaN stays NaN.
+
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
 (Sterbenz).  The core g approximates (log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1], so
@@ -115,6 +124,9 @@ INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
 INV_LN10_HI = float.fromhex("0x1.bcb7b2p-2")  # 1/ln10 rounded to float32
 INV_LN10_LO = float.fromhex("-0x1.5b235e39ab2a9p-27")  # 1/ln10 - INV_LN10_HI, rounded
+ERF_SPLIT = 1.0  # |x| below: erf_small's core; from here: erf_tail's
+ERF_SHIFT = 2.5  # erf_tail's core variable t = |x| - 2.5, exact for |x| in [1, 5]
+ERF_ONE_LAST = float.fromhex("0x1.f5a888p+1")  # largest float32 with erf(x) rounding below 1 (~3.9192)
 FLT_MAX = float.fromhex("0x1.fffffep+127")
 FLT_TRUE_MIN = float.fromhex("0x1p-149")
 
@@ -448,6 +460,20 @@ def _cbrt_frame(b: _Builder, core: Program) -> int:
     return b.add("select_lt", b.const(FLT_MAX), ax, 0, y)  # +-inf
 
 
+def _erf_small_frame(b: _Builder, core: Program) -> int:
+    """erf x = sign(x) core(|x|) for |x| < ERF_SPLIT (the split's first piece)."""
+    return b.add("copysign", b.core(core, b.add("abs", 0)), 0)
+
+
+def _erf_tail_frame(b: _Builder, core: Program) -> int:
+    """erf x = sign(x) (1 - core(|x| - ERF_SHIFT)), core ~ erfc, for ERF_SPLIT <= |x|; 1 past
+    ERF_ONE_LAST (the select is written so that NaN takes the core's path and stays NaN)."""
+    a = b.add("abs", 0)
+    y = b.add("sub", b.const(1.0), b.core(core, b.add("sub", a, b.const(ERF_SHIFT))))
+    y = b.add("select_lt", b.const(ERF_ONE_LAST), a, b.const(1.0), y)
+    return b.add("copysign", y, 0)
+
+
 def _check_exp_constants(c: Mapping[str, float]) -> None:
     m, _ = math.frexp(c["LN2_HI"])
     if (m * 2**15) != int(m * 2**15):
@@ -515,6 +541,13 @@ FRAMES: dict[str, Frame] = {
               "residual y0^3 - t from the exact square (fma), result sign(x) y1 2^q; +-0/inf/NaN as they are",
               "cbrt(t) on [1/2, 4), to about 2^-13 (a Newton step follows)",
               {}),
+        Frame("erf_small", "erf", (0.0, ERF_SPLIT), _erf_small_frame,
+              "sign(x) core(|x|), core ~ erf on [0, 1]: the first piece of the split erf (|x| < 1)",
+              "erf(t) on [0, 1]"),
+        Frame("erf_tail", "erf", (ERF_SPLIT - ERF_SHIFT, ERF_ONE_LAST - ERF_SHIFT), _erf_tail_frame,
+              "sign(x) (1 - core(|x| - 2.5)), core ~ erfc, 1 past 3.9192: the second piece of the split erf "
+              "(|x| >= 1)",
+              "erfc(t + 2.5) on [-1.5, 1.4192]"),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -610,6 +643,78 @@ def split_params(layout: tuple, params) -> tuple[tuple[float, ...], dict[str, fl
     return tuple(core), frame
 
 
+@dataclass(frozen=True)
+class Split:
+    """A function made of framed pieces chosen by |x|: piece i serves bounds[i-1] <= |x| < bounds[i].
+
+    Each piece is a frame searched on its own (``--frame PIECE`` on a domain inside its range), so
+    a split needs nothing new from the search; ``compose_split`` joins the pieces' composed programs
+    into one straight-line program (every piece is computed, one select per bound picks), which
+    exports, verifies and vectorizes like any other.
+    """
+
+    name: str
+    target: str
+    pieces: tuple[str, ...]
+    bounds: tuple[float, ...]
+    description: str
+
+
+SPLITS: dict[str, Split] = {
+    s.name: s
+    for s in (
+        Split("erf", "erf", ("erf_small", "erf_tail"), (ERF_SPLIT,),
+              "erf_small for |x| < 1, erf_tail from 1 (its select gives +-1 past 3.9192)"),
+    )
+}
+
+
+def get_split(name: str) -> Split:
+    if name not in SPLITS:
+        raise FrameError(f"unknown split {name!r}; splits: {', '.join(SPLITS) or 'none'}")
+    return SPLITS[name]
+
+
+def piece_range(split: str | Split, i: int) -> tuple[float, float]:
+    """The |x| range piece ``i`` serves: [lo, hi) (0 and inf at the ends)."""
+    s = get_split(split) if isinstance(split, str) else split
+    edges = (0.0, *s.bounds, math.inf)
+    return edges[i], edges[i + 1]
+
+
+def compose_split(split: str | Split, programs: tuple[Program, ...] | list[Program]) -> Program:
+    """One program from the pieces' composed programs (``compose(piece, core)``), in piece order."""
+    s = get_split(split) if isinstance(split, str) else split
+    if len(programs) != len(s.pieces):
+        raise FrameError(f"split {s.name!r} has {len(s.pieces)} pieces ({', '.join(s.pieces)}), "
+                         f"not {len(programs)}")
+    nodes: list[Node] = [Node("x")]
+    seen: dict[tuple, int] = {}
+
+    def add(node: Node) -> int:
+        # pieces share their reduction (|x|) and constants: one node each; parameters stay apart
+        key = (node.op, node.args, math.copysign(1.0, node.value), node.value)
+        if node.op != "param" and key in seen:
+            return seen[key]
+        nodes.append(node)
+        seen[key] = len(nodes) - 1
+        return len(nodes) - 1
+
+    outs = []
+    for prog in programs:
+        remap = {0: 0}
+        live = prog.live()
+        for i, node in enumerate(prog.nodes[1:], start=1):
+            if live[i]:
+                remap[i] = add(Node(node.op, tuple(remap[a] for a in node.args), node.value))
+        outs.append(remap[prog.output])
+    a = add(Node("abs", (0,)))
+    y = outs[-1]
+    for bound, out in zip(reversed(s.bounds), reversed(outs[:-1])):
+        y = add(Node("select_lt", (a, add(Node("const", (), bound)), out, y)))
+    return Program(tuple(nodes), y)
+
+
 def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
     """What the core ideally computes at core inputs ``t`` (float64; for seeding and tests)."""
     f = get_frame(frame) if isinstance(frame, str) else frame
@@ -625,6 +730,14 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.expm1(t)
         if f.name == "cbrt":
             return np.cbrt(t)
+        if f.name == "erf_small":
+            from scipy.special import erf
+
+            return erf(t)
+        if f.name == "erf_tail":
+            from scipy.special import erfc
+
+            return erfc(t + ERF_SHIFT)
         if f.name in ("tanh", "expm1"):  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))

@@ -204,7 +204,8 @@ def frame_core_hints(frame: str, dtype: str = "float32") -> "Hints":
     core reference: a framed search evolves the core, not the target, so the target's own shape
     says nothing of it.  The sigmoid frame's core e^r - 1 vanishes at 0 with slope 1, and needs
     the shape r + r^2 Q(r) there (rounded relative to e^r - 1, which the frame's extra bits need);
-    the exp and log cores have no zero and get no hint."""
+    the exp and log cores have no zero and get no hint.  A core that is odd or even about 0 (erf
+    on [0, 1] in ``erf_small``) gets the symmetric templates, as an unframed target would."""
     from dsl.growth import Hints
 
     from .frames import core_reference, get_frame
@@ -213,6 +214,18 @@ def frame_core_hints(frame: str, dtype: str = "float32") -> "Hints":
     t = np.unique(np.concatenate([np.linspace(lo, hi, 257), [0.0] if lo < 0.0 < hi else []]))
     with np.errstate(all="ignore"):
         v = core_reference(frame, t)
+    sym = _core_symmetry(frame, lo, hi)
+    if sym == "odd":
+        slope = core_reference(frame, np.array([-2.0**-20, 2.0**-20]))
+        unit = bool(abs((slope[1] - slope[0]) / 2.0**-19 - 1.0) < 1e-6)
+        keep = t != 0
+        with np.errstate(all="ignore"):
+            ratio = v[keep] / t[keep]
+        near = bool(np.all(np.isfinite(ratio)) and np.all((ratio >= NEAR_IDENTITY[0]) & (ratio <= NEAR_IDENTITY[1])))
+        return Hints("odd", (), (), unit, not unit and near)
+    if sym == "even":
+        at0 = bool(core_reference(frame, np.array([0.0]))[0] == 0.0)
+        return Hints("even", ((0.0, 0.0),) if at0 else (), (False,) if at0 else ())
     found = [float(z) for z in t[v == 0]]
     for i in np.nonzero(np.sign(v[:-1]) * np.sign(v[1:]) < 0)[0]:
         a, b = float(t[i]), float(t[i + 1])
@@ -232,6 +245,31 @@ def frame_core_hints(frame: str, dtype: str = "float32") -> "Hints":
         zs.append((zh, float(dt.type(z - zh)) if dt == np.float32 else 0.0))
         units.append(bool(abs((d[1] - d[0]) / (2 * h) - 1.0) < 1e-6))
     return Hints(None, tuple(zs), tuple(units))
+
+
+CORE_SYMMETRY_TOL = 2.0**-45  # core references are float64 functions, not 106-bit ones
+
+
+def _core_symmetry(frame: str, lo: float, hi: float) -> str | None:
+    """"odd" or "even": a frame's core function's parity on a core domain that holds 0 (probed at
+    -t outside a one-sided domain, as ``symmetry`` probes a target), read from its float64 reference."""
+    from .frames import core_reference
+
+    if not (lo <= 0.0 <= hi and lo < hi):
+        return None
+    r = max(-lo, hi)
+    pos = np.unique(np.concatenate([np.linspace(r / SYMMETRY_PROBES, r, SYMMETRY_PROBES // 2),
+                                    np.geomspace(r * 2.0**-30, r / 3.0, SYMMETRY_PROBES // 2)]))
+    with np.errstate(all="ignore"):
+        fp, fm, f0 = core_reference(frame, pos), core_reference(frame, -pos), core_reference(frame, np.array([0.0]))
+    if not (np.all(np.isfinite(fp)) and np.all(np.isfinite(fm))):
+        return None
+    tol = CORE_SYMMETRY_TOL * np.maximum(np.abs(fp), np.finfo(np.float64).tiny)
+    if np.all(np.abs(fm + fp) <= tol) and np.any(fp != 0) and f0[0] == 0.0:
+        return "odd"
+    if np.all(np.abs(fm - fp) <= tol):
+        return "even"
+    return None
 
 
 def domain_center(lo: float, hi: float) -> float:

@@ -45,11 +45,13 @@ def _cbrt_mp(x):
     return -mpmath.cbrt(-x) if x < 0 else mpmath.cbrt(x)
 
 
-_erf_vec = np.frompyfunc(math.erf, 1, 1)
-
-
 def _erf_np(x):
-    return _erf_vec(np.asarray(x, np.float64)).astype(np.float64)
+    """scipy's erf (Cephes): within 2.3 float64 ulps of mpmath on [0, 4] and at tiny x (checked on
+    40,000 float32 inputs), far inside the full-range verifier's 16-ulp guard, and vectorized
+    (math.erf through frompyfunc took minutes for 2^32 inputs)."""
+    from scipy.special import erf
+
+    return erf(np.asarray(x, np.float64))
 
 
 BUILTIN: dict[str, Target] = {

@@ -20,8 +20,8 @@ from backends.llvm_backend import compile_program
 from backends.numpy_backend import evaluate
 from dsl.program import Node, Program
 from dsl.text import format_program, parse_program
-from fitness.frames import (FRAMES, FrameError, compose, compose_trainable, core_reference, frame_constants,
-                            get_frame, split_params)
+from fitness.frames import (ERF_ONE_LAST, FRAMES, FrameError, compose, compose_split, compose_trainable,
+                            core_reference, frame_constants, get_frame, get_split, piece_range, split_params)
 from fitness.fullrange import reference_f32, verify_full_range
 from fitness.metrics import correctly_rounded, ulp_errors
 from fitness.reference import mp_values
@@ -30,7 +30,8 @@ from fitness.targets import get_target
 from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
-DEGREE = {"cbrt": 8, "expm1": 5, "exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8, "log1p": 8}
+DEGREE = {"cbrt": 8, "expm1": 5, "exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8, "log1p": 8,
+          "erf_tail": 14}
 
 
 def horner(coeffs) -> Program:
@@ -74,6 +75,32 @@ def expm1_core(t: np.ndarray, y: np.ndarray, degree: int) -> Program:
     nodes = list(q.nodes) + [Node("mul", (0, q.output))]
     nodes.append(Node("fma", (0, len(nodes) - 1, 0)))
     return Program(tuple(nodes), len(nodes) - 1)
+
+
+def near_identity_odd_core(frame: str, degree: int) -> Program:
+    """x + x R(x^2), R ~ f(x)/x - 1 by weighted least squares: an odd core whose last operation
+    adds the exact x (core(0) = 0, so +-0 come out right)."""
+    a, b = get_frame(frame).core_domain
+    t = np.cos(np.linspace(0.0, math.pi, 2000)) * (b - a) / 2 + (a + b) / 2
+    t = t[t > 0]
+    y = core_reference(frame, t) / t - 1.0
+    v = np.vander(t * t, degree + 1, increasing=True)
+    w = np.ones_like(t)
+    for _ in range(20):
+        c, *_ = np.linalg.lstsq(v * w[:, None], y * w, rcond=None)
+        r = np.abs(v @ c - y)
+        w = w * np.sqrt(r / r.max() + 1e-3)
+    r_of_s = horner(c)  # its input is s = x^2: node 1 below
+    nodes = [Node("x"), Node("mul", (0, 0))] + [Node(n.op, tuple(1 if i == 0 else i + 1 for i in n.args), n.value)
+                                                 for n in r_of_s.nodes[1:]]
+    nodes.append(Node("fma", (0, r_of_s.output + 1, 0)))
+    return Program(tuple(nodes), len(nodes) - 1)
+
+
+@pytest.fixture(scope="module")
+def erf_split() -> Program:
+    return compose_split("erf", [compose("erf_small", near_identity_odd_core("erf_small", 7)),
+                                 compose("erf_tail", fitted_core("erf_tail"))])
 
 
 @pytest.fixture(scope="module")
@@ -275,11 +302,65 @@ def test_reference_f32_handles_specials():
     assert cr[0] == np.inf and cr[1] == 0 and np.isfinite(cr[2])
 
 
+# --- a split function: erf from two framed pieces ----------------------------------------------------
+def test_split_erf_is_accurate_with_every_special_value(erf_split):
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(-4.5, 4.5, 100_000), rng.uniform(0.0, 1.0, 50_000),
+                        np.exp2(rng.uniform(-149, 0, 20_000))]).astype(np.float32)
+    cr, hi, lo, _ = reference_f32(get_target("erf"), x)
+    err = ulp_errors(evaluate(erf_split, x, "float32"), hi, lo, "float32")
+    assert err.max() < 1.0, (err.max(), x[np.argmax(err)])
+    assert check_specials(erf_split, "erf") == []
+    y = evaluate(erf_split, np.array([np.float32(ERF_ONE_LAST), np.nextafter(np.float32(ERF_ONE_LAST), np.float32(9))]),
+                 "float32")
+    assert y[1] == 1.0 and y[0] >= 1.0 - 2.0**-24  # the select gives 1 from the float32 after ERF_ONE_LAST on
+
+
+def test_split_pieces_and_refusals():
+    s = get_split("erf")
+    assert s.target == "erf" and all(get_frame(p).target == "erf" for p in s.pieces)
+    assert piece_range(s, 0) == (0.0, 1.0) and piece_range(s, 1) == (1.0, math.inf)
+    core = fitted_core("erf_tail")
+    with pytest.raises(FrameError, match="2 pieces"):
+        compose_split("erf", [compose("erf_tail", core)])
+    with pytest.raises(FrameError, match="unknown split"):
+        get_split("nope")
+
+
+def test_split_shares_the_pieces_common_nodes(erf_split):
+    """|x| is computed once for both pieces and the select (a duplicate would cost in the C)."""
+    assert sum(1 for n in erf_split.nodes if n.op == "abs") == 1
+
+
+@pytest.mark.parametrize("lo,hi", [(0.9999, 1.0001), (3.9191, 3.9194), (-1.0001, -0.9999), (1e-40, 1.1e-40)])
+def test_split_erf_exhaustive_subrange_matches_direct_computation(erf_split, lo, hi):
+    rep = verify_full_range(erf_split, "erf", lo, hi, chunk=1 << 20)
+    from fitness.points import all_floats
+
+    x = np.concatenate(list(all_floats(lo, hi, "float32")))
+    max_ulp, n_cr, n_special_bad = _direct(erf_split, "erf", x)
+    assert rep.n_points == len(x) and rep.max_ulp == pytest.approx(max_ulp, abs=1e-6)
+    assert round(rep.frac_correctly_rounded * rep.n_points) == n_cr and rep.special_mismatches == n_special_bad
+
+
+def test_framed_core_symmetry_hints():
+    """A core odd about 0 (erf on [0, 1]) gets the odd templates, read from its reference; cores
+    without parity (e^r, erfc(t + 2.5), the log cores) do not."""
+    from fitness.properties import frame_core_hints
+
+    h = frame_core_hints("erf_small")
+    assert h.symmetry == "odd" and h.odd_near_identity and not h.odd_unit_slope
+    for frame in ("exp", "erf_tail", "log", "tanh", "cbrt"):
+        assert frame_core_hints(frame).symmetry is None, frame
+    assert frame_core_hints("sigmoid").zeros == ((0.0, 0.0),)
+
+
 # --- C export ----------------------------------------------------------------------------------------
 @pytest.mark.skipif(CC is None or platform.machine() not in ("x86_64", "AMD64"), reason="needs a C compiler on x86-64")
-def test_c_export_of_framed_programs_is_bit_identical(composed, tmp_path):
+def test_c_export_of_framed_programs_is_bit_identical(composed, erf_split, tmp_path):
     x = random_full_range(200_000)
-    for name in ("exp", "exp2", "exp10", "expm1", "log", "log10", "log1p", "sigmoid", "tanh", "cbrt"):
+    composed = {**composed, "erf": erf_split}
+    for name in ("exp", "exp2", "exp10", "expm1", "log", "log10", "log1p", "sigmoid", "tanh", "cbrt", "erf"):
         fname = f"{name}_f32"
         src = tmp_path / f"{fname}.h"
         src.write_text(export_source(composed[name], "c", fname, "float32", f"test {name}"))
