@@ -204,6 +204,7 @@ _C_EXPR: dict[str, str] = {
     "frexp_m": "{p}_frexp_m({0})",
     "frexp_e": "{p}_frexp_e({0})",
     "select_lt": "{p}_select({0} < {1}, {2}, {3})",
+    "cvt_f32": "{p}_CVT_F32({0})",
 }
 assert set(_C_EXPR) == set(OPS), "every op in dsl.ops.OPS needs a C expression"
 
@@ -227,6 +228,7 @@ _C_MACROS = """\
 #define {p}_RINT(a) rint{f}(a)
 #define {p}_FLOOR_VIA_RINT 0
 #endif
+#define {p}_CVT_F32(a) {cvt}
 """
 
 _C_HELPERS = {
@@ -339,6 +341,7 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str]) -> 
         L2_LO=LDEXP2_RANGE[dt.name][0], L2_HI=LDEXP2_RANGE[dt.name][1], BIAS=bias,
         ldexp_note=("the double product is exact and the conversion back to float is the one rounding."
                     if f32 else "the product is one correctly rounded multiply."),
+        cvt="(a)" if f32 else "((double)(float)(a))",
     )
     guard = f"AUTONUMERICS_{name.upper()}_H"
     ops = _live_ops(program)
@@ -399,6 +402,7 @@ _NP_EXPR: dict[str, str] = {
     "frexp_m": "_frexp_m({0}, _DT)",
     "frexp_e": "_frexp_e({0}, _DT)",
     "select_lt": "_select_lt({0}, {1}, {2}, {3}, _DT)",
+    "cvt_f32": "np.asarray({0}, {T}).astype(np.float32).astype({T})",
 }
 assert set(_NP_EXPR) == set(OPS), "every op in dsl.ops.OPS needs a numpy expression"
 # The dsl.semantics helpers each op's expression calls (copied into the module with what they use).
@@ -458,6 +462,7 @@ _JAX_EXPR: dict[str, str] = {
     "frexp_m": "frexp({0})[0]",
     "frexp_e": "frexp({0})[1]",
     "select_lt": "jnp.where({0} < {1}, {2}, {3})",
+    "cvt_f32": "cvt_f32({0})",
 }
 assert set(_JAX_EXPR) == set(OPS), "every op in dsl.ops.OPS needs a JAX expression"
 
@@ -473,6 +478,8 @@ def _export_jax(program: Program, name: str, dt: np.dtype, comment: list[str]) -
         roots.append("ldexp2")
     if used & {"frexp_m", "frexp_e"}:
         roots.append("frexp")
+    if "cvt_f32" in used:
+        roots.append("cvt_f32")
     leaves = [(i, n) for i, n in _live_ops(program) if n.is_leaf]
     x64_note = ("float64: JAX's x64 mode is turned on around each call of NAME (only there)."
                 if f64 else "")

@@ -111,6 +111,18 @@ def ldexp2(a, k):
     return (a * s1) * s2
 
 
+def cvt_f32(a):
+    """``a`` rounded to float32, kept in a's dtype.  Below float32's normal range the rounding is
+    done in a's own dtype (to a multiple of 2**-149, ties to even): XLA on CPU flushes float32
+    subnormals to zero in the conversion itself."""
+    if a.dtype == jnp.float32:
+        return a
+    tiny = jnp.abs(a) < jnp.asarray(2.0**-126, a.dtype)
+    scale = jnp.asarray(2.0**149, a.dtype)
+    sub = lax.round(a * scale, lax.RoundingMethod.TO_NEAREST_EVEN) / scale  # both exact in float64
+    return jnp.where(tiny, sub, a.astype(jnp.float32).astype(a.dtype))
+
+
 def frexp(a):
     """C ``frexp`` read off the bits, exponent as a float; ``(a, 0)`` for 0, inf and NaN."""
     if a.dtype == jnp.float32:
@@ -163,6 +175,7 @@ JAX_IMPL: dict[str, Callable] = {
     "frexp_m": lambda a: frexp(a)[0],
     "frexp_e": lambda a: frexp(a)[1],
     "select_lt": lambda a, b, c, d: jnp.where(a < b, c, d),
+    "cvt_f32": cvt_f32,
 }
 
 assert set(JAX_IMPL) == set(OPS), "every op in dsl.ops.OPS needs a JAX implementation"

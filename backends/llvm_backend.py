@@ -128,6 +128,12 @@ class _Emitter:
         s2 = b.bitcast(b.shl(b.add(b.sub(n, h), bias), shift), fmt.ftype)
         return b.fmul(b.fmul(a, s1), s2)
 
+    def cvt_f32(self, a: ir.Value) -> ir.Value:
+        """Round to float (fptrunc: nearest even) and widen back exactly; nothing in float32."""
+        if self.fmt.ftype == _F64:
+            return self.b.fpext(self.b.fptrunc(a, ir.FloatType()), _F64)
+        return a
+
     def frexp(self, a: ir.Value) -> tuple[ir.Value, ir.Value]:
         """(m, e) with e already converted to the float type; C frexp with m=a, e=0 for 0/inf/NaN."""
         b, fmt = self.b, self.fmt
@@ -168,6 +174,7 @@ EMITTERS: dict[str, Callable[..., ir.Value]] = {
     "frexp_m": lambda em, a: em.frexp(a)[0],
     "frexp_e": lambda em, a: em.frexp(a)[1],
     "select_lt": lambda em, a, b, c, d: em.b.select(em.b.fcmp_ordered("<", a, b), c, d),
+    "cvt_f32": lambda em, a: em.cvt_f32(a),
 }
 
 assert set(EMITTERS) == set(OPS), "every op in dsl.ops.OPS needs an LLVM emitter"

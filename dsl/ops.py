@@ -19,6 +19,14 @@ operations are exact.  The exact definitions that every backend must match:
 - ``frexp_m(a)`` / ``frexp_e(a)``: ``a = m * 2**e`` with ``0.5 <= |m| < 1`` (C ``frexp``); for
   0, inf and NaN ``m`` is ``a`` and ``e`` is 0.
 - ``select_lt(a, b, c, d)``: ``c if a < b else d`` (NaN compares false, giving ``d``).
+- ``cvt_f32(a)``: ``a`` rounded to float32 (nearest even; beyond the float32 range +-inf,
+  subnormals kept), the value then carried on in the program's dtype: a float64 program whose
+  last step is ``cvt_f32`` is a float32 function computed in float64 with one final rounding (a
+  mixed-precision program), and float32 steps inside a float64 program are a float64 op followed
+  by ``cvt_f32`` (exact for add, sub, mul, div and sqrt: float64 has more than 2 * 24 + 2 bits).
+  In a float32 program it is the identity.  The real-number evaluators (mpmath, double-double,
+  interval series) ignore it as they ignore every rounding: they compute what the program
+  approximates.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ class Op:
     result (2 for add, mul and fma's product; 0 otherwise): canonical forms sort them.
     ``cost`` is the weight of the operation under the default operation-count cost model.
     ``group`` separates the arithmetic core, offered to every search, from the range-reduction
-    primitives a target's op set must ask for.
+    primitives and the precision conversion that a target's op set must ask for.
     """
 
     name: str
@@ -64,6 +72,7 @@ _TABLE = (
     Op("frexp_m", 1, group="reduction", doc="mantissa m of a = m * 2**e, 0.5 <= |m| < 1"),
     Op("frexp_e", 1, group="reduction", doc="exponent e of a = m * 2**e, as a float"),
     Op("select_lt", 4, group="reduction", doc="c if a < b else d"),
+    Op("cvt_f32", 1, group="precision", doc="a rounded to float32, kept in the program's dtype (identity in float32)"),
 )
 
 OPS: dict[str, Op] = {op.name: op for op in _TABLE}

@@ -182,6 +182,7 @@ NUMPY_IMPL: dict[str, Callable] = {
     "frexp_m": lambda dt, a: _frexp_m(a, dt),
     "frexp_e": lambda dt, a: _frexp_e(a, dt),
     "select_lt": lambda dt, a, b, c, d: _select_lt(a, b, c, d, dt),
+    "cvt_f32": lambda dt, a: np.asarray(a, dt).astype(np.float32).astype(dt),
 }
 
 assert set(NUMPY_IMPL) == set(OPS), "every op in the table needs numpy semantics"

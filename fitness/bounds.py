@@ -389,6 +389,7 @@ _SMOOTH: dict[str, Callable[..., Series]] = {
     "fma": lambda a, b, c: s_add(s_mul(a, b), c),
     "neg": s_neg,
     "sqrt": s_sqrt,
+    "cvt_f32": lambda a: a,  # a rounding: ignored in real numbers (dsl.ops)
 }
 
 

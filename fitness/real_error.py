@@ -136,6 +136,7 @@ _MP_OPS: dict[str, Callable] = {
     "frexp_m": lambda a: _frexp(a)[0],
     "frexp_e": lambda a: _frexp(a)[1],
     "select_lt": lambda a, b, c, d: c if a < b else d,
+    "cvt_f32": lambda a: a,  # a rounding: real-number semantics ignore it (dsl.ops)
 }
 
 

@@ -525,7 +525,7 @@ def test_every_op_is_in_every_real_evaluator_table():
     assert set(double_double.DD_IMPL) == set(OPS)
     assert set(real_error._MP_OPS) == set(OPS)
     smooth, piecewise = set(bounds._SMOOTH), {"abs", "copysign", "floor", "round", "ldexp", "ldexp2", "frexp_m", "frexp_e",
-                                              "select_lt"}
+                                              "select_lt"}  # cvt_f32 is smooth: a rounding, ignored in real numbers
     assert smooth | piecewise == set(OPS) and not smooth & piecewise
 
 
@@ -560,3 +560,21 @@ def test_every_op_real_evaluators_agree(op):
                 finally:
                     iv.prec = saved
                 assert enclosure.a <= ref <= enclosure.b, (op, k, xv, enclosure, ref)
+
+
+def test_cvt_f32_rounds_to_float32_once():
+    """cvt_f32 in a float64 program: nearest even at ties (normal and subnormal), +-inf past the
+    float32 range (the tie at FLT_MAX + half an ulp goes to inf), NaN and -0 kept; identity in
+    float32.  Every backend matches this by the every-op tests above."""
+    prog = Program((Node("x"), Node("cvt_f32", (0,))))
+    fmax = float(np.finfo(np.float32).max)
+    x = np.array([1 + 2.0**-24, 1 + 3 * 2.0**-24, 1 + 2.0**-24 + 2.0**-50, 1.5 * 2.0**-149, 2.5 * 2.0**-149,
+                  2.0**-151, fmax + 2.0**103, fmax + 2.0**103 - 2.0**76, 1e39, -1e39, np.nan, -0.0])
+    want = [1.0, 1 + 2.0**-22, 1 + 2.0**-23, 2.0**-148, 2.0**-148, 0.0, np.inf, fmax, np.inf, -np.inf, np.nan, -0.0]
+    got = evaluate(prog, x, "float64")
+    assert got.dtype == np.float64
+    assert bits_equal(got, np.array(want)).all(), got
+    for backend in (compile_program(prog, "float64"), jax_function(prog, "float64")):
+        assert bits_equal(np.asarray(backend(x)), got).all()
+    x32 = np.array([1.5, -0.0, np.inf, 1e-45], np.float32)
+    assert bits_equal(evaluate(prog, x32, "float32"), x32).all()
