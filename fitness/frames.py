@@ -46,14 +46,17 @@ its exact residual, with 1/(1 + e) = (1 + y0)/2, and copysign puts the sign back
 cbrt(t) only roughly (about 2^-13), and one Newton step whose residual y0^3 - t is computed from
 the exact square of y0 (fma) rounds once; sign(x) and 2^q are put back exactly.
 
-``erf_small`` and ``erf_tail``: the two pieces of ``erf``, a *split* (``SPLITS``): no single float32
-formula of a dozen operations is within 1 ULP of erf on [0, 4] (BENCHMARKS ``erf_conditioning``),
-so |x| < 1 and |x| >= 1 get a core each, searched apart, and ``compose_split`` joins the two
-composed programs with one select on |x|.  ``erf_small``: the core approximates erf on [0, 1] at
-a = |x|, copysign puts the sign back (+-0 kept when core(0) = 0).  ``erf_tail``: the core
-approximates erfc(a) at t = a - 2.5 (exact for a in [1, 5]), the result 1 - core rounds once,
-and since erfc(a) <= 0.16 there, the core's own rounding costs at most 1/8 ULP of the result;
-a > 0x1.f5a888p+1 (~3.9192, where erf rounds to 1) and +-inf give +-1 by select, NaN stays NaN.
+``erf_small``, ``erf_mid`` and ``erf_tail``: the three pieces of ``erf``, a *split* (``SPLITS``): no
+single float32 formula of a dozen operations is within 1 ULP of erf on [0, 4] (BENCHMARKS
+``erf_conditioning``), so |x| < 1, [1, 2) and [2, inf) get a core each, searched apart, and
+``compose_split`` joins the composed pieces with one select per bound on |x|.  ``erf_small``: the
+core approximates erf on [0, 1] at a = |x|, copysign puts the sign back (+-0 kept when
+core(0) = 0).  ``erf_mid`` and ``erf_tail``: the core approximates erfc(a) at t = a - 1.5 (resp.
+a - 3, exact by Sterbenz on the piece), the result 1 - core rounds once, and since erfc(a) <= 0.16
+there, the core's own rounding costs at most 1/8 ULP of the result; a > 0x1.f5a888p+1 (~3.9192,
+where erf rounds to 1) and +-inf give +-1 by select, NaN stays NaN.  (One erfc core on all of
+[1, 3.92] needs degree 14 in float32; the search, 600 s, stalled at 1.07 ULP with 20 operations,
+where two cores of degree 9 and 10 each sit inside its usual reach.)
 
 ``log``: x = m 2^e with m = frexp_m(x) in [1/2, 1) (exact, subnormals included), renormalized to
 [sqrt(1/2), sqrt(2)) by doubling m (and decrementing e) when m < sqrt(1/2); t = m - 1 is exact
@@ -100,6 +103,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Mapping
 
 import numpy as np
@@ -124,8 +128,8 @@ INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
 INV_LN10_HI = float.fromhex("0x1.bcb7b2p-2")  # 1/ln10 rounded to float32
 INV_LN10_LO = float.fromhex("-0x1.5b235e39ab2a9p-27")  # 1/ln10 - INV_LN10_HI, rounded
-ERF_SPLIT = 1.0  # |x| below: erf_small's core; from here: erf_tail's
-ERF_SHIFT = 2.5  # erf_tail's core variable t = |x| - 2.5, exact for |x| in [1, 5]
+ERF_BOUNDS = (1.0, 2.0)  # |x| below 1: erf_small; [1, 2): erf_mid; from 2: erf_tail
+ERF_SHIFTS = {"erf_mid": 1.5, "erf_tail": 3.0}  # core variable t = |x| - shift, exact (Sterbenz) on the piece
 ERF_ONE_LAST = float.fromhex("0x1.f5a888p+1")  # largest float32 with erf(x) rounding below 1 (~3.9192)
 FLT_MAX = float.fromhex("0x1.fffffep+127")
 FLT_TRUE_MIN = float.fromhex("0x1p-149")
@@ -461,15 +465,15 @@ def _cbrt_frame(b: _Builder, core: Program) -> int:
 
 
 def _erf_small_frame(b: _Builder, core: Program) -> int:
-    """erf x = sign(x) core(|x|) for |x| < ERF_SPLIT (the split's first piece)."""
+    """erf x = sign(x) core(|x|) for |x| < 1 (the split's first piece)."""
     return b.add("copysign", b.core(core, b.add("abs", 0)), 0)
 
 
-def _erf_tail_frame(b: _Builder, core: Program) -> int:
-    """erf x = sign(x) (1 - core(|x| - ERF_SHIFT)), core ~ erfc, for ERF_SPLIT <= |x|; 1 past
-    ERF_ONE_LAST (the select is written so that NaN takes the core's path and stays NaN)."""
+def _erfc_piece_frame(shift: float, b: _Builder, core: Program) -> int:
+    """erf x = sign(x) (1 - core(|x| - shift)), core ~ erfc, for |x| >= 1; 1 past ERF_ONE_LAST
+    (the select is written so that NaN takes the core's path and stays NaN)."""
     a = b.add("abs", 0)
-    y = b.add("sub", b.const(1.0), b.core(core, b.add("sub", a, b.const(ERF_SHIFT))))
+    y = b.add("sub", b.const(1.0), b.core(core, b.add("sub", a, b.const(shift))))
     y = b.add("select_lt", b.const(ERF_ONE_LAST), a, b.const(1.0), y)
     return b.add("copysign", y, 0)
 
@@ -541,13 +545,15 @@ FRAMES: dict[str, Frame] = {
               "residual y0^3 - t from the exact square (fma), result sign(x) y1 2^q; +-0/inf/NaN as they are",
               "cbrt(t) on [1/2, 4), to about 2^-13 (a Newton step follows)",
               {}),
-        Frame("erf_small", "erf", (0.0, ERF_SPLIT), _erf_small_frame,
+        Frame("erf_small", "erf", (0.0, ERF_BOUNDS[0]), _erf_small_frame,
               "sign(x) core(|x|), core ~ erf on [0, 1]: the first piece of the split erf (|x| < 1)",
               "erf(t) on [0, 1]"),
-        Frame("erf_tail", "erf", (ERF_SPLIT - ERF_SHIFT, ERF_ONE_LAST - ERF_SHIFT), _erf_tail_frame,
-              "sign(x) (1 - core(|x| - 2.5)), core ~ erfc, 1 past 3.9192: the second piece of the split erf "
-              "(|x| >= 1)",
-              "erfc(t + 2.5) on [-1.5, 1.4192]"),
+        Frame("erf_mid", "erf", (ERF_BOUNDS[0] - 1.5, ERF_BOUNDS[1] - 1.5), partial(_erfc_piece_frame, ERF_SHIFTS["erf_mid"]),
+              "sign(x) (1 - core(|x| - 1.5)), core ~ erfc: the second piece of the split erf (1 <= |x| < 2)",
+              "erfc(t + 1.5) on [-0.5, 0.5]"),
+        Frame("erf_tail", "erf", (ERF_BOUNDS[1] - 3.0, ERF_ONE_LAST - 3.0), partial(_erfc_piece_frame, ERF_SHIFTS["erf_tail"]),
+              "sign(x) (1 - core(|x| - 3)), core ~ erfc, 1 past 3.9192: the third piece of the split erf (|x| >= 2)",
+              "erfc(t + 3) on [-1, 0.9192]"),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -663,8 +669,8 @@ class Split:
 SPLITS: dict[str, Split] = {
     s.name: s
     for s in (
-        Split("erf", "erf", ("erf_small", "erf_tail"), (ERF_SPLIT,),
-              "erf_small for |x| < 1, erf_tail from 1 (its select gives +-1 past 3.9192)"),
+        Split("erf", "erf", ("erf_small", "erf_mid", "erf_tail"), ERF_BOUNDS,
+              "erf_small for |x| < 1, erf_mid for [1, 2), erf_tail from 2 (its select gives +-1 past 3.9192)"),
     )
 }
 
@@ -734,10 +740,10 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             from scipy.special import erf
 
             return erf(t)
-        if f.name == "erf_tail":
+        if f.name in ERF_SHIFTS:
             from scipy.special import erfc
 
-            return erfc(t + ERF_SHIFT)
+            return erfc(t + ERF_SHIFTS[f.name])
         if f.name in ("tanh", "expm1"):  # (e^t - 1 - t) / t^2, by its series near 0 where the quotient cancels
             series = 0.5 + t / 6 + t * t / 24 + t**3 / 120 + t**4 / 720
             return np.where(np.abs(t) < 1e-2, series, (np.expm1(t) - t) / (t * t))

@@ -303,7 +303,7 @@ for _spec in (
     FullRangeSpec("tanh", "tanh", (-9.0, 9.0), tuple(_odd_saturating_cases("tanh", True)),
                   "tanh x: odd, +-1 at +-inf, tanh(x) = x for tiny x"),
     FullRangeSpec("erf", "", (-4.0, 4.0), tuple(_odd_saturating_cases("erf", False)),
-                  "erf x: odd, +-1 at +-inf and past 3.9192 (the split erf: frames erf_small, erf_tail)"),
+                  "erf x: odd, +-1 at +-inf and past 3.9192 (the split erf: frames erf_small, erf_mid, erf_tail)"),
     FullRangeSpec("cbrt", "cbrt", (-8.0, 8.0), tuple(_cbrt_cases()),
                   "cube root: odd, +-0 and +-inf kept, exact at the cubes of small integers"),
     FullRangeSpec("sigmoid", "sigmoid", (-104.0, 20.0), tuple(_sigmoid_cases()),

@@ -31,7 +31,7 @@ from fitness.verify import verify
 
 CC = shutil.which("cc") or shutil.which("gcc")
 DEGREE = {"cbrt": 8, "expm1": 5, "exp": 6, "exp2": 6, "exp10": 6, "log": 8, "log2": 8, "sigmoid": 7, "tanh": 5, "log10": 8, "log1p": 8,
-          "erf_tail": 14}
+          "erf_mid": 9, "erf_tail": 10}
 
 
 def horner(coeffs) -> Program:
@@ -100,7 +100,7 @@ def near_identity_odd_core(frame: str, degree: int) -> Program:
 @pytest.fixture(scope="module")
 def erf_split() -> Program:
     return compose_split("erf", [compose("erf_small", near_identity_odd_core("erf_small", 7)),
-                                 compose("erf_tail", fitted_core("erf_tail"))])
+                                 compose("erf_mid", fitted_core("erf_mid")), compose("erf_tail", fitted_core("erf_tail"))])
 
 
 @pytest.fixture(scope="module")
@@ -319,9 +319,9 @@ def test_split_erf_is_accurate_with_every_special_value(erf_split):
 def test_split_pieces_and_refusals():
     s = get_split("erf")
     assert s.target == "erf" and all(get_frame(p).target == "erf" for p in s.pieces)
-    assert piece_range(s, 0) == (0.0, 1.0) and piece_range(s, 1) == (1.0, math.inf)
+    assert [piece_range(s, i) for i in range(3)] == [(0.0, 1.0), (1.0, 2.0), (2.0, math.inf)]
     core = fitted_core("erf_tail")
-    with pytest.raises(FrameError, match="2 pieces"):
+    with pytest.raises(FrameError, match="3 pieces"):
         compose_split("erf", [compose("erf_tail", core)])
     with pytest.raises(FrameError, match="unknown split"):
         get_split("nope")
@@ -332,7 +332,8 @@ def test_split_shares_the_pieces_common_nodes(erf_split):
     assert sum(1 for n in erf_split.nodes if n.op == "abs") == 1
 
 
-@pytest.mark.parametrize("lo,hi", [(0.9999, 1.0001), (3.9191, 3.9194), (-1.0001, -0.9999), (1e-40, 1.1e-40)])
+@pytest.mark.parametrize("lo,hi", [(0.9999, 1.0001), (1.9999, 2.0001), (3.9191, 3.9194), (-1.0001, -0.9999),
+                                   (1e-40, 1.1e-40)])
 def test_split_erf_exhaustive_subrange_matches_direct_computation(erf_split, lo, hi):
     rep = verify_full_range(erf_split, "erf", lo, hi, chunk=1 << 20)
     from fitness.points import all_floats
@@ -350,7 +351,7 @@ def test_framed_core_symmetry_hints():
 
     h = frame_core_hints("erf_small")
     assert h.symmetry == "odd" and h.odd_near_identity and not h.odd_unit_slope
-    for frame in ("exp", "erf_tail", "log", "tanh", "cbrt"):
+    for frame in ("exp", "erf_mid", "erf_tail", "log", "tanh", "cbrt"):
         assert frame_core_hints(frame).symmetry is None, frame
     assert frame_core_hints("sigmoid").zeros == ((0.0, 0.0),)
 
@@ -397,3 +398,31 @@ def test_composed_programs_round_trip_as_text(composed):
         again = parse_program(format_program(prog))
         x = random_full_range(2000, seed=5)
         assert np.all(same_float32(evaluate(again, x, "float32"), evaluate(prog, x, "float32")))
+
+
+def test_mixed_precision_program_verifies_in_float64():
+    """A float64 exp frame and core ending in cvt_f32 (float32 in and out): the verifier runs it
+    in float64 and counts the misrounded inputs; a degree-10 float64 core leaves none on this range."""
+    lo, hi = get_frame("exp").core_domain
+    t = np.cos(np.linspace(0.0, math.pi, 400)) * (hi - lo) * 0.51 + (hi + lo) / 2
+    c = np.polynomial.polynomial.polyfit(t, np.exp(t), 10)
+    nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
+    for v in c[-2::-1]:  # Horner with fma, float64 coefficients
+        nodes.append(Node("param", (), float(v)))
+        nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
+        acc = len(nodes) - 1
+    core = Program(tuple(nodes), acc)
+    prog = compose("exp", core)
+    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    rep = verify_full_range(prog, "exp", 0.5, 0.5001, chunk=1 << 20, compute="float64")
+    from fitness.points import all_floats
+
+    x = np.concatenate(list(all_floats(0.5, 0.5001, "float32")))
+    y = evaluate(prog, x.astype(np.float64), "float64").astype(np.float32)
+    cr, *_ = reference_f32(get_target("exp"), x)
+    assert rep.n_points == len(x) and rep.n_misrounded == int(np.count_nonzero(~same_float32(y, cr))) == 0
+    assert "float64 inside" in rep.evaluator
+    with pytest.raises(ValueError, match="compute"):
+        verify_full_range(prog, "exp", 0.5, 0.5001, compute="float16")
+    single = verify_full_range(prog, "exp", 0.5, 0.5001, chunk=1 << 20)  # the same program run in float32
+    assert single.n_misrounded > 0
