@@ -72,6 +72,7 @@ class FullRangeReport:
     n_mpmath: int = 0  # reference values recomputed with mpmath
     seconds: float = 0.0
     evaluator: str = "llvmlite"
+    n_misrounded: int = 0  # inputs with a finite, non-zero correct result that came out otherwise
     binades: tuple = ()  # (sign, biased exponent, n, n_correctly_rounded, max_ulp, worst_x)
     domain: tuple = (-math.inf, math.inf)
 
@@ -202,12 +203,22 @@ def _check_chunk(fn, target: Target, x: np.ndarray, start: int) -> _ChunkResult:
 _WORKER: dict = {}
 
 
-def _worker_init(program_text: str, target_name: str) -> None:
+def _worker_init(program_text: str, target_name: str, compute: str = "float32") -> None:
+    program = parse_program(program_text)
+    _WORKER["fn"] = _kernel(program, compute)
+    _WORKER["target"] = get_target(target_name)
+
+
+def _kernel(program: Program, compute: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The llvmlite kernel as a float32 -> float32 function: in float32, or (``compute`` =
+    "float64", a mixed-precision program) on the exactly widened input, its float64 result
+    converted to float32 (exact when the program ends in ``cvt_f32``, the one final rounding)."""
     from backends.llvm_backend import compile_program
 
-    program = parse_program(program_text)
-    _WORKER["fn"] = compile_program(program, "float32")
-    _WORKER["target"] = get_target(target_name)
+    fn = compile_program(program, compute)
+    if compute == "float32":
+        return fn
+    return lambda x: fn(np.asarray(x, np.float32).astype(np.float64)).astype(np.float32)
 
 
 def _worker_chunk(start: int, stop: int, lo: float, hi: float) -> _ChunkResult:
@@ -241,13 +252,17 @@ def _ranges(lo: float, hi: float, chunk: int) -> list[tuple[int, int]]:
 def verify_full_range(program: Program, target: Target | str, lo: float = -math.inf, hi: float = math.inf,
                       *, spec: FullRangeSpec | str | None = None, chunk: int = CHUNK, workers: int = 1,
                       evaluator: Callable[[np.ndarray], np.ndarray] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> FullRangeReport:
+                      progress: Callable[[int, int], None] | None = None,
+                      compute: str = "float32") -> FullRangeReport:
     """Check ``program`` on every float32 bit pattern (default) or every float32 in [lo, hi].
 
     ``spec``: the target's special cases (``fitness.special``), by default the registered one for
     the target name if there is one.  ``evaluator`` replaces the llvmlite kernel (a float32 array
-    function; then ``workers`` must be 1).
+    function; then ``workers`` must be 1).  ``compute="float64"`` runs a mixed-precision program
+    (float32 in, float64 inside, float32 out: ``dsl.ops`` ``cvt_f32``).
     """
+    if compute not in ("float32", "float64"):
+        raise ValueError(f"compute must be float32 or float64, not {compute!r}")
     t0 = time.perf_counter()
     target = get_target(target) if isinstance(target, str) else target
     if spec is None:
@@ -264,13 +279,11 @@ def verify_full_range(program: Program, target: Target | str, lo: float = -math.
     fn = evaluator
     if fn is None and workers <= 1:
         try:
-            from backends.llvm_backend import compile_program
-
-            fn = compile_program(program, "float32")
+            fn = _kernel(program, compute)
         except Exception:  # no llvmlite here: the numpy evaluator is the reference, only slower
             from backends.numpy_backend import evaluate
 
-            fn, ev_name = (lambda x: evaluate(program, x, "float32")), "numpy"
+            fn, ev_name = (lambda x: evaluate(program, x.astype(compute), compute).astype(np.float32)), "numpy"
     results: list[_ChunkResult] = []
     done = 0
     if workers <= 1 or evaluator is not None:
@@ -283,17 +296,17 @@ def verify_full_range(program: Program, target: Target | str, lo: float = -math.
     else:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(format_program(program), target.name)) as pool:
+                                    initargs=(format_program(program), target.name, compute)) as pool:
             futs = [pool.submit(_worker_chunk, a, b, lo, hi) for a, b in ranges]
             for (a, b), f in zip(ranges, futs):
                 results.append(f.result())
                 done += b - a
                 if progress:
                     progress(done, total)
-    return _merge(results, program, target, spec, lo, hi, fn, time.perf_counter() - t0, ev_name)
+    return _merge(results, program, target, spec, lo, hi, fn, time.perf_counter() - t0, ev_name, compute)
 
 
-def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name) -> FullRangeReport:
+def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name, compute) -> FullRangeReport:
     n = sum(r.n for r in results)
     n_finite = sum(r.n_finite for r in results)
     max_ulp, worst_x = 0.0, math.nan
@@ -315,9 +328,7 @@ def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name) -> Full
     n_cases = 0
     if spec is not None:
         if fn is None:
-            from backends.llvm_backend import compile_program
-
-            fn = compile_program(program, "float32")
+            fn = _kernel(program, compute)
         n_cases = len(spec.cases)
         case_bad = tuple(m.to_dict() for m in check_specials(fn, spec))
     method = "full-range" if (lo == -math.inf and hi == math.inf) else "exhaustive"
@@ -325,9 +336,10 @@ def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name) -> Full
         method=method, n_points=n, max_ulp=max_ulp, worst_x=worst_x,
         mean_ulp=sum_ulp / max(n_finite, 1), frac_correctly_rounded=sum(r.n_cr for r in results) / max(n, 1),
         frac_correctly_rounded_finite=sum(r.n_cr_finite for r in results) / max(n_finite, 1), n_finite=n_finite,
+        n_misrounded=n_finite - sum(r.n_cr_finite for r in results),
         special_mismatches=sum(r.n_special_bad for r in results), special_examples=tuple(examples),
         special_case_mismatches=case_bad, n_special_cases=n_cases, n_mpmath=sum(r.n_mpmath for r in results),
-        seconds=seconds, evaluator=ev_name,
+        seconds=seconds, evaluator=ev_name if compute == "float32" else f"{ev_name} ({compute} inside)",
         binades=tuple(tuple(_jsonable(v) if isinstance(v, float) else v for v in b)
                       for _, b in sorted(binades.items())),
         domain=(lo, hi))
