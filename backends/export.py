@@ -328,7 +328,7 @@ static inline {T} {p}_frexp_e({T} a)
 }
 
 
-def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str]) -> str:
+def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io: np.dtype | None = None) -> str:
     f32 = dt == np.float32
     T, f, U, S, M, emask, bias = (
         ("float", "f", "uint32_t", "int32_t", 23, "0xFFu", 127) if f32
@@ -374,13 +374,17 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str]) -> 
         _C_MACROS.format(**fields),
     ]
     out += [_C_HELPERS[h].format(**fields) for h in helpers]
-    out += [f"static inline {T} {name}({T} x)", "{"]
+    if io is not None and io != dt:  # mixed precision: float in and out, double inside
+        out += [f"static inline float {name}(float x_in)", "{", "    const double x = x_in; /* exact */"]
+    else:
+        out += [f"static inline {T} {name}({T} x)", "{"]
     if not any(0 in n.args for _, n in ops):
         out.append("    (void)x; /* this program does not read x */")
     lines, result = _body(program, lambda i, v: _c_literal(_rounded(v, dt), dt),
                           lambda op, args: _C_EXPR[op].format(*args, p=fields["p"]),
                           lambda var, expr: f"    const {T} {var} = {expr};")
-    out += lines + [f"    return {result};", "}", "", f"#endif /* {guard} */"]
+    ret = f"(float){result}" if io is not None and io != dt else result
+    out += lines + [f"    return {ret};", "}", "", f"#endif /* {guard} */"]
     return "\n".join(out) + "\n"
 
 
@@ -523,10 +527,21 @@ def _export_llvm(program: Program, name: str, dt: np.dtype, comment: list[str]) 
 _EXPORTERS = {"c": _export_c, "numpy": _export_numpy, "jax": _export_jax, "llvm": _export_llvm}
 
 
-def export_source(program: Program, lang: str, name: str, dtype="float32", header: str = "") -> str:
-    """Source text of ``program`` as function ``name`` in ``lang`` (one of ``LANGS``)."""
+def export_source(program: Program, lang: str, name: str, dtype="float32", header: str = "",
+                  io_dtype=None) -> str:
+    """Source text of ``program`` as function ``name`` in ``lang`` (one of ``LANGS``).
+
+    ``io_dtype="float32"`` with ``dtype="float64"`` (C only): a mixed-precision function, float in
+    and out, computed in double (the input widened exactly, the result converted at the end:
+    exact when the program ends in ``cvt_f32``).
+    """
     if lang not in _EXPORTERS:
         raise ValueError(f"unknown export language {lang!r}; choose from {', '.join(LANGS)}")
     _check_name(name)
     dt = as_dtype(dtype)
+    io = as_dtype(io_dtype) if io_dtype is not None else None
+    if io is not None and io != dt:
+        if lang != "c" or (io, dt) != (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError("mixed precision export is float32 in and out with float64 inside, to C only")
+        return _export_c(program, name, dt, _comment_lines(header, program, dt), io)
     return _EXPORTERS[lang](program, name, dt, _comment_lines(header, program, dt))

@@ -465,7 +465,9 @@ def command(args) -> str:
              "--block-ms", f"{args.block_ms:g}", "--accuracy-points", str(args.accuracy_points)]
     if Path(args.peers) != PEERS:
         parts += ["--peers", args.peers]
-    return shlex.join(parts + (["--quick"] if args.quick else []))
+    if args.section != "peers":
+        parts += ["--section", args.section]
+    return shlex.join(parts + (["--quick"] if args.quick else []) + (["--write"] if args.write else []))
 
 
 def discovered() -> list[str]:
@@ -482,6 +484,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--peers", default=str(PEERS), help="folder holding core-math/ and rlibm/")
     ap.add_argument("--quick", action="store_true", help="a smoke test: 3 rounds of 1 ms, 2^16 random inputs")
     ap.add_argument("--write", action="store_true", help="record the tables in BENCHMARKS.md")
+    ap.add_argument("--section", default="peers",
+                    help="the BENCHMARKS.md section --write replaces (default peers; another name for a partial run)")
     args = ap.parse_args(argv)
     if args.quick:
         if args.write:
@@ -535,8 +539,9 @@ def main(argv=None) -> None:
     body = "\n\n".join(parts + sections)
     print(body)
     if args.write:
-        write_section("peers", "Exported C kernels against SLEEF, libmvec, glibc, CORE-MATH, RLIBM and numpy "
-                      "(issue 14)", body)
+        what = "" if args.section == "peers" else f": {', '.join(args.functions)}"
+        write_section(args.section, "Exported C kernels against SLEEF, libmvec, glibc, CORE-MATH, RLIBM and numpy"
+                      f"{what} (issue 14)", body)
 
 
 if __name__ == "__main__":

@@ -578,3 +578,33 @@ def test_cvt_f32_rounds_to_float32_once():
         assert bits_equal(np.asarray(backend(x)), got).all()
     x32 = np.array([1.5, -0.0, np.inf, 1e-45], np.float32)
     assert bits_equal(evaluate(prog, x32, "float32"), x32).all()
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_mixed_precision_c_export(tmp_path):
+    """float in, double inside, float out (io_dtype): bit-identical to the float64 evaluation of the
+    widened input, rounded once by the program's cvt_f32, on random float32 bit patterns."""
+    progs = random_programs(ALL_OPS, "float64", 12, seed=40)
+    progs = [Program(p.nodes + (Node("cvt_f32", (p.output,)),), len(p.nodes)) for p in progs]
+    x = np.random.default_rng(6).integers(0, 2**32, 50_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    lines = []
+    for k, prog in enumerate(progs):
+        (tmp_path / f"m{k}.h").write_text(export_source(prog, "c", f"m{k}", "float64", f"mixed {k}", io_dtype="float32"))
+        lines += [f'#include "m{k}.h"', f"void run{k}(const float* restrict x, float* restrict y, long n)",
+                  f"{{ for (long i = 0; i < n; i++) y[i] = m{k}(x[i]); }}"]
+    (tmp_path / "all.c").write_text("\n".join(lines) + "\n")
+    lib_path = tmp_path / "libm.so"
+    res = subprocess.run([CC, "-O2", "-ffp-contract=off", "-Wall", "-Werror", "-shared", "-fPIC", str(tmp_path / "all.c"),
+                          "-o", str(lib_path), "-lm"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lib = ctypes.CDLL(str(lib_path))
+    for k, prog in enumerate(progs):
+        fn = getattr(lib, f"run{k}")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        with np.errstate(all="ignore"):
+            ref = evaluate(prog, x.astype(np.float64), "float64").astype(np.float32)
+        assert_bit_identical(y, ref, np.ones(len(x), bool), f"mixed C program {k}")
+    with pytest.raises(ValueError, match="mixed precision"):
+        export_source(progs[0], "numpy", "m", "float64", io_dtype="float32")
