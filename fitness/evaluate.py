@@ -19,13 +19,14 @@ from .problem import Problem
 class Scored:
     program: Program
     summary: ErrorSummary
-    error: float  # the search objective: max ULP (ulp mode) or max relative error (real mode)
+    error: float  # the search objective: max ULP (ulp mode), max relative error (real mode), or max
+    # cr ratio (cr mode, fitness.cr: below 1, every point rounds correctly)
     cost: float
     frame: dict[str, float] | None = None  # the evolvable frame constants, when the frame evolves
 
 
 def objective(summary: ErrorSummary, mode: str) -> float:
-    value = summary.max_ulp if mode == "ulp" else summary.max_rel_error
+    value = summary.max_rel_error if mode == "real" else summary.max_ulp
     return float(value) if np.isfinite(value) else float("inf")
 
 
@@ -43,6 +44,8 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
     frame = _frame_of(problem, frame_constants)
     full = problem.realize(program, frame)
     y = evaluate(full, problem.x, dt)
+    if problem.spec.mode == "cr":
+        return _score_cr(program, full, problem, y, frame)
     summary = summarize(problem.x, y, problem.ref.hi, problem.ref.lo, dt)
     error = objective(summary, problem.spec.mode)
     if problem.spec.mode == "real":
@@ -61,6 +64,41 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
         summary = replace(summary, max_rel_error=max(summary.max_rel_error, val.max_rel_error))
         error = objective(summary, problem.spec.mode)
     return Scored(program, summary, error, cost(program), frame)
+
+
+def _score_cr(program: Program, full: Program, problem: Problem, y: np.ndarray, frame) -> Scored:
+    """cr mode: the float64 values before the final rounding against the correctly rounded
+    float32 values (``fitness.cr``), on the fitness points and, near the limit, the validation set."""
+    summary = cr_summary(problem.x, y, problem.ref)
+    if problem.val_x is not None and summary.max_ulp <= VALIDATE_BELOW_ULP:
+        val = cr_summary(problem.val_x, evaluate(full, problem.val_x, "float64"), problem.val_ref)
+        if val.max_ulp > summary.max_ulp:
+            summary = replace(summary, max_ulp=val.max_ulp, worst_x=val.worst_x)
+        summary = replace(summary, frac_correctly_rounded=min(summary.frac_correctly_rounded, val.frac_correctly_rounded),
+                          max_rel_error=max(summary.max_rel_error, val.max_rel_error))
+    return Scored(program, summary, objective(summary, "cr"), cost(program), frame)
+
+
+def cr_summary(x: np.ndarray, y: np.ndarray, ref) -> ErrorSummary:
+    """An ``ErrorSummary`` in cr units: ``max_ulp``/``mean_ulp`` are cr ratios (``fitness.cr``: the
+    error over the room the rounding interval leaves; below 1: rounds correctly),
+    ``frac_correctly_rounded`` counts the points whose float32 rounding is the correct one."""
+    from .cr import cr_ratio, misrounded, rounding_room
+    from .metrics import relative_errors
+
+    room = rounding_room(ref)
+    e = cr_ratio(y, ref, room)
+    bad = misrounded(y, room[0])
+    worst = int(np.argmax(e)) if len(e) else 0
+    rel = relative_errors(y, ref.hi, ref.lo)
+    return ErrorSummary(
+        max_ulp=float(np.max(e)) if len(e) else 0.0,
+        mean_ulp=float(np.mean(e)) if len(e) and np.all(np.isfinite(e)) else float("inf"),
+        frac_correctly_rounded=float(1.0 - np.mean(bad)) if len(bad) else 1.0,
+        max_rel_error=float(np.max(rel)) if len(rel) else 0.0,
+        worst_x=float(np.asarray(x)[worst]) if len(e) else float("nan"),
+        n_points=int(len(e)),
+    )
 
 
 def _frame_of(problem: Problem, constants: dict[str, float] | None) -> dict[str, float] | None:

@@ -93,12 +93,13 @@ class FullRangeReport:
     def describe(self) -> str:
         what = ("every float32 bit pattern (2^32 inputs, inf and NaN included)" if self.method == "full-range"
                 else f"every float32 input in [{self.domain[0]!r}, {self.domain[1]!r}]")
+        mis = f", {self.n_misrounded} misrounded" if "inside" in self.evaluator else ""
         spec = ("special values all right" if self.specials_ok else
                 f"{self.special_mismatches} special-value mismatches, "
                 f"{len(self.special_case_mismatches)} of {self.n_special_cases} listed special cases wrong")
         return (f"max {self.max_ulp:.4f} ULP (worst x = {self.worst_x!r}), "
                 f"{100 * self.frac_correctly_rounded:.4f}% correctly rounded "
-                f"({100 * self.frac_correctly_rounded_finite:.4f}% of the {self.n_finite} finite non-zero results), "
+                f"({100 * self.frac_correctly_rounded_finite:.4f}% of the {self.n_finite} finite non-zero results{mis}), "
                 f"{spec}; checked on {what} against mpmath-backed references")
 
 

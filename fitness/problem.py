@@ -22,7 +22,7 @@ from .points import clamp_domain, fitness_points, value_binade_edges
 from .reference import Reference, reference_values
 from .targets import Target, check_domain, get_target
 
-MODES = ("ulp", "real")
+MODES = ("ulp", "real", "cr")
 VALIDATION_POINTS = 1 << 15
 
 
@@ -32,7 +32,9 @@ class ProblemSpec:
     lo: float
     hi: float
     dtype: str = "float32"
-    mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation
+    mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation;
+    # "cr": float32 in and out, float64 inside, scored by the distance to the correctly rounded
+    # float32 value before the one final rounding (fitness.cr)
     n_points: int = 2048
     frame: str = ""  # a range-reduction frame (fitness.frames) the search fills in; "" for none
     frame_evolve: bool = False  # the frame's own constants change too (fitted and moved, see frames.py)
@@ -45,6 +47,8 @@ class ProblemSpec:
             get_frame(self.frame)
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.mode == "cr" and self.dtype != "float32":
+            raise ValueError("cr mode makes float32 functions computed in float64: its dtype is float32")
         if self.n_points < 16:
             raise ValueError("n_points must be at least 16")
         if self.frame_evolve:
@@ -57,8 +61,9 @@ class ProblemSpec:
 
     @property
     def eval_dtype(self) -> str:
-        """The dtype candidates compute in: real mode scores the real-number function in float64."""
-        return "float64" if self.mode == "real" else self.dtype
+        """The dtype candidates compute in: real mode scores the real-number function in float64,
+        cr mode computes a float32 function in float64 (one rounding at the end)."""
+        return "float64" if self.mode in ("real", "cr") else self.dtype
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -86,15 +91,19 @@ class Problem:
         dt = spec.eval_dtype
         if spec.mode == "real":
             x = real_points(target, spec.lo, spec.hi, spec.n_points)
-        else:
-            x = fitness_points(spec.lo, spec.hi, dt, n=spec.n_points)
+        else:  # cr mode: float32 inputs, held as float64 (the dtype its programs compute in)
+            x = fitness_points(spec.lo, spec.hi, spec.dtype, n=spec.n_points).astype(dt)
         ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
         if spec.mode == "ulp" and not spec.frame and np.all(np.isfinite(ref.hi)):
             x, ref = _with_output_edges(target, x, ref, spec, use_cache)
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
             raise ValueError(f"{spec.target} is not finite at x = {float(bad)!r} inside the domain")
-        if spec.mode == "ulp":
+        if spec.mode == "cr":  # the fitter's stand-in for the cr ratio (fitness.cr)
+            from .cr import room_weight
+
+            weight = room_weight(ref)
+        elif spec.mode == "ulp":
             weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
         else:
             with np.errstate(divide="ignore", over="ignore"):
@@ -104,10 +113,10 @@ class Problem:
         plo, phi = (spec.lo, spec.hi) if not spec.frame else _core_domain(spec.frame)
         probes = np.linspace(plo, phi, 19)[1:-1].astype(dt)
         val_x = val_ref = None
-        if spec.mode == "ulp":
+        if spec.mode in ("ulp", "cr"):
             # a denser, disjoint sample: fitted float32 constants are checked here, so that
             # tuning them to the fitness points' rounding noise does not pass for accuracy
-            val_x = fitness_points(spec.lo, spec.hi, dt, n=VALIDATION_POINTS, seed=99)
+            val_x = fitness_points(spec.lo, spec.hi, spec.dtype, n=VALIDATION_POINTS, seed=99).astype(dt)
             val_ref = reference_values(target, val_x, spec.lo, spec.hi, dt, use_cache=use_cache)
         return cls(spec, target, x, ref, weight, fit_idx, probes, val_x, val_ref)
 

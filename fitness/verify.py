@@ -55,18 +55,22 @@ class VerifyReport:
     seconds: float
     evaluator: str
     worst_inputs: tuple[float, ...] = ()  # the inputs with the largest errors, worst first (keep_worst)
+    n_misrounded: int = -1  # inputs not correctly rounded: counted for mixed-precision (cr) programs
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         if not self.worst_inputs:
             del d["worst_inputs"]
+        if self.n_misrounded < 0:
+            del d["n_misrounded"]
         return d
 
     def describe(self) -> str:
         what = ("every float32 input in the domain" if self.method == "exhaustive"
                 else f"{self.n_points} float32 inputs spread over the domain")
+        mis = f" ({self.n_misrounded} misrounded)" if self.n_misrounded >= 0 else ""
         return (f"max {self.max_ulp:.4f} ULP (worst x = {self.worst_x!r}), {100 * self.frac_correctly_rounded:.4f}% "
-                f"correctly rounded, checked on {what} ({self.method}) against mpmath-backed references")
+                f"correctly rounded{mis}, checked on {what} ({self.method}) against mpmath-backed references")
 
 
 def numpy_evaluator(program: Program, dtype: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -87,17 +91,25 @@ def best_evaluator(program: Program, dtype: str) -> tuple[Callable[[np.ndarray],
 def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = "float32",
            exhaustive: bool = False, n_dense: int | None = None, evaluator=None,
            progress: Callable[[int, int], None] | None = None, chunk: int = 1 << 22,
-           full_range: bool = False, workers: int = 1, keep_worst: int = 0):
+           full_range: bool = False, workers: int = 1, keep_worst: int = 0, compute: str | None = None):
+    """``compute="float64"`` with ``dtype="float32"``: a mixed-precision program (float32 inputs and
+    results, float64 inside, ``dsl.ops`` ``cvt_f32``) is run in float64 on the widened inputs."""
+    if compute is not None and compute != dtype and (dtype, compute) != ("float32", "float64"):
+        raise ValueError("mixed precision is float32 in and out with float64 inside")
     if full_range:
         if dtype != "float32":
             raise ValueError("full-range verification is for float32 programs")
         from .fullrange import verify_full_range
 
         return verify_full_range(program, target, evaluator=evaluator, progress=progress,
-                                 chunk=min(chunk, 1 << 22), workers=workers)
+                                 chunk=min(chunk, 1 << 22), workers=workers, compute=compute or dtype)
     t0 = time.perf_counter()
     n_dense = dense_size(target, dtype) if n_dense is None else n_dense
-    if evaluator is None:
+    if evaluator is None and compute not in (None, dtype):
+        from .fullrange import _kernel
+
+        fn, ev_name = _kernel(program, compute), f"llvmlite ({compute} inside)"
+    elif evaluator is None:
         fn, ev_name = best_evaluator(program, dtype)
     else:
         fn, ev_name = evaluator, "custom"
@@ -133,7 +145,7 @@ def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = 
             progress(done, total)
     return VerifyReport("exhaustive" if exhaustive else "dense", done, max_ulp, worst_x,
                         sum_ulp / max(done, 1), n_cr / max(done, 1), time.perf_counter() - t0, ev_name,
-                        tuple(float(v) for v in top_x))
+                        tuple(float(v) for v in top_x), done - n_cr if compute not in (None, dtype) else -1)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ def header_text(record: RunRecord, entry: FrontEntry, report: VerifyReport | Non
                      + (" (operations counted in the core)" if cfg.cost_model == "ops" else "")
                      + (", evolved frame constants: " + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(moved.items()))
                         if moved else "") + ".")
+    if cfg.mode == "cr":
+        lines.append("Mixed precision: float32 in and out, computed in float64 with one final rounding "
+                     "(searched in cr mode: distance to the correctly rounded result).")
     if cfg.mode == "real":
         summ = entry.summary or {}
         lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry.error):.4g} on the fitness points.")
@@ -80,6 +83,15 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
     front = record.front
     if not front:
         raise ExportError(f"run {record.path} has no finite-error program on its front yet")
+    if cfg.mode == "cr":  # correctly rounded on every input checked, or nothing
+        for e in sorted(front, key=lambda e: e.cost):
+            if e.error >= 1.0:  # the cr ratio: misrounds a fitness point
+                continue
+            rep = policy.check(record, e, exhaustive, progress=progress)
+            if rep.frac_correctly_rounded == 1.0 and _specials_ok(rep):
+                return e, rep
+        raise ExportError("no program on the front is correctly rounded on every input checked; best cr ratio "
+                          f"on the fitness points: {min(e.error for e in front):.4g} (below 1 needed)")
     limit = 1.0 if max_ulp is None else max_ulp
     tried = []
     for e in sorted(front, key=lambda e: e.cost):
@@ -108,8 +120,9 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
     entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
     program = record.program(entry)
     dtype = policy.eval_dtype(record.config)
+    io = "float32" if record.config.mode == "cr" else None
     try:
-        source = export_source(program, lang, name, dtype, header_text(record, entry, report))
+        source = export_source(program, lang, name, dtype, header_text(record, entry, report), io_dtype=io)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     path = Path(out) if out else record.path / "exports" / f"{name}.{EXTENSIONS[lang]}"

@@ -39,9 +39,9 @@ def most_accurate(record: RunRecord, max_ops: float | None = None) -> FrontEntry
 
 def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False) -> bool:
     """Whether a check covers all 2^32 float32 bit patterns with special values."""
-    if full_range and not (exhaustive and config.dtype == "float32" and config.mode == "ulp"):
-        raise ExportError("--full-range needs --exhaustive and a float32 ulp-mode run")
-    return bool(exhaustive and (config.frame or full_range) and config.mode == "ulp")
+    if full_range and not (exhaustive and config.dtype == "float32" and config.mode in ("ulp", "cr")):
+        raise ExportError("--full-range needs --exhaustive and a float32 ulp-mode (or cr-mode) run")
+    return bool(exhaustive and (config.frame or full_range) and config.mode in ("ulp", "cr"))
 
 
 def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_range: bool = False,
@@ -56,6 +56,10 @@ def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_r
     if workers < 1:
         raise ExportError("--workers must be at least 1")
     try:
+        if cfg.mode == "cr":  # float32 in and out, float64 inside: checked as the float32 function it is
+            return verify(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1], "float32",
+                          exhaustive=exhaustive, progress=progress, full_range=full, workers=workers,
+                          compute="float64")
         return verify(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1], eval_dtype(cfg),
                       exhaustive=exhaustive, progress=progress, full_range=full, workers=workers)
     except ValueError as exc:  # a user target without a float64 function cannot be checked on 2^32 inputs

@@ -40,8 +40,12 @@ def front_table(record: RunRecord) -> str:
         lines.append(f"{st['islands']} island(s) of {cfg.population_size}, {int(st.get('restarts', 0))} restart(s) on stagnation")
     lines.append("")
     col = "ops" if cfg.cost_model == "ops" else "cost"
-    if cfg.mode == "ulp":
-        lines.append(f"{col:>4}  {'max ULP':>10}  {'mean ULP':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
+    if cfg.mode == "cr":
+        lines.append("cr mode: the cr ratio, the float64 error before the final rounding over the room the "
+                     "correct result's rounding interval leaves (below 1: rounds correctly)")
+    if cfg.mode in ("ulp", "cr"):
+        first = "max ULP" if cfg.mode == "ulp" else "cr ratio"
+        lines.append(f"{col:>4}  {first:>10}  {'mean':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
         for e in record.front:
             s = e.summary or {}
             cr = s.get("frac_correctly_rounded")
@@ -84,7 +88,8 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     out = Path(out_dir) if out_dir else record.path / "plots"
     out.mkdir(parents=True, exist_ok=True)
     cfg = record.config
-    unit = "max ULP error" if cfg.mode == "ulp" else "max relative error"
+    unit = {"ulp": "max ULP error", "cr": "max cr ratio (below 1: correctly rounded)"}.get(
+        cfg.mode, "max relative error")
     paths = []
     front = record.front
 
@@ -92,8 +97,8 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     allpts = sorted(record.best_per_cost.values(), key=lambda e: e.cost)
     ax.plot([e.cost for e in allpts], [e.error for e in allpts], "o", color="0.7", label="best at each cost")
     ax.step([e.cost for e in front], [e.error for e in front], "o-", where="post", label="Pareto front")
-    if cfg.mode == "ulp":
-        ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label="1 ULP")
+    if cfg.mode in ("ulp", "cr"):
+        ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label="1 ULP" if cfg.mode == "ulp" else "1: correctly rounded")
     ax.set_yscale("log")
     ax.set_xlabel("cost (operations)" if cfg.cost_model == "ops" else f"measured cost ({cfg.cost_model}, op-count units)")
     ax.set_ylabel(unit)
@@ -108,14 +113,16 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
         best = min(front, key=lambda e: (e.error, e.cost))
         prog = record.program(best)
         dt = cfg.problem_spec.eval_dtype
-        x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], dt, n=1 << 15, seed=3))
-        ref = fast_reference(get_target(cfg.target), x, "float32" if dt == "float32" else dt)
+        x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "cr" else dt, n=1 << 15,
+                                   seed=3)).astype(dt)  # cr: float32 inputs, computed in float64
+        ref = fast_reference(get_target(cfg.target), x, "float32" if dt == "float32" or cfg.mode == "cr" else dt)
         y = evaluate(prog, x, dt)
-        err = ulp_errors(y, ref.hi, ref.lo, dt) if cfg.mode == "ulp" else relative_errors(y, ref.hi, ref.lo)
+        err = (ulp_errors(y, ref.hi, ref.lo, "float32") if cfg.mode == "cr"  # the program ends in its cvt_f32
+               else ulp_errors(y, ref.hi, ref.lo, dt) if cfg.mode == "ulp" else relative_errors(y, ref.hi, ref.lo))
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.plot(x, err, ",", alpha=0.6)
         ax.set_xlabel("x")
-        ax.set_ylabel("ULP error" if cfg.mode == "ulp" else "relative error")
+        ax.set_ylabel("relative error" if cfg.mode == "real" else "ULP error")
         ax.set_title(f"error of the best program ({int(best.cost)} ops, max {np.max(err):.3g})")
         fig.tight_layout()
         paths.append(out / "error.png")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsl.program import Program
+from dsl.program import Node, Program
 from dsl.text import DSLSyntaxError, parse_program
 
 from . import checkpoint
@@ -71,19 +71,23 @@ def core_program(entry: FrontEntry) -> Program:
 
 def complete_program(config: RunConfig, entry: FrontEntry) -> Program:
     """An entry's program as it runs: the evolved one, inside the run's frame (with the entry's own
-    frame constants) if the run has one."""
+    frame constants) if the run has one; in cr mode followed by its one rounding to float32
+    (``cvt_f32``: the search scores the float64 value before it)."""
     core = core_program(entry)
-    if not config.frame:
-        return core
-    from fitness.frames import FrameError, compose
+    prog = core
+    if config.frame:
+        from fitness.frames import FrameError, compose
 
-    constants = entry.frame
-    try:
-        if constants is not None and not isinstance(constants, dict):
-            raise FrameError("not a table of constants")
-        return compose(config.frame, core, constants)
-    except (FrameError, TypeError, ValueError) as exc:
-        raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
+        constants = entry.frame
+        try:
+            if constants is not None and not isinstance(constants, dict):
+                raise FrameError("not a table of constants")
+            prog = compose(config.frame, core, constants)
+        except (FrameError, TypeError, ValueError) as exc:
+            raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
+    if config.mode == "cr":
+        prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    return prog
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""cr mode: float32 functions computed in float64 and scored by how much of their rounding
+interval they use (``fitness.cr``), searched, verified and exported end to end."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from backends.numpy_backend import evaluate
+from fitness.cr import cr_ratio, misrounded, room_weight, rounding_room
+from fitness.problem import Problem, ProblemSpec
+from fitness.reference import Reference, mp_values
+from fitness.targets import get_target
+from search.cli import main
+
+CC = shutil.which("cc") or shutil.which("gcc")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUTONUMERICS_CACHE", str(tmp_path_factory.getbasetemp() / "refcache"))
+
+
+def test_cr_ratio_below_one_exactly_where_the_rounding_is_correct():
+    """For exact values anywhere in a binade, at its power-of-two edge (half the room below) and
+    close to a midpoint, r < 1 holds exactly for the float64 values that round to RN(f)."""
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.uniform(1, 2, 300), np.full(50, 2.0), np.full(50, 1.0)]).astype(np.float32).astype(np.float64)
+    spacing = np.spacing(v.astype(np.float32)).astype(np.float64)
+    f_hi = v + rng.uniform(-0.499, 0.499, len(v)) * spacing * np.where(rng.random(len(v)) < 0.5, 1, 0.5)
+    f_hi[:20] = v[:20] + spacing[:20] * (0.5 - 2.0**-30)  # just inside the midpoint
+    ref = Reference(f_hi, np.zeros_like(f_hi))
+    rn = rounding_room(ref)[0]  # RN(f): v itself, or its neighbour where the offset crossed a midpoint
+    assert np.mean(rn == v) > 0.8
+    for scale in (0.1, 0.6, 1.5):
+        y = f_hi[None, :] + rng.uniform(-1, 1, (20, len(v))) * spacing * scale
+        for row in y:
+            r = cr_ratio(row, ref)
+            assert np.array_equal(r < 1.0, ~misrounded(row, rn)), scale
+    room = rounding_room(ref)
+    assert np.all(room[1] > 0) and np.all(room[2] > 0)
+    assert np.all(room_weight(ref) >= 1.0 / np.maximum(room[1], room[2]))
+
+
+def test_cr_ratio_of_special_results():
+    ref = Reference(np.array([1e39, 0.0, 3.0e38]), np.zeros(3))  # overflow, a zero, just below FLT_MAX's edge
+    r = cr_ratio(np.array([np.inf, 0.0, 3.4e38]), ref)
+    assert r[0] == 0.0 and r[1] == 0.0 and np.isfinite(r[2])
+    assert np.all(np.isinf(cr_ratio(np.array([3.0e38, 1e-40, 1e39]), ref)[:2]))
+
+
+def test_cr_problem_computes_in_float64_on_float32_inputs():
+    p = Problem.build(ProblemSpec("exp2", 0.0, 1.0, mode="cr", n_points=256))
+    assert p.spec.eval_dtype == "float64" and p.x.dtype == np.float64
+    assert np.array_equal(p.x.astype(np.float32).astype(np.float64), p.x)
+    with pytest.raises(ValueError, match="float32"):
+        ProblemSpec("exp2", 0.0, 1.0, dtype="float64", mode="cr")
+
+
+def _cli(args: list[str]) -> None:
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_cr_run_report_export_verify(tmp_path, capsys):
+    rd = tmp_path / "run"
+    _cli(["run", "--target", "exp2", "--domain", "0", "1", "--mode", "cr", "--budget-evals", "400", "--seed", "1",
+          "--max-ops", "12", "--workers", "1", "--quiet", "--run-dir", str(rd)])
+    from search.results import load_run
+
+    record = load_run(str(rd))
+    best = min(record.front, key=lambda e: e.error)
+    assert best.error < 1.0  # correctly rounded on every fitness and validation point
+    prog = record.program(best)
+    assert prog.nodes[prog.output].op == "cvt_f32"
+    out = tmp_path / "e.c"
+    _cli(["report", str(rd)])
+    assert "cr ratio" in capsys.readouterr().out
+    _cli(["export", str(rd), "--lang", "c", "--out", str(out), "--quiet"])
+    rep = json.loads(out.with_name("e.c.verify.json").read_text())
+    assert rep["frac_correctly_rounded"] == 1.0 and rep["n_misrounded"] == 0 and "float64 inside" in rep["evaluator"]
+    src = out.read_text()
+    assert "static inline float exp2_f32(float x_in)" in src and "cvt_f32" in src
+    wrap = tmp_path / "w.c"
+    wrap.write_text(f'#include "{out}"\nvoid run(const float *x, float *y, long n)'
+                    "{ for (long i = 0; i < n; i++) y[i] = exp2_f32(x[i]); }\n")
+    subprocess.run([CC, "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-o", str(tmp_path / "w.so"), str(wrap), "-lm"],
+                   check=True, capture_output=True, text=True)
+    fn = ctypes.CDLL(str(tmp_path / "w.so")).run
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
+    x = np.random.default_rng(1).uniform(0, 1, 200_000).astype(np.float32)
+    y = np.empty_like(x)
+    fn(x.ctypes.data, y.ctypes.data, len(x))
+    exported = record.program(record.best_per_cost[rep["cost"]])
+    assert np.array_equal(y, evaluate(exported, x.astype(np.float64), "float64").astype(np.float32))
+    ref = mp_values(get_target("exp2"), x[:5000].astype(np.float64))
+    assert not misrounded(y[:5000].astype(np.float64), rounding_room(ref)[0]).any()
