@@ -75,3 +75,77 @@ def misrounded(y: np.ndarray, v: np.ndarray) -> np.ndarray:
         r = np.asarray(y, np.float64).astype(np.float32)
     v32 = np.asarray(v, np.float64).astype(np.float32)
     return ~((r.view(np.uint32) == v32.view(np.uint32)) | (np.isnan(r) & np.isnan(v32)))
+
+
+# --- the hard inputs: exact values nearest a rounding midpoint ----------------------------------------
+HARD_POINTS = 1024  # joined to a cr-mode problem's fitness points
+HARD_VERSION = 1
+
+
+def midpoint_margin(x32: np.ndarray, f64: np.ndarray) -> np.ndarray:
+    """How near each float64 value ``f64`` lies to a float32 rounding midpoint: the smaller room
+    over the spacing there (0 on a midpoint, 1/2 on a float32).  From float64 values, so good to
+    about 2^-28: enough to rank inputs by difficulty, not to decide their rounding."""
+    with np.errstate(all="ignore"):
+        v32 = f64.astype(np.float32)
+        v = v32.astype(np.float64)
+        up = np.nextafter(v32, np.float32(np.inf)).astype(np.float64)
+        down = np.nextafter(v32, np.float32(-np.inf)).astype(np.float64)
+        m = np.minimum(((v + up) / 2 - f64) / (up - v), (f64 - (v + down) / 2) / (v - down))
+    return np.where(np.isfinite(m) & np.isfinite(v) & (v != 0), m, np.inf)
+
+
+def hard_inputs(target, lo: float, hi: float, k: int = HARD_POINTS, use_cache: bool = True,
+                chunk: int = 1 << 22) -> np.ndarray:
+    """The ``k`` float32 inputs of [lo, hi] whose exact values lie nearest a rounding midpoint
+    (float64 values, sorted), read off the target's float64 function over every float32 of the
+    domain (2^30 inputs take about a minute) and cached on disk; empty for a target without a
+    float64 function.  These are the inputs a correctly rounded program finds hardest: the room
+    their rounding interval leaves is the smallest.  The hardest come in runs of neighbours (near
+    0, f(x) ~ f(0) + f'(0) x moves slowly through a midpoint), so each chunk of 2^22 consecutive
+    inputs (half a binade) keeps its own hardest few, and the hardest ``k`` of those are kept:
+    the set spreads over the binades of the domain."""
+    import hashlib
+
+    from .atomic import atomic_write_bytes
+    from .points import all_floats
+    from .reference import cache_dir
+
+    if target.np_fn is None or k <= 0:
+        return np.empty(0, np.float64)
+    key = hashlib.sha256(f"v{HARD_VERSION}|{target.name}|{target.fingerprint}|{lo!r}|{hi!r}|{k}".encode()).hexdigest()[:32]
+    path = cache_dir() / "hard" / f"{target.name.replace(':', '_').replace('/', '_')}-{key}.npz"
+    use_cache = use_cache and bool(target.fingerprint)
+    if use_cache and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["version"]) == HARD_VERSION:
+                    return data["x"].copy()
+        except (OSError, ValueError, KeyError):
+            pass
+    from .points import count_floats
+
+    per_chunk = max(2, k * chunk // max(count_floats(lo, hi, "float32"), 1))
+    best_x, best_m = np.empty(0, np.float32), np.empty(0, np.float64)
+    for x in all_floats(lo, hi, "float32", chunk=chunk):
+        with np.errstate(all="ignore"):
+            f = np.asarray(target.np_fn(x.astype(np.float64)), np.float64)
+        m = midpoint_margin(x, f)
+        if len(m) > per_chunk:
+            keep = np.argpartition(m, per_chunk)[:per_chunk]
+            x, m = x[keep], m[keep]
+        best_x, best_m = np.concatenate([best_x, x]), np.concatenate([best_m, m])
+        if len(best_m) > k:
+            keep = np.argpartition(best_m, k)[:k]
+            best_x, best_m = best_x[keep], best_m[keep]
+    out = np.sort(best_x[np.isfinite(best_m)].astype(np.float64))
+    if use_cache:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, version=np.int64(HARD_VERSION), x=out)
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError:
+            pass
+    return out

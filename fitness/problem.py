@@ -93,6 +93,12 @@ class Problem:
             x = real_points(target, spec.lo, spec.hi, spec.n_points)
         else:  # cr mode: float32 inputs, held as float64 (the dtype its programs compute in)
             x = fitness_points(spec.lo, spec.hi, spec.dtype, n=spec.n_points).astype(dt)
+        hard = np.empty(0, np.float64)
+        if spec.mode == "cr":  # the inputs nearest a rounding midpoint, over the whole domain
+            from .cr import hard_inputs
+
+            hard = hard_inputs(target, spec.lo, spec.hi, use_cache=use_cache)
+            x = np.unique(np.concatenate([x, hard]))
         ref = reference_values(target, x, spec.lo, spec.hi, dt, use_cache=use_cache)
         if spec.mode == "ulp" and not spec.frame and np.all(np.isfinite(ref.hi)):
             x, ref = _with_output_edges(target, x, ref, spec, use_cache)
@@ -110,6 +116,8 @@ class Problem:
                 weight = np.where(ref.hi != 0, 1.0 / np.abs(ref.hi), 0.0)
         n_fit = min(len(x), 512)
         fit_idx = np.unique(np.linspace(0, len(x) - 1, n_fit).round().astype(np.int64))
+        if len(hard):  # the fitter must see the hard inputs too
+            fit_idx = np.union1d(fit_idx, np.searchsorted(x, hard))
         plo, phi = (spec.lo, spec.hi) if not spec.frame else _core_domain(spec.frame)
         probes = np.linspace(plo, phi, 19)[1:-1].astype(dt)
         val_x = val_ref = None

@@ -55,7 +55,7 @@ def test_cr_ratio_of_special_results():
 
 
 def test_cr_problem_computes_in_float64_on_float32_inputs():
-    p = Problem.build(ProblemSpec("exp2", 0.0, 1.0, mode="cr", n_points=256))
+    p = Problem.build(ProblemSpec("exp2", 0.5, 1.0, mode="cr", n_points=256))
     assert p.spec.eval_dtype == "float64" and p.x.dtype == np.float64
     assert np.array_equal(p.x.astype(np.float32).astype(np.float64), p.x)
     with pytest.raises(ValueError, match="float32"):
@@ -72,7 +72,7 @@ def _cli(args: list[str]) -> None:
 @pytest.mark.skipif(CC is None, reason="no C compiler")
 def test_cr_run_report_export_verify(tmp_path, capsys):
     rd = tmp_path / "run"
-    _cli(["run", "--target", "exp2", "--domain", "0", "1", "--mode", "cr", "--budget-evals", "400", "--seed", "1",
+    _cli(["run", "--target", "exp2", "--domain", "0.5", "1", "--mode", "cr", "--budget-evals", "400", "--seed", "1",
           "--max-ops", "12", "--workers", "1", "--quiet", "--run-dir", str(rd)])
     from search.results import load_run
 
@@ -96,10 +96,29 @@ def test_cr_run_report_export_verify(tmp_path, capsys):
                    check=True, capture_output=True, text=True)
     fn = ctypes.CDLL(str(tmp_path / "w.so")).run
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
-    x = np.random.default_rng(1).uniform(0, 1, 200_000).astype(np.float32)
+    x = np.random.default_rng(1).uniform(0.5, 1, 200_000).astype(np.float32)
     y = np.empty_like(x)
     fn(x.ctypes.data, y.ctypes.data, len(x))
     exported = record.program(record.best_per_cost[rep["cost"]])
     assert np.array_equal(y, evaluate(exported, x.astype(np.float64), "float64").astype(np.float32))
     ref = mp_values(get_target("exp2"), x[:5000].astype(np.float64))
     assert not misrounded(y[:5000].astype(np.float64), rounding_room(ref)[0]).any()
+
+
+def test_hard_inputs_are_the_nearest_to_a_midpoint_and_join_the_fitness_set():
+    from fitness.cr import hard_inputs, midpoint_margin
+    from fitness.points import all_floats
+
+    target = get_target("exp2")
+    lo, hi = 0.5, 0.5 + 2.0**-12  # 2^11 float32 inputs
+    hard = hard_inputs(target, lo, hi, k=16, chunk=1 << 8)
+    x = np.concatenate(list(all_floats(lo, hi, "float32"))).astype(np.float64)
+    m = midpoint_margin(x.astype(np.float32), np.exp2(x))
+    assert len(hard) >= 16 and np.all((hard >= lo) & (hard <= hi))
+    # every chunk of 2^8 inputs gave its hardest two: the hardest overall are among them
+    assert set(np.sort(x[np.argsort(m)[:4]])) <= set(hard)
+    assert np.array_equal(hard_inputs(target, lo, hi, k=16, chunk=1 << 8), hard)  # from the cache now
+    exact = mp_values(target, hard)
+    assert np.all(np.min(rounding_room(exact)[1:], axis=0) / np.spacing(np.float32(1.5)) < 0.05)
+    p = Problem.build(ProblemSpec("exp2", lo, hi, mode="cr", n_points=64))
+    assert set(hard_inputs(target, lo, hi)) <= set(p.x) and set(hard_inputs(target, lo, hi)) <= set(p.x[p.fit_idx])
