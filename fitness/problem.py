@@ -105,11 +105,9 @@ class Problem:
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
             raise ValueError(f"{spec.target} is not finite at x = {float(bad)!r} inside the domain")
-        if spec.mode == "cr":  # the fitter's stand-in for the cr ratio (fitness.cr)
-            from .cr import room_weight
-
-            weight = room_weight(ref)
-        elif spec.mode == "ulp":
+        if spec.mode in ("ulp", "cr"):
+            # cr: the fitter works in float32 ulps too (a minimax relative fit is what leaves the
+            # most room at every point); the score is the cr ratio (fitness.evaluate.cr_summary)
             weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
         else:
             with np.errstate(divide="ignore", over="ignore"):
