@@ -211,6 +211,11 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
     else:
         out.append(Variant(f"AutoNumerics `{name}_f32` (examples/{export.name})", build,
                            scalar_kernel(f'#include "{export}"', fn), libs=["-lm"], vectorized=True))
+    cr = ROOT / "examples" / "cr" / f"{name}_f32_cr.c"  # correctly rounded (issue 15), if there is one
+    fn_cr = project_function(cr) if cr.exists() else None
+    if fn_cr is not None:
+        out.append(Variant(f"AutoNumerics `{name}_f32_cr`, correctly rounded (examples/cr/{cr.name})", build,
+                           scalar_kernel(f'#include "{cr}"', fn_cr), libs=["-lm"], vectorized=True))
     s8 = vector_peer(name, f"Sleef_{f}8_u10avx2", 8)
     s16 = vector_peer(name, f"Sleef_{f}16_u10avx512f", 16)
     m8 = vector_peer(name, f"_ZGVdN8v_{f}", 8)
