@@ -52,7 +52,8 @@ def header_text(record: RunRecord, entry: FrontEntry, report: VerifyReport | Non
                         if moved else "") + ".")
     if cfg.mode == "cr":
         lines.append("Mixed precision: float32 in and out, computed in float64 with one final rounding "
-                     "(searched in cr mode: distance to the correctly rounded result).")
+                     "(searched in cr mode for correct rounding: every fitness, validation and hard input kept "
+                     "inside its rounding interval).")
     if cfg.mode == "real":
         summ = entry.summary or {}
         lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry.error):.4g} on the fitness points.")
