@@ -50,6 +50,7 @@ from .special import FullRangeSpec, check_specials, get_spec, special_mask
 from .targets import Target, get_target
 
 GUARD_ULPS = 16
+MISROUNDED_KEPT = 64  # misrounded inputs a report lists
 CHUNK = 1 << 22  # 4M inputs: half a binade, so a chunk never straddles two
 TOTAL = 1 << 32
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -73,12 +74,14 @@ class FullRangeReport:
     seconds: float = 0.0
     evaluator: str = "llvmlite"
     n_misrounded: int = 0  # inputs with a finite, non-zero correct result that came out otherwise
+    misrounded_inputs: tuple = ()  # the first MISROUNDED_KEPT of them (float32 values), in input order
     binades: tuple = ()  # (sign, biased exponent, n, n_correctly_rounded, max_ulp, worst_x)
     domain: tuple = (-math.inf, math.inf)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["special_examples"] = [list(e) for e in self.special_examples]
+        d["misrounded_inputs"] = [float(v) for v in self.misrounded_inputs]
         d["special_case_mismatches"] = list(self.special_case_mismatches)
         d["binades"] = [list(b) for b in self.binades]
         d["domain"] = [_jsonable(v) for v in self.domain]
@@ -166,6 +169,7 @@ class _ChunkResult:
     sum_ulp: float = 0.0
     n_special_bad: int = 0
     special_examples: list = field(default_factory=list)
+    misrounded: list = field(default_factory=list)
     n_mpmath: int = 0
     binade: tuple = (0, 0)
 
@@ -188,6 +192,7 @@ def _check_chunk(fn, target: Target, x: np.ndarray, start: int) -> _ChunkResult:
     regular = ~special
     res.n_finite = int(np.count_nonzero(regular))
     res.n_cr_finite = int(np.count_nonzero(ok & regular))
+    res.misrounded = [float(v) for v in x[regular & ~ok][:MISROUNDED_KEPT]]
     # ULP errors: all of them (mean and max), on the inputs with a finite, non-zero correct result
     if res.n_finite:
         xr, yr, hr, lr = x[regular], y[regular], hi[regular], lo[regular]
@@ -316,6 +321,7 @@ def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name, compute
             max_ulp, worst_x = r.max_ulp, r.worst_x
     sum_ulp = sum(r.sum_ulp for r in results)
     examples = [e for r in results for e in r.special_examples][:10]
+    misrounded = tuple(v for r in results for v in r.misrounded)[:MISROUNDED_KEPT]
     binades: dict[tuple, list] = {}
     for r in results:
         if not r.n:
@@ -337,7 +343,7 @@ def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name, compute
         method=method, n_points=n, max_ulp=max_ulp, worst_x=worst_x,
         mean_ulp=sum_ulp / max(n_finite, 1), frac_correctly_rounded=sum(r.n_cr for r in results) / max(n, 1),
         frac_correctly_rounded_finite=sum(r.n_cr_finite for r in results) / max(n_finite, 1), n_finite=n_finite,
-        n_misrounded=n_finite - sum(r.n_cr_finite for r in results),
+        n_misrounded=n_finite - sum(r.n_cr_finite for r in results), misrounded_inputs=misrounded,
         special_mismatches=sum(r.n_special_bad for r in results), special_examples=tuple(examples),
         special_case_mismatches=case_bad, n_special_cases=n_cases, n_mpmath=sum(r.n_mpmath for r in results),
         seconds=seconds, evaluator=ev_name if compute == "float32" else f"{ev_name} ({compute} inside)",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from backends.export import export_source
 from dsl.program import Program
 from dsl.text import format_program
@@ -84,15 +86,9 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
     front = record.front
     if not front:
         raise ExportError(f"run {record.path} has no finite-error program on its front yet")
-    if cfg.mode == "cr":  # correctly rounded on every input checked, or nothing
-        for e in sorted(front, key=lambda e: e.cost):
-            if e.error >= 1.0:  # the cr ratio: misrounds a fitness point
-                continue
-            rep = policy.check(record, e, exhaustive, progress=progress)
-            if rep.frac_correctly_rounded == 1.0 and _specials_ok(rep):
-                return e, rep
-        raise ExportError("no program on the front is correctly rounded on every input checked; best cr ratio "
-                          f"on the fitness points: {min(e.error for e in front):.4g} (below 1 needed)")
+    if cfg.mode == "cr":
+        e, rep, _, _ = choose_correctly_rounded(record, exhaustive, progress)
+        return e, rep
     limit = 1.0 if max_ulp is None else max_ulp
     tried = []
     for e in sorted(front, key=lambda e: e.cost):
@@ -107,6 +103,42 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
     raise ExportError(f"no program on the front is within {limit:g} ULP{detail}; best on the fitness points: {best:.4g} ULP")
 
 
+def choose_correctly_rounded(record: RunRecord, exhaustive: bool, progress=None
+                             ) -> tuple[FrontEntry, VerifyReport, Program, tuple[float, ...]]:
+    """cr mode: the cheapest front program correctly rounded on every input of its check, tried
+    from the cheapest with a cr ratio of at most 1 on the fitness points.  An exhaustive check of a
+    complete (framed) function that finds at most ``fitness.cr.MAX_EXCEPTIONS`` misrounded inputs,
+    and every special value right, gets them as exceptions (``fitness.cr.with_exceptions``), and
+    the patched program is checked on every input again.  Returns (entry, report, program, the
+    exception inputs)."""
+    from fitness.cr import MAX_EXCEPTIONS, with_exceptions
+    from fitness.fullrange import reference_f32
+    from fitness.targets import get_target
+
+    front = record.front
+    tried = []
+    for e in sorted(front, key=lambda e: e.cost):
+        if e.error > 1.0:  # the cr ratio: misrounds a fitness point (exactly 1: a tie, maybe an exception)
+            continue
+        rep = policy.check(record, e, exhaustive, progress=progress)
+        program = record.program(e)
+        if rep.frac_correctly_rounded == 1.0 and _specials_ok(rep):
+            return e, rep, program, ()
+        bad = tuple(getattr(rep, "misrounded_inputs", ()))
+        n_bad = getattr(rep, "n_misrounded", -1)
+        if 0 < n_bad <= MAX_EXCEPTIONS and len(bad) == n_bad and _specials_ok(rep):
+            x = np.array(bad, np.float32)
+            cr, *_ = reference_f32(get_target(record.config.target), x)
+            patched = with_exceptions(program, x.astype(np.float64), cr.astype(np.float64))
+            rep = policy.check_program(record, patched, exhaustive, progress=progress)
+            if rep.frac_correctly_rounded == 1.0 and _specials_ok(rep):
+                return e, rep, patched, tuple(float(v) for v in x)
+        tried.append(f"{int(e.cost)} ops: {n_bad if n_bad >= 0 else '?'} misrounded")
+    detail = f" ({'; '.join(tried)})" if tried else ""
+    raise ExportError("no program on the front is correctly rounded on every input checked" + detail
+                      + f"; best cr ratio on the fitness points: {min(e.error for e in front):.4g} (at most 1 needed)")
+
+
 def _specials_ok(rep) -> bool:
     """Full-range reports also check special values (inf, NaN, signed zeros, overflow)."""
     ok = getattr(rep, "specials_ok", True)
@@ -118,12 +150,20 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
                progress: Callable[[int, int], None] | None = None) -> Exported:
     if lang not in EXTENSIONS:
         raise ExportError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
-    entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
-    program = record.program(entry)
+    note, exceptions = "", ()
+    if record.config.mode == "cr" and max_ops is None:
+        entry, report, program, exceptions = choose_correctly_rounded(record, exhaustive, progress)
+        if exceptions:
+            note = (f"Exceptions: {len(exceptions)} input(s) whose exact value lies within a float64 rounding of a "
+                    "float32 midpoint get their correctly rounded value by select: "
+                    + ", ".join(float(v).hex() for v in exceptions) + ".")
+    else:
+        entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
+        program = record.program(entry)
     dtype = policy.eval_dtype(record.config)
     io = "float32" if record.config.mode == "cr" else None
     try:
-        source = export_source(program, lang, name, dtype, header_text(record, entry, report), io_dtype=io)
+        source = export_source(program, lang, name, dtype, header_text(record, entry, report, note), io_dtype=io)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     path = Path(out) if out else record.path / "exports" / f"{name}.{EXTENSIONS[lang]}"
@@ -133,7 +173,8 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
             atomic_write_text(path.with_name(path.name + ".verify.json"),
                               json.dumps({"candidate": entry.id, "cost": entry.cost, "target": record.config.target,
                                           "function": name, "domain": list(record.config.domain),
-                                          "program": format_program(program), **report.to_dict()}, indent=1))
+                                          "program": format_program(program), **report.to_dict(),
+                                          **({"exceptions": list(exceptions)} if exceptions else {})}, indent=1))
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return Exported(program, entry, report, path, source)

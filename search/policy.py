@@ -47,6 +47,12 @@ def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False)
 def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_range: bool = False,
           workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Verify one entry's complete program the way every command does."""
+    return check_program(record, record.program(entry), exhaustive, full_range, workers, progress)
+
+
+def check_program(record: RunRecord, program, exhaustive: bool = False, full_range: bool = False,
+                  workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Verify a complete program of the run (an entry's, or one patched with exceptions)."""
     cfg = record.config
     if exhaustive and cfg.dtype != "float32":
         raise ExportError("exhaustive verification is for float32 programs only")
@@ -57,10 +63,10 @@ def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_r
         raise ExportError("--workers must be at least 1")
     try:
         if cfg.mode == "cr":  # float32 in and out, float64 inside: checked as the float32 function it is
-            return verify(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1], "float32",
+            return verify(program, get_target(cfg.target), cfg.domain[0], cfg.domain[1], "float32",
                           exhaustive=exhaustive, progress=progress, full_range=full, workers=workers,
                           compute="float64")
-        return verify(record.program(entry), get_target(cfg.target), cfg.domain[0], cfg.domain[1], eval_dtype(cfg),
+        return verify(program, get_target(cfg.target), cfg.domain[0], cfg.domain[1], eval_dtype(cfg),
                       exhaustive=exhaustive, progress=progress, full_range=full, workers=workers)
     except ValueError as exc:  # a user target without a float64 function cannot be checked on 2^32 inputs
         if not full:

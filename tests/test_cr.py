@@ -121,3 +121,19 @@ def test_hard_inputs_are_the_nearest_to_a_midpoint_and_join_the_fitness_set():
     assert np.all(np.min(rounding_room(exact)[1:], axis=0) / np.spacing(np.float32(1.5)) < 0.05)
     p = Problem.build(ProblemSpec("exp2", lo, hi, mode="cr", n_points=64))
     assert set(hard_inputs(target, lo, hi)) <= set(p.x) and set(hard_inputs(target, lo, hi)) <= set(p.x[p.fit_idx])
+
+
+def test_exceptions_replace_the_result_at_exactly_those_inputs():
+    from dsl.program import Node, Program
+    from fitness.cr import with_exceptions
+
+    prog = Program((Node("x"), Node("mul", (0, 0)), Node("cvt_f32", (1,))))  # x^2 in float64, rounded
+    a = np.array([0.75, -3.0, np.float32(1e-40)], np.float64)
+    patched = with_exceptions(prog, a, np.array([7.0, 8.0, 9.0]))
+    x32 = np.array([0.75, np.nextafter(np.float32(0.75), np.float32(1)), -3.0, np.float32(1e-40),
+                    np.float32(1.1e-40), 0.0, np.nan, np.inf], np.float32)
+    x = x32.astype(np.float64)
+    got, plain = evaluate(patched, x, "float64"), evaluate(prog, x, "float64")
+    assert list(got[[0, 2, 3]]) == [7.0, 8.0, 9.0]
+    keep = [1, 4, 5, 6, 7]
+    assert np.array_equal(got[keep], plain[keep], equal_nan=True)

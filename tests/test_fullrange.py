@@ -426,3 +426,7 @@ def test_mixed_precision_program_verifies_in_float64():
         verify_full_range(prog, "exp", 0.5, 0.5001, compute="float16")
     single = verify_full_range(prog, "exp", 0.5, 0.5001, chunk=1 << 20)  # the same program run in float32
     assert single.n_misrounded > 0
+    listed = np.array(single.misrounded_inputs, np.float32)
+    assert len(listed) == min(single.n_misrounded, 64) and np.all((listed >= 0.5) & (listed <= 0.5001))
+    y32 = evaluate(prog, listed, "float32")
+    assert not np.any(same_float32(y32, reference_f32(get_target("exp"), listed)[0]))
