@@ -116,6 +116,9 @@ def run(config: RunConfig, quiet: bool = False) -> RunResult:
     if not config.run_dir:
         config = config.replace(run_dir=default_run_dir(config))
     rd = RunDir(config.run_dir)
+    if config.mode == "cr" and not quiet:  # the one long step before the progress lines start
+        print(f"cr mode: finding the hard inputs of [{config.domain[0]:g}, {config.domain[1]:g}] (every float32 "
+              "there, about a minute per 2^30; cached for later runs)", file=sys.stderr, flush=True)
     problem = _build_problem(config)  # before creating anything: a bad problem leaves no trace
     rd.create()
     atomic_write_text(rd.config, json.dumps(config.to_dict(), indent=1))
