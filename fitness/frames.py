@@ -397,6 +397,20 @@ def _log_frame(b: _Builder, core: Program) -> int:
     return _log_specials(b, _log_sum(b, t, e, lo))
 
 
+def _log_atanh_frame(b: _Builder, core: Program) -> int:
+    """log x = e ln2 + 2 atanh(s), s = t / (t + 2) = (m - 1) / (m + 1) in [-0.1716, 0.1716]:
+    2 atanh(s) = 2s + s^3 core(s^2).  For float64 evaluation (cr mode): the core's argument spans
+    a 30th of the log core's, so a float64 polynomial of modest degree reaches 2^-55, where
+    (log1p(t) - t)/t^2 on [sqrt(1/2) - 1, sqrt(2) - 1] would need dozens of terms; in float32 the
+    division's rounding alone is a ULP of the result, so the float32 searches keep ``log``."""
+    t, e = _log_reduce(b)
+    s = b.add("div", t, b.add("add", t, b.const(2.0)))  # t + 2 is exact
+    u = b.add("mul", s, s)
+    g = b.core(core, u)
+    lo = b.add("fma", b.add("mul", s, u), g, b.add("mul", e, b.named("LN2_LO")))  # s^3 g + e LN2_LO
+    return _log_specials(b, _log_sum(b, b.add("add", s, s), e, lo))
+
+
 def _log1p_frame(b: _Builder, core: Program) -> int:
     """log1p x = log u + c/u, u = 1 + x rounded and c = (1 + x) - u exactly (2Sum): the log frame on
     u, with c/u (below half an ulp of u, relative) among the small terms.  |x| < 2^-25 gives x
@@ -504,6 +518,7 @@ def _check_log_constants(c: Mapping[str, float]) -> None:
 
 _SQ = SQRT_HALF
 _HALF_LN2 = math.log(2) / 2  # the exp reduction's |r| bound
+_ATANH_U_MAX = 0.02944  # s^2 at the ends of the log reduction: ((sqrt 2 - 1)/(sqrt 2 + 1))^2 = 0.029437...
 FRAMES: dict[str, Frame] = {
     f.name: f
     for f in (
@@ -559,6 +574,11 @@ FRAMES: dict[str, Frame] = {
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
               "(log1p(t) - t) / t^2 on [sqrt(1/2) - 1, sqrt(2) - 1]",
               {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
+        Frame("log_atanh", "log", (0.0, _ATANH_U_MAX), _log_atanh_frame,
+              "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/s^3 in u = s^2, result "
+              "e ln2 + 2s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
+              "(2 atanh(sqrt u) / sqrt u - 2) / u on [0, 0.02944]",
+              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
         Frame("log10", "log10", (_SQ - 1.0, 2 * _SQ - 1.0), _log10_frame,
               "x = (1 + t) 2^e as for log, core g ~ (log10(1+t) - t/ln10)/t^2, result e log10(2) + t/ln10 + "
               "t^2 g (split constants, the two large terms by Fast2Sum, one final rounding); -inf/NaN/inf by select",
@@ -580,7 +600,7 @@ FRAMES: dict[str, Frame] = {
 }
 
 _CHECKS = {**dict.fromkeys(("exp", "expm1", "sigmoid", "tanh"), _check_exp_constants),
-           **dict.fromkeys(("log", "log2", "log1p"), _check_log_constants),
+           **dict.fromkeys(("log", "log2", "log1p", "log_atanh"), _check_log_constants),
            "exp10": _check_exp10_constants, "log10": _check_log10_constants}
 
 
@@ -740,6 +760,10 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             from scipy.special import erf
 
             return erf(t)
+        if f.name == "log_atanh":  # (2 atanh(r)/r - 2)/u, r = sqrt u: by its series where the quotient cancels
+            r = np.sqrt(np.maximum(t, 0.0))
+            series = 2 / 3 + t * (2 / 5 + t * (2 / 7 + t * (2 / 9 + t * (2 / 11 + t * 2 / 13))))
+            return np.where(t < 1e-3, series, (2 * np.arctanh(r) / np.where(r > 0, r, 1.0) - 2) / np.where(t > 0, t, 1.0))
         if f.name in ERF_SHIFTS:
             from scipy.special import erfc
 
