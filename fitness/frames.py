@@ -411,6 +411,16 @@ def _log_atanh_frame(b: _Builder, core: Program) -> int:
     return _log_specials(b, _log_sum(b, b.add("add", s, s), e, lo))
 
 
+def _log2_atanh_frame(b: _Builder, core: Program) -> int:
+    """log2 x = e + (2/ln2) s + s^3 core(s^2), s = t / (t + 2): ``log_atanh`` in base 2 (float64
+    evaluation, cr mode); exact at powers of two (t = 0)."""
+    t, e = _log_reduce(b)
+    s = b.add("div", t, b.add("add", t, b.const(2.0)))
+    u = b.add("mul", s, s)
+    lo = b.add("mul", b.add("mul", s, u), b.core(core, u))
+    return _log_specials(b, b.add("add", e, b.add("fma", s, b.const(2 / math.log(2)), lo)))
+
+
 def _log1p_frame(b: _Builder, core: Program) -> int:
     """log1p x = log u + c/u, u = 1 + x rounded and c = (1 + x) - u exactly (2Sum): the log frame on
     u, with c/u (below half an ulp of u, relative) among the small terms.  |x| < 2^-25 gives x
@@ -579,6 +589,11 @@ FRAMES: dict[str, Frame] = {
               "e ln2 + 2s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
               "(2 atanh(sqrt u) / sqrt u - 2) / u on [0, 0.02944]",
               {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
+        Frame("log2_atanh", "log2", (0.0, _ATANH_U_MAX), _log2_atanh_frame,
+              "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/(s^3 ln2) in u = s^2, result "
+              "e + (2/ln2) s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
+              "(2 atanh(sqrt u) / sqrt u - 2) / (u ln2) on [0, 0.02944]",
+              {"SPLIT": SQRT_HALF}),
         Frame("log10", "log10", (_SQ - 1.0, 2 * _SQ - 1.0), _log10_frame,
               "x = (1 + t) 2^e as for log, core g ~ (log10(1+t) - t/ln10)/t^2, result e log10(2) + t/ln10 + "
               "t^2 g (split constants, the two large terms by Fast2Sum, one final rounding); -inf/NaN/inf by select",
@@ -600,7 +615,7 @@ FRAMES: dict[str, Frame] = {
 }
 
 _CHECKS = {**dict.fromkeys(("exp", "expm1", "sigmoid", "tanh"), _check_exp_constants),
-           **dict.fromkeys(("log", "log2", "log1p", "log_atanh"), _check_log_constants),
+           **dict.fromkeys(("log", "log2", "log1p", "log_atanh", "log2_atanh"), _check_log_constants),
            "exp10": _check_exp10_constants, "log10": _check_log10_constants}
 
 
@@ -760,10 +775,11 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             from scipy.special import erf
 
             return erf(t)
-        if f.name == "log_atanh":  # (2 atanh(r)/r - 2)/u, r = sqrt u: by its series where the quotient cancels
+        if f.name in ("log_atanh", "log2_atanh"):  # (2 atanh(r)/r - 2)/u, r = sqrt u: a series where it cancels
             r = np.sqrt(np.maximum(t, 0.0))
             series = 2 / 3 + t * (2 / 5 + t * (2 / 7 + t * (2 / 9 + t * (2 / 11 + t * 2 / 13))))
-            return np.where(t < 1e-3, series, (2 * np.arctanh(r) / np.where(r > 0, r, 1.0) - 2) / np.where(t > 0, t, 1.0))
+            g = np.where(t < 1e-3, series, (2 * np.arctanh(r) / np.where(r > 0, r, 1.0) - 2) / np.where(t > 0, t, 1.0))
+            return g / math.log(2) if f.name == "log2_atanh" else g
         if f.name in ERF_SHIFTS:
             from scipy.special import erfc
 

@@ -432,21 +432,25 @@ def test_mixed_precision_program_verifies_in_float64():
     assert not np.any(same_float32(y32, reference_f32(get_target("exp"), listed)[0]))
 
 
-def test_log_atanh_frame_in_float64_rounds_correctly():
-    """The float64 log frame for cr mode: a degree-7 float64 core in u = s^2 already rounds every
+@pytest.mark.parametrize("frame", ["log_atanh", "log2_atanh"])
+def test_log_atanh_frame_in_float64_rounds_correctly(frame):
+    """The float64 log frames for cr mode: a degree-7 float64 core in u = s^2 already rounds every
     float32 input of these subranges correctly (one final cvt_f32), special values included."""
-    lo, hi = get_frame("log_atanh").core_domain
+    target = get_frame(frame).target
+    lo, hi = get_frame(frame).core_domain
     u = np.linspace(lo, hi * 1.01, 400)
-    c = np.polynomial.polynomial.polyfit(u, core_reference("log_atanh", u), 7)
+    c = np.polynomial.polynomial.polyfit(u, core_reference(frame, u), 7)
     nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
     for v in c[-2::-1]:
         nodes.append(Node("param", (), float(v)))
         nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
         acc = len(nodes) - 1
-    prog = compose("log_atanh", Program(tuple(nodes), acc))
+    prog = compose(frame, Program(tuple(nodes), acc))
     prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
     for a, b in ((0.9999, 1.0002), (0.70, 0.7001), (1e30, 1.0001e30), (1e-40, 1.01e-40)):
-        rep = verify_full_range(prog, "log", a, b, chunk=1 << 20, compute="float64")
+        rep = verify_full_range(prog, target, a, b, chunk=1 << 20, compute="float64")
         assert rep.n_misrounded == 0 and rep.n_points > 500, (a, b, rep.n_misrounded)
-    y = evaluate(prog, np.array([0.0, -0.0, -1.0, np.inf, np.nan, 1.0]), "float64")
+    y = evaluate(prog, np.array([0.0, -0.0, -1.0, np.inf, np.nan, 1.0, 2.0**-140]), "float64")
     assert y[0] == y[1] == -np.inf and np.isnan(y[2]) and y[3] == np.inf and np.isnan(y[4]) and y[5] == 0.0
+    if frame == "log2_atanh":
+        assert y[6] == -140.0
