@@ -205,8 +205,10 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
     export = ROOT / "examples" / f"{name}_f32.c"
     f = f"{COMPOSED[name][0] if name in COMPOSED else name}f"
     out = []
-    fn = project_function(export)
-    if fn is None:
+    fn = project_function(export) if export.exists() else None
+    if not export.exists():
+        notes.append(f"skipped: {name}: no examples/{export.name} (only a correctly rounded export)")
+    elif fn is None:
         notes.append(f"skipped: {name}: {export.name} defines no `static inline float {name}_f32_inline(float)`")
     else:
         out.append(Variant(f"AutoNumerics `{name}_f32` (examples/{export.name})", build,
@@ -476,8 +478,10 @@ def command(args) -> str:
 
 
 def discovered() -> list[str]:
-    """Functions with an export in examples/: NAME for every examples/NAME_f32.c."""
-    return sorted(p.name[:-len("_f32.c")] for p in (ROOT / "examples").glob("*_f32.c"))
+    """Functions with an export in examples/: NAME for every examples/NAME_f32.c and every
+    correctly rounded examples/cr/NAME_f32_cr.c."""
+    return sorted({p.name[:-len("_f32.c")] for p in (ROOT / "examples").glob("*_f32.c")}
+                  | {p.name[:-len("_f32_cr.c")] for p in (ROOT / "examples" / "cr").glob("*_f32_cr.c")})
 
 
 def parse_args(argv=None) -> argparse.Namespace:
