@@ -99,22 +99,17 @@ def hard_inputs(target, lo: float, hi: float, k: int = HARD_POINTS, use_cache: b
     the set spreads over the binades of the domain."""
     import hashlib
 
-    from .atomic import atomic_write_bytes
     from .points import all_floats
-    from .reference import cache_dir
+    from .reference import cache_path, read_cached, write_cached
 
     if target.np_fn is None or k <= 0:
         return np.empty(0, np.float64)
     key = hashlib.sha256(f"v{HARD_VERSION}|{target.name}|{target.fingerprint}|{lo!r}|{hi!r}|{k}".encode()).hexdigest()[:32]
-    path = cache_dir() / "hard" / f"{target.name.replace(':', '_').replace('/', '_')}-{key}.npz"
+    path = cache_path("hard", target, key)
     use_cache = use_cache and bool(target.fingerprint)
-    if use_cache and path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if int(data["version"]) == HARD_VERSION:
-                    return data["x"].copy()
-        except (OSError, ValueError, KeyError):
-            pass
+    data = read_cached(path, HARD_VERSION) if use_cache else None
+    if data is not None and "x" in data:
+        return data["x"]
     from .points import count_floats
 
     per_chunk = max(2, k * chunk // max(count_floats(lo, hi, "float32"), 1))
@@ -132,14 +127,7 @@ def hard_inputs(target, lo: float, hi: float, k: int = HARD_POINTS, use_cache: b
             best_x, best_m = best_x[keep], best_m[keep]
     out = np.sort(best_x[np.isfinite(best_m)].astype(np.float64))
     if use_cache:
-        import io
-
-        buf = io.BytesIO()
-        np.savez(buf, version=np.int64(HARD_VERSION), x=out)
-        try:
-            atomic_write_bytes(path, buf.getvalue())
-        except OSError:
-            pass
+        write_cached(path, HARD_VERSION, x=out)
     return out
 
 

@@ -69,9 +69,10 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
 def _score_cr(program: Program, full: Program, problem: Problem, y: np.ndarray, frame) -> Scored:
     """cr mode: the float64 values before the final rounding against the correctly rounded
     float32 values (``fitness.cr``), on the fitness points and, near the limit, the validation set."""
-    summary = cr_summary(problem.x, y, problem.ref)
+    room, val_room = problem.cr_rooms
+    summary = cr_summary(problem.x, y, problem.ref, room)
     if problem.val_x is not None and summary.max_ulp <= VALIDATE_BELOW_ULP:
-        val = cr_summary(problem.val_x, evaluate(full, problem.val_x, "float64"), problem.val_ref)
+        val = cr_summary(problem.val_x, evaluate(full, problem.val_x, "float64"), problem.val_ref, val_room)
         if val.max_ulp > summary.max_ulp:
             summary = replace(summary, max_ulp=val.max_ulp, worst_x=val.worst_x)
         summary = replace(summary, frac_correctly_rounded=min(summary.frac_correctly_rounded, val.frac_correctly_rounded),
@@ -79,14 +80,14 @@ def _score_cr(program: Program, full: Program, problem: Problem, y: np.ndarray, 
     return Scored(program, summary, objective(summary, "cr"), cost(program), frame)
 
 
-def cr_summary(x: np.ndarray, y: np.ndarray, ref) -> ErrorSummary:
+def cr_summary(x: np.ndarray, y: np.ndarray, ref, room=None) -> ErrorSummary:
     """An ``ErrorSummary`` in cr units: ``max_ulp``/``mean_ulp`` are cr ratios (``fitness.cr``: the
     error over the room the rounding interval leaves; below 1: rounds correctly),
     ``frac_correctly_rounded`` counts the points whose float32 rounding is the correct one."""
     from .cr import cr_ratio, misrounded, rounding_room
     from .metrics import relative_errors
 
-    room = rounding_room(ref)
+    room = rounding_room(ref) if room is None else room
     e = cr_ratio(y, ref, room)
     bad = misrounded(y, room[0])
     worst = int(np.argmax(e)) if len(e) else 0

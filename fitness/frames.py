@@ -397,15 +397,20 @@ def _log_frame(b: _Builder, core: Program) -> int:
     return _log_specials(b, _log_sum(b, t, e, lo))
 
 
+def _atanh_reduce(b: _Builder) -> tuple[int, int, int]:
+    """(s, u = s^2, e): the log reduction, then s = t / (t + 2) = (m - 1) / (m + 1) (t + 2 exact)."""
+    t, e = _log_reduce(b)
+    s = b.add("div", t, b.add("add", t, b.const(2.0)))
+    return s, b.add("mul", s, s), e
+
+
 def _log_atanh_frame(b: _Builder, core: Program) -> int:
     """log x = e ln2 + 2 atanh(s), s = t / (t + 2) = (m - 1) / (m + 1) in [-0.1716, 0.1716]:
     2 atanh(s) = 2s + s^3 core(s^2).  For float64 evaluation (cr mode): the core's argument spans
     a 30th of the log core's, so a float64 polynomial of modest degree reaches 2^-55, where
     (log1p(t) - t)/t^2 on [sqrt(1/2) - 1, sqrt(2) - 1] would need dozens of terms; in float32 the
     division's rounding alone is a ULP of the result, so the float32 searches keep ``log``."""
-    t, e = _log_reduce(b)
-    s = b.add("div", t, b.add("add", t, b.const(2.0)))  # t + 2 is exact
-    u = b.add("mul", s, s)
+    s, u, e = _atanh_reduce(b)
     g = b.core(core, u)
     lo = b.add("fma", b.add("mul", s, u), g, b.add("mul", e, b.named("LN2_LO")))  # s^3 g + e LN2_LO
     return _log_specials(b, _log_sum(b, b.add("add", s, s), e, lo))
@@ -414,9 +419,7 @@ def _log_atanh_frame(b: _Builder, core: Program) -> int:
 def _log2_atanh_frame(b: _Builder, core: Program) -> int:
     """log2 x = e + (2/ln2) s + s^3 core(s^2), s = t / (t + 2): ``log_atanh`` in base 2 (float64
     evaluation, cr mode); exact at powers of two (t = 0)."""
-    t, e = _log_reduce(b)
-    s = b.add("div", t, b.add("add", t, b.const(2.0)))
-    u = b.add("mul", s, s)
+    s, u, e = _atanh_reduce(b)
     lo = b.add("mul", b.add("mul", s, u), b.core(core, u))
     return _log_specials(b, b.add("add", e, b.add("fma", s, b.const(2 / math.log(2)), lo)))
 

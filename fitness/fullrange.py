@@ -211,11 +211,11 @@ _WORKER: dict = {}
 
 def _worker_init(program_text: str, target_name: str, compute: str = "float32") -> None:
     program = parse_program(program_text)
-    _WORKER["fn"] = _kernel(program, compute)
+    _WORKER["fn"] = float32_function(program, compute)
     _WORKER["target"] = get_target(target_name)
 
 
-def _kernel(program: Program, compute: str) -> Callable[[np.ndarray], np.ndarray]:
+def float32_function(program: Program, compute: str) -> Callable[[np.ndarray], np.ndarray]:
     """The llvmlite kernel as a float32 -> float32 function: in float32, or (``compute`` =
     "float64", a mixed-precision program) on the exactly widened input, its float64 result
     converted to float32 (exact when the program ends in ``cvt_f32``, the one final rounding)."""
@@ -285,7 +285,7 @@ def verify_full_range(program: Program, target: Target | str, lo: float = -math.
     fn = evaluator
     if fn is None and workers <= 1:
         try:
-            fn = _kernel(program, compute)
+            fn = float32_function(program, compute)
         except Exception:  # no llvmlite here: the numpy evaluator is the reference, only slower
             from backends.numpy_backend import evaluate
 
@@ -335,7 +335,7 @@ def _merge(results, program, target, spec, lo, hi, fn, seconds, ev_name, compute
     n_cases = 0
     if spec is not None:
         if fn is None:
-            fn = _kernel(program, compute)
+            fn = float32_function(program, compute)
         n_cases = len(spec.cases)
         case_bad = tuple(m.to_dict() for m in check_specials(fn, spec))
     method = "full-range" if (lo == -math.inf and hi == math.inf) else "exhaustive"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -144,6 +145,14 @@ class Problem:
         ref = mp_values(self.target, x)
         return replace(self, val_x=np.concatenate([self.val_x, x]),
                        val_ref=Reference(np.concatenate([self.val_ref.hi, ref.hi]), np.concatenate([self.val_ref.lo, ref.lo])))
+
+    @cached_property
+    def cr_rooms(self) -> tuple:
+        """cr mode: ``fitness.cr.rounding_room`` of the fitness and of the validation references,
+        computed once per problem rather than once per scored candidate."""
+        from .cr import rounding_room
+
+        return rounding_room(self.ref), (rounding_room(self.val_ref) if self.val_ref is not None else None)
 
     def realize(self, program: Program, frame_constants: dict[str, float] | None = None) -> Program:
         """The program that is actually evaluated: the candidate, or the frame around it (with the

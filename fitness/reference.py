@@ -67,26 +67,45 @@ def _key(target: Target, lo: float, hi: float, dtype: str, x: np.ndarray) -> str
 def reference_values(target: Target, x: np.ndarray, lo: float, hi: float, dtype: str, use_cache: bool = True) -> Reference:
     """Reference values at ``x``, from the disk cache when a previous run computed them."""
     use_cache = use_cache and bool(target.fingerprint)  # a user function without a source file: never cached
-    key = _key(target, lo, hi, dtype, x)
-    path = cache_dir() / "reference" / f"{target.name.replace(':', '_').replace('/', '_')}-{key}.npz"
-    if use_cache and path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if int(data["version"]) == CACHE_VERSION and np.array_equal(data["x"], x):
-                    return Reference(data["hi"].copy(), data["lo"].copy())
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache entry: recompute and overwrite it
+    path = cache_path("reference", target, _key(target, lo, hi, dtype, x))
+    data = read_cached(path, CACHE_VERSION) if use_cache else None
+    if data is not None and np.array_equal(data.get("x"), x) and "hi" in data and "lo" in data:
+        return Reference(data["hi"], data["lo"])
     ref = mp_values(target, x)
     if use_cache:
-        import io
-
-        buf = io.BytesIO()
-        np.savez(buf, version=np.int64(CACHE_VERSION), x=x, hi=ref.hi, lo=ref.lo)
-        try:
-            atomic_write_bytes(path, buf.getvalue())
-        except OSError:
-            pass  # a read-only cache folder costs speed, not correctness
+        write_cached(path, CACHE_VERSION, x=x, hi=ref.hi, lo=ref.lo)
     return ref
+
+
+def cache_path(kind: str, target: Target, key: str) -> Path:
+    """Where the disk cache keeps one ``kind`` of array for a target under ``key``."""
+    return cache_dir() / kind / f"{target.name.replace(':', '_').replace('/', '_')}-{key}.npz"
+
+
+def read_cached(path: Path, version: int) -> dict | None:
+    """The arrays of a cache entry of this version, or None (missing, unreadable, another version:
+    it is recomputed and overwritten).  npz without pickles: a cache never runs code."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["version"]) != version:
+                return None
+            return {k: data[k].copy() for k in data.files if k != "version"}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_cached(path: Path, version: int, **arrays) -> None:
+    """Write a cache entry atomically; a read-only cache folder costs speed, not correctness."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, version=np.int64(version), **arrays)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:
+        pass
 
 
 def fast_reference(target: Target, x: np.ndarray, dtype: str = "float32", guard_ulps: float = 16.0) -> Reference:

@@ -106,9 +106,9 @@ def verify(program: Program, target: Target, lo: float, hi: float, dtype: str = 
     t0 = time.perf_counter()
     n_dense = dense_size(target, dtype) if n_dense is None else n_dense
     if evaluator is None and compute not in (None, dtype):
-        from .fullrange import _kernel
+        from .fullrange import float32_function
 
-        fn, ev_name = _kernel(program, compute), f"llvmlite ({compute} inside)"
+        fn, ev_name = float32_function(program, compute), f"llvmlite ({compute} inside)"
     elif evaluator is None:
         fn, ev_name = best_evaluator(program, dtype)
     else:
