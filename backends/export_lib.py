@@ -21,12 +21,14 @@ import numpy as np
 from dsl.program import Program
 
 from .export import export_source
+from .export_simd import array_function, vector_functions
 
 CFLAGS = "-O3 -march=native -ffp-contract=off -fno-math-errno"
 CFLAGS_NOTE = ("-ffp-contract=off keeps every a*b+c a multiply and an add, as the programs say (GCC "
                "ignores the FP_CONTRACT pragma); -fno-math-errno lets sqrt vectorize; never -ffast-math "
-               "(the sources refuse it). -march=native may be any x86-64 level (x86-64-v3 for AVX2, "
-               "x86-64-v4 for AVX-512): the results are the same bits.")
+               "(the sources refuse it). -march=native may be any x86-64 level: the array entry points use "
+               "explicit AVX-512 intrinsics under x86-64-v4, AVX2 ones under x86-64-v3, a plain loop "
+               "otherwise, and the results are the same bits.")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def header(lib: str, functions: list[LibFunction]) -> str:
               "#ifdef __cplusplus", 'extern "C" {', "#endif", ""]
     for f in functions:
         lines += [f"float {f.name}(float x);",
-                  f"/* y[i] = {f.name}(x[i]) for i < n; x and y must not overlap (vectorized) */",
+                  f"/* y[i] = {f.name}(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */",
                   f"void {f.name}_array(const float *x, float *y, size_t n);", ""]
     lines += ["#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
@@ -81,8 +83,8 @@ def source(lib: str, functions: list[LibFunction]) -> str:
     for f in functions:
         parts.append(export_source(f.program, "c", f"{f.name}_inline", "float32", f.summary))
         parts.append(f"float {f.name}(float x)\n{{\n    return {f.name}_inline(x);\n}}\n")
-        parts.append(f"void {f.name}_array(const float *x, float *y, size_t n)\n{{\n"
-                     f"    for (size_t i = 0; i < n; i++)\n        y[i] = {f.name}_inline(x[i]);\n}}\n")
+        parts.append(vector_functions(f.program, f.name, f.name.upper()))
+        parts.append(array_function(f"{f.name}_array", f"{f.name}_inline", f.name))
     return "\n".join(parts)
 
 
@@ -150,7 +152,8 @@ def readme(lib: str, functions: list[LibFunction]) -> str:
 {rows}
 
 Each function `NAME` has a scalar entry point `float NAME(float x)` and an array entry point
-`void NAME_array(const float *x, float *y, size_t n)` (vectorized), declared in `{lib}.h`.
+`void NAME_array(const float *x, float *y, size_t n)` (explicit AVX-512 or AVX2 intrinsics where
+the build enables them; y may be x itself), declared in `{lib}.h`.
 
 Build and check:
 

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backends.export import export_source  # noqa: E402
+from backends.export_simd import array_function, vector_functions  # noqa: E402
 from backends.numpy_backend import evaluate  # noqa: E402
 from dsl.text import format_program, parse_program  # noqa: E402
 from fitness.frames import compose_split, get_split, piece_range  # noqa: E402
@@ -90,27 +91,34 @@ def _progress(label: str):
 
 # --- verify and export -------------------------------------------------------------------------------
 def c_example(program, name: str, header: str) -> str:
-    """The exported C, wrapped: ``NAME_inline`` (static inline), ``float NAME(float)``, ``NAME_array``."""
+    """The exported C, wrapped: ``NAME_inline`` (static inline), the vector functions ``NAME_v16``
+    (AVX-512) and ``NAME_v8`` (AVX2), ``float NAME(float)`` and ``NAME_array``."""
     inner = export_source(program, "c", f"{name}_inline", "float32", header)
+    guard = f"AUTONUMERICS_{name.upper()}_SIMD_H"
+    simd = vector_functions(program, name, name.upper())
     return inner + f"""
-/* External entry points.  For speed, #include this file and call {name}_inline() (or
-   {name}_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   {name}_inline() lane by lane. */
+#ifndef {guard}
+#define {guard}
+{simd}
+#endif /* {guard} */
+
+/* External entry points.  {name}_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call {name}_v16() / {name}_v8(), or
+   {name}_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float {name}(float x);
-void {name}_array(const float *restrict x, float *restrict y, size_t n);
+void {name}_array(const float *x, float *y, size_t n);
 
 float {name}(float x)
 {{
     return {name}_inline(x);
 }}
 
-void {name}_array(const float *restrict x, float *restrict y, size_t n)
-{{
-    for (size_t i = 0; i < n; i++)
-        y[i] = {name}_inline(x[i]);
-}}
-"""
+""" + array_function(f"{name}_array", f"{name}_inline", name)
 
 
 def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: float = 1.0,

@@ -200,6 +200,31 @@ def vector_peer(name: str, f: str, width: int) -> tuple[str, str, str]:
             "`" + COMPOSED[name][1].format(f=f) + "`")
 
 
+def double_composition(name: str, build: str) -> Variant:
+    """The composition at the project's accuracy: in double with SLEEF's double u10 function
+    (``Sleef_expd4_u10avx2`` / ``Sleef_expd8_u10avx512f``), rounded to float once at the end.
+    The float composition is cheaper but 2.3 ULP off (rounding of 1 + e and of e itself), so a
+    user who needs 1 ULP would write this one."""
+    base = COMPOSED[name][0]
+    width = 8 if build == "AVX2" else 16
+    v, p = VECTOR_OPS[width]
+    dv, dp, dw = ("__m256d", "_mm256", 4) if width == 8 else ("__m512d", "_mm512", 8)
+    half, lo, hi = (("__m128", "_mm256_castps256_ps128(x)", "_mm256_extractf128_ps(x, 1)") if width == 8 else
+                    ("__m256", "_mm512_castps512_ps256(x)",
+                     "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))"))
+    f = f"Sleef_{base}d{dw}_u10{'avx2' if width == 8 else 'avx512f'}"
+    join = ("_mm256_insertf128_ps(_mm256_castps128_ps256(a), b, 1)" if width == 8 else
+            "_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(a)), _mm256_castps_pd(b), 1))")
+    prelude = (f"#include <sleef.h>\nstatic inline {half} peer_half({half} x)\n{{\n"
+               f"    {dv} one = {dp}_set1_pd(1.0), d = {dp}_cvtps_pd(x);\n"
+               f"    return {dp}_cvtpd_ps({dp}_div_pd(one, {dp}_add_pd(one, {f}({dp}_sub_pd({dp}_setzero_pd(), d)))));\n}}\n"
+               f"static inline {v} peer_{name}_d({v} x)\n{{\n    {half} a = peer_half({lo}), b = peer_half({hi});\n"
+               f"    return {join};\n}}\n")
+    expr = COMPOSED[name][1].replace("1.0f", "1.0").format(f=f).replace("(-x)", "(-(double)x)")
+    return Variant(f"{SLEEF} `(float)({expr})`, in double", build, vector_kernel(prelude, f"peer_{name}_d", width),
+                   libs=["-lsleef"])
+
+
 def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
     """The C implementations of ``name`` for one build, in table order (project first)."""
     export = ROOT / "examples" / f"{name}_f32.c"
@@ -211,10 +236,19 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
     elif fn is None:
         notes.append(f"skipped: {name}: {export.name} defines no `static inline float {name}_f32_inline(float)`")
     else:
-        out.append(Variant(f"AutoNumerics `{name}_f32` (examples/{export.name})", build,
+        width = 8 if build == "AVX2" else 16
+        vfn = f"{name}_f32_v{width}"
+        if re.search(rf"static\s+inline\s+__m\d+\s+{vfn}\s*\(", export.read_text()):
+            out.append(Variant(f"AutoNumerics `{vfn}` (examples/{export.name})", build,
+                               vector_kernel(f'#include "{export}"', vfn, width), libs=["-lm"]))
+        out.append(Variant(f"AutoNumerics `{name}_f32`, GCC-vectorized loop over `{fn}`", build,
                            scalar_kernel(f'#include "{export}"', fn), libs=["-lm"], vectorized=True))
     cr = ROOT / "examples" / "cr" / f"{name}_f32_cr.c"  # correctly rounded (issue 15), if there is one
     fn_cr = project_function(cr) if cr.exists() else None
+    vcr = f"{name}_f32_cr_v16"
+    if fn_cr is not None and build != "AVX2" and re.search(rf"static\s+inline\s+__m512\s+{vcr}\s*\(", cr.read_text()):
+        out.append(Variant(f"AutoNumerics `{vcr}`, correctly rounded (examples/cr/{cr.name})", build,
+                           vector_kernel(f'#include "{cr}"', vcr, 16), libs=["-lm"]))
     if fn_cr is not None:
         out.append(Variant(f"AutoNumerics `{name}_f32_cr`, correctly rounded (examples/cr/{cr.name})", build,
                            scalar_kernel(f'#include "{cr}"', fn_cr), libs=["-lm"], vectorized=True))
@@ -235,6 +269,8 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
         out.append(Variant(f"glibc libmvec {m16[2]}", build,
                            vector_kernel(f"__m512 _ZGVeN16v_{f}(__m512);\n" + m16[0], m16[1], 16),
                            libs=["-lmvec", "-lm"]))
+    if name in COMPOSED:
+        out.append(double_composition(name, build))
     out.append(Variant(f"glibc {sc[2]} (scalar loop)", build, scalar_kernel("#include <math.h>\n" + sc[0], sc[1]),
                        libs=["-lm"], scalar_calls=True))
     out += peer_variants(name, build, peers, notes)

@@ -92,6 +92,7 @@
 #define CBRT_F32_INLINE_AN_RINT(a) rintf(a)
 #define CBRT_F32_INLINE_AN_FLOOR_VIA_RINT 0
 #endif
+#define CBRT_F32_INLINE_AN_CVT_F32(a) (a)
 
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -207,20 +208,224 @@ static inline float cbrt_f32_inline(float x)
 
 #endif /* AUTONUMERICS_CBRT_F32_INLINE_H */
 
-/* External entry points.  For speed, #include this file and call cbrt_f32_inline() (or
-   cbrt_f32_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   cbrt_f32_inline() lane by lane. */
+#ifndef AUTONUMERICS_CBRT_F32_SIMD_H
+#define AUTONUMERICS_CBRT_F32_SIMD_H
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline __m512 CBRT_F32_avx512_copysign(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b),
+                                                         _mm512_set1_epi32(0x7FFFFFFF), 0xE4));
+}
+
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 CBRT_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 CBRT_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 CBRT_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return CBRT_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(CBRT_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 CBRT_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 CBRT_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* cbrt_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 cbrt_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_abs_ps(x);
+    const __m512 v2 = CBRT_F32_avx512_frexp_m(v1);
+    const __m512 v3 = CBRT_F32_avx512_frexp_e(v1);
+    const __m512 v4 = _mm512_set1_ps(0x1.0000000000000p-1f);
+    const __m512 v5 = _mm512_add_ps(v3, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.5555560000000p-2f);
+    const __m512 v7 = _mm512_mul_ps(v5, v6);
+    const __m512 v8 = _mm512_roundscale_ps(v7, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 v9 = _mm512_set1_ps(-0x1.8000000000000p+1f);
+    const __m512 v10 = _mm512_fmadd_ps(v8, v9, v3);
+    const __m512 v11 = CBRT_F32_avx512_ldexp2(v2, v10);
+    const __m512 v12 = _mm512_set1_ps(0x1.2201ce0000000p-1f);
+    const __m512 v13 = _mm512_set1_ps(0x1.0a82d60000000p+1f);
+    const __m512 v14 = _mm512_fmadd_ps(v11, v12, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.883ca80000000p-2f);
+    const __m512 v16 = _mm512_fmadd_ps(v11, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(0x1.61d05c0000000p-3f);
+    const __m512 v18 = _mm512_set1_ps(0x1.dbc87a0000000p+0f);
+    const __m512 v19 = _mm512_fmadd_ps(v11, v17, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v21 = _mm512_fmadd_ps(v19, v11, v20);
+    const __m512 v22 = _mm512_div_ps(v16, v21);
+    const __m512 v23 = _mm512_mul_ps(v22, v22);
+    const __m512 v24 = _mm512_xor_ps(v23, _mm512_set1_ps(-0.0f));
+    const __m512 v25 = _mm512_fmadd_ps(v22, v22, v24);
+    const __m512 v26 = _mm512_xor_ps(v11, _mm512_set1_ps(-0.0f));
+    const __m512 v27 = _mm512_fmadd_ps(v23, v22, v26);
+    const __m512 v28 = _mm512_fmadd_ps(v25, v22, v27);
+    const __m512 v29 = _mm512_set1_ps(0x1.8000000000000p+1f);
+    const __m512 v30 = _mm512_mul_ps(v23, v29);
+    const __m512 v31 = _mm512_div_ps(v28, v30);
+    const __m512 v32 = _mm512_sub_ps(v22, v31);
+    const __m512 v33 = CBRT_F32_avx512_ldexp2_n(v32, CBRT_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v34 = CBRT_F32_avx512_copysign(v33, x);
+    const __m512 v35 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v36 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v35, _CMP_LT_OQ), v34, x);
+    const __m512 v37 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v38 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v37, v1, _CMP_LT_OQ), v36, x);
+    return v38;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline __m256 CBRT_F32_avx2_copysign(__m256 a, __m256 b)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}
+
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 CBRT_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 CBRT_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 CBRT_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* cbrt_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 cbrt_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v2 = CBRT_F32_avx2_frexp_m(v1);
+    const __m256 v3 = CBRT_F32_avx2_frexp_e(v1);
+    const __m256 v4 = _mm256_set1_ps(0x1.0000000000000p-1f);
+    const __m256 v5 = _mm256_add_ps(v3, v4);
+    const __m256 v6 = _mm256_set1_ps(0x1.5555560000000p-2f);
+    const __m256 v7 = _mm256_mul_ps(v5, v6);
+    const __m256 v8 = _mm256_round_ps(v7, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m256 v9 = _mm256_set1_ps(-0x1.8000000000000p+1f);
+    const __m256 v10 = _mm256_fmadd_ps(v8, v9, v3);
+    const __m256 v11 = CBRT_F32_avx2_ldexp2(v2, v10);
+    const __m256 v12 = _mm256_set1_ps(0x1.2201ce0000000p-1f);
+    const __m256 v13 = _mm256_set1_ps(0x1.0a82d60000000p+1f);
+    const __m256 v14 = _mm256_fmadd_ps(v11, v12, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.883ca80000000p-2f);
+    const __m256 v16 = _mm256_fmadd_ps(v11, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(0x1.61d05c0000000p-3f);
+    const __m256 v18 = _mm256_set1_ps(0x1.dbc87a0000000p+0f);
+    const __m256 v19 = _mm256_fmadd_ps(v11, v17, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v21 = _mm256_fmadd_ps(v19, v11, v20);
+    const __m256 v22 = _mm256_div_ps(v16, v21);
+    const __m256 v23 = _mm256_mul_ps(v22, v22);
+    const __m256 v24 = _mm256_xor_ps(v23, _mm256_set1_ps(-0.0f));
+    const __m256 v25 = _mm256_fmadd_ps(v22, v22, v24);
+    const __m256 v26 = _mm256_xor_ps(v11, _mm256_set1_ps(-0.0f));
+    const __m256 v27 = _mm256_fmadd_ps(v23, v22, v26);
+    const __m256 v28 = _mm256_fmadd_ps(v25, v22, v27);
+    const __m256 v29 = _mm256_set1_ps(0x1.8000000000000p+1f);
+    const __m256 v30 = _mm256_mul_ps(v23, v29);
+    const __m256 v31 = _mm256_div_ps(v28, v30);
+    const __m256 v32 = _mm256_sub_ps(v22, v31);
+    const __m256 v33 = CBRT_F32_avx2_ldexp2(v32, v8);
+    const __m256 v34 = CBRT_F32_avx2_copysign(v33, x);
+    const __m256 v35 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v36 = _mm256_blendv_ps(v34, x, _mm256_cmp_ps(v1, v35, _CMP_LT_OQ));
+    const __m256 v37 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v38 = _mm256_blendv_ps(v36, x, _mm256_cmp_ps(v37, v1, _CMP_LT_OQ));
+    return v38;
+}
+#endif /* avx2 */
+
+#endif /* AUTONUMERICS_CBRT_F32_SIMD_H */
+
+/* External entry points.  cbrt_f32_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call cbrt_f32_v16() / cbrt_f32_v8(), or
+   cbrt_f32_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float cbrt_f32(float x);
-void cbrt_f32_array(const float *restrict x, float *restrict y, size_t n);
+void cbrt_f32_array(const float *x, float *y, size_t n);
 
 float cbrt_f32(float x)
 {
     return cbrt_f32_inline(x);
 }
 
-void cbrt_f32_array(const float *restrict x, float *restrict y, size_t n)
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+void cbrt_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, cbrt_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, cbrt_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = cbrt_f32_inline(x[i]);
 }

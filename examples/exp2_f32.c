@@ -82,6 +82,7 @@
 #define EXP2_F32_INLINE_AN_RINT(a) rintf(a)
 #define EXP2_F32_INLINE_AN_FLOOR_VIA_RINT 0
 #endif
+#define EXP2_F32_INLINE_AN_CVT_F32(a) (a)
 
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -142,20 +143,139 @@ static inline float exp2_f32_inline(float x)
 
 #endif /* AUTONUMERICS_EXP2_F32_INLINE_H */
 
-/* External entry points.  For speed, #include this file and call exp2_f32_inline() (or
-   exp2_f32_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   exp2_f32_inline() lane by lane. */
+#ifndef AUTONUMERICS_EXP2_F32_SIMD_H
+#define AUTONUMERICS_EXP2_F32_SIMD_H
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 EXP2_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 EXP2_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 EXP2_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return EXP2_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(EXP2_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* exp2_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 exp2_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v2 = _mm512_sub_ps(x, v1);
+    const __m512 v3 = _mm512_set1_ps(-0x1.5088ba0000000p-7f);
+    const __m512 v4 = _mm512_add_ps(v2, v3);
+    const __m512 v5 = _mm512_set1_ps(0x1.4117c60000000p-13f);
+    const __m512 v6 = _mm512_set1_ps(0x1.60ecd20000000p-10f);
+    const __m512 v7 = _mm512_fmadd_ps(v4, v5, v6);
+    const __m512 v8 = _mm512_set1_ps(0x1.3c8ad80000000p-7f);
+    const __m512 v9 = _mm512_fmadd_ps(v4, v7, v8);
+    const __m512 v10 = _mm512_set1_ps(0x1.c84e120000000p-5f);
+    const __m512 v11 = _mm512_fmadd_ps(v2, v9, v10);
+    const __m512 v12 = _mm512_set1_ps(0x1.ee53280000000p-3f);
+    const __m512 v13 = _mm512_fmadd_ps(v4, v11, v12);
+    const __m512 v14 = _mm512_set1_ps(0x1.6428560000000p-1f);
+    const __m512 v15 = _mm512_fmadd_ps(v4, v13, v14);
+    const __m512 v16 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v17 = _mm512_fmadd_ps(v2, v15, v16);
+    const __m512 v18 = EXP2_F32_avx512_ldexp2_n(v17, EXP2_F32_avx512_ldexp2_clamp(v1));
+    const __m512 v19 = _mm512_set1_ps(0x1.fffffe0000000p+6f);
+    const __m512 v20 = _mm512_set1_ps(INFINITY);
+    const __m512 v21 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v19, x, _CMP_LT_OQ), v18, v20);
+    const __m512 v22 = _mm512_set1_ps(-0x1.2e00000000000p+7f);
+    const __m512 v23 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v24 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v22, _CMP_LT_OQ), v21, v23);
+    return v24;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 EXP2_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* exp2_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 exp2_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v2 = _mm256_sub_ps(x, v1);
+    const __m256 v3 = _mm256_set1_ps(-0x1.5088ba0000000p-7f);
+    const __m256 v4 = _mm256_add_ps(v2, v3);
+    const __m256 v5 = _mm256_set1_ps(0x1.4117c60000000p-13f);
+    const __m256 v6 = _mm256_set1_ps(0x1.60ecd20000000p-10f);
+    const __m256 v7 = _mm256_fmadd_ps(v4, v5, v6);
+    const __m256 v8 = _mm256_set1_ps(0x1.3c8ad80000000p-7f);
+    const __m256 v9 = _mm256_fmadd_ps(v4, v7, v8);
+    const __m256 v10 = _mm256_set1_ps(0x1.c84e120000000p-5f);
+    const __m256 v11 = _mm256_fmadd_ps(v2, v9, v10);
+    const __m256 v12 = _mm256_set1_ps(0x1.ee53280000000p-3f);
+    const __m256 v13 = _mm256_fmadd_ps(v4, v11, v12);
+    const __m256 v14 = _mm256_set1_ps(0x1.6428560000000p-1f);
+    const __m256 v15 = _mm256_fmadd_ps(v4, v13, v14);
+    const __m256 v16 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v17 = _mm256_fmadd_ps(v2, v15, v16);
+    const __m256 v18 = EXP2_F32_avx2_ldexp2(v17, v1);
+    const __m256 v19 = _mm256_set1_ps(0x1.fffffe0000000p+6f);
+    const __m256 v20 = _mm256_set1_ps(INFINITY);
+    const __m256 v21 = _mm256_blendv_ps(v18, v20, _mm256_cmp_ps(v19, x, _CMP_LT_OQ));
+    const __m256 v22 = _mm256_set1_ps(-0x1.2e00000000000p+7f);
+    const __m256 v23 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v24 = _mm256_blendv_ps(v21, v23, _mm256_cmp_ps(x, v22, _CMP_LT_OQ));
+    return v24;
+}
+#endif /* avx2 */
+
+#endif /* AUTONUMERICS_EXP2_F32_SIMD_H */
+
+/* External entry points.  exp2_f32_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call exp2_f32_v16() / exp2_f32_v8(), or
+   exp2_f32_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float exp2_f32(float x);
-void exp2_f32_array(const float *restrict x, float *restrict y, size_t n);
+void exp2_f32_array(const float *x, float *y, size_t n);
 
 float exp2_f32(float x)
 {
     return exp2_f32_inline(x);
 }
 
-void exp2_f32_array(const float *restrict x, float *restrict y, size_t n)
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+void exp2_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, exp2_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp2_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = exp2_f32_inline(x[i]);
 }

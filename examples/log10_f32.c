@@ -112,6 +112,7 @@
 #define LOG10_F32_INLINE_AN_RINT(a) rintf(a)
 #define LOG10_F32_INLINE_AN_FLOOR_VIA_RINT 0
 #endif
+#define LOG10_F32_INLINE_AN_CVT_F32(a) (a)
 
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -213,20 +214,204 @@ static inline float log10_f32_inline(float x)
 
 #endif /* AUTONUMERICS_LOG10_F32_INLINE_H */
 
-/* External entry points.  For speed, #include this file and call log10_f32_inline() (or
-   log10_f32_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   log10_f32_inline() lane by lane. */
+#ifndef AUTONUMERICS_LOG10_F32_SIMD_H
+#define AUTONUMERICS_LOG10_F32_SIMD_H
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 LOG10_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 LOG10_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* log10_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 log10_f32_v16(__m512 x)
+{
+    const __m512 v1 = LOG10_F32_avx512_frexp_m(x);
+    const __m512 v2 = LOG10_F32_avx512_frexp_e(x);
+    const __m512 v3 = _mm512_set1_ps(0x1.6a09e60000000p-1f);
+    const __m512 v4 = _mm512_add_ps(v1, v1);
+    const __m512 v5 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v1, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v7 = _mm512_sub_ps(v2, v6);
+    const __m512 v8 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v2, v7);
+    const __m512 v9 = _mm512_sub_ps(v5, v6);
+    const __m512 v10 = _mm512_set1_ps(-0x1.0eb3580000000p-5f);
+    const __m512 v11 = _mm512_set1_ps(0x1.c87e200000000p-5f);
+    const __m512 v12 = _mm512_fmadd_ps(v10, v9, v11);
+    const __m512 v13 = _mm512_set1_ps(-0x1.d616b60000000p-5f);
+    const __m512 v14 = _mm512_fmadd_ps(v9, v12, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.f8e5060000000p-5f);
+    const __m512 v16 = _mm512_fmadd_ps(v9, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(-0x1.2788d80000000p-4f);
+    const __m512 v18 = _mm512_fmadd_ps(v16, v9, v17);
+    const __m512 v19 = _mm512_set1_ps(0x1.63cd900000000p-4f);
+    const __m512 v20 = _mm512_fmadd_ps(v9, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(-0x1.bcbe060000000p-4f);
+    const __m512 v22 = _mm512_fmadd_ps(v9, v20, v21);
+    const __m512 v23 = _mm512_set1_ps(0x1.287a740000000p-3f);
+    const __m512 v24 = _mm512_fmadd_ps(v9, v22, v23);
+    const __m512 v25 = _mm512_set1_ps(-0x1.bcb7ac0000000p-3f);
+    const __m512 v26 = _mm512_fmadd_ps(v9, v24, v25);
+    const __m512 v27 = _mm512_set1_ps(0x1.bcb7b20000000p-2f);
+    const __m512 v28 = _mm512_mul_ps(v9, v27);
+    const __m512 v29 = _mm512_xor_ps(v28, _mm512_set1_ps(-0.0f));
+    const __m512 v30 = _mm512_fmadd_ps(v9, v27, v29);
+    const __m512 v31 = _mm512_set1_ps(0x1.3440000000000p-2f);
+    const __m512 v32 = _mm512_mul_ps(v8, v31);
+    const __m512 v33 = _mm512_add_ps(v32, v28);
+    const __m512 v34 = _mm512_sub_ps(v33, v32);
+    const __m512 v35 = _mm512_sub_ps(v28, v34);
+    const __m512 v36 = _mm512_set1_ps(0x1.3509f80000000p-18f);
+    const __m512 v37 = _mm512_set1_ps(-0x1.5b235e0000000p-27f);
+    const __m512 v38 = _mm512_fmadd_ps(v9, v37, v30);
+    const __m512 v39 = _mm512_fmadd_ps(v8, v36, v38);
+    const __m512 v40 = _mm512_mul_ps(v9, v9);
+    const __m512 v41 = _mm512_add_ps(v39, v35);
+    const __m512 v42 = _mm512_fmadd_ps(v40, v26, v41);
+    const __m512 v43 = _mm512_add_ps(v33, v42);
+    const __m512 v44 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v45 = _mm512_set1_ps((-INFINITY));
+    const __m512 v46 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v44, _CMP_LT_OQ), v43, v45);
+    const __m512 v47 = _mm512_set1_ps(-0x0.0p+0f);
+    const __m512 v48 = _mm512_set1_ps(NAN);
+    const __m512 v49 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v47, _CMP_LT_OQ), v46, v48);
+    const __m512 v50 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v51 = _mm512_set1_ps(INFINITY);
+    const __m512 v52 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v50, x, _CMP_LT_OQ), v49, v51);
+    return v52;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 LOG10_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 LOG10_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* log10_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 log10_f32_v8(__m256 x)
+{
+    const __m256 v1 = LOG10_F32_avx2_frexp_m(x);
+    const __m256 v2 = LOG10_F32_avx2_frexp_e(x);
+    const __m256 v3 = _mm256_set1_ps(0x1.6a09e60000000p-1f);
+    const __m256 v4 = _mm256_add_ps(v1, v1);
+    const __m256 v5 = _mm256_blendv_ps(v1, v4, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v6 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v7 = _mm256_sub_ps(v2, v6);
+    const __m256 v8 = _mm256_blendv_ps(v2, v7, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v9 = _mm256_sub_ps(v5, v6);
+    const __m256 v10 = _mm256_set1_ps(-0x1.0eb3580000000p-5f);
+    const __m256 v11 = _mm256_set1_ps(0x1.c87e200000000p-5f);
+    const __m256 v12 = _mm256_fmadd_ps(v10, v9, v11);
+    const __m256 v13 = _mm256_set1_ps(-0x1.d616b60000000p-5f);
+    const __m256 v14 = _mm256_fmadd_ps(v9, v12, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.f8e5060000000p-5f);
+    const __m256 v16 = _mm256_fmadd_ps(v9, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(-0x1.2788d80000000p-4f);
+    const __m256 v18 = _mm256_fmadd_ps(v16, v9, v17);
+    const __m256 v19 = _mm256_set1_ps(0x1.63cd900000000p-4f);
+    const __m256 v20 = _mm256_fmadd_ps(v9, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(-0x1.bcbe060000000p-4f);
+    const __m256 v22 = _mm256_fmadd_ps(v9, v20, v21);
+    const __m256 v23 = _mm256_set1_ps(0x1.287a740000000p-3f);
+    const __m256 v24 = _mm256_fmadd_ps(v9, v22, v23);
+    const __m256 v25 = _mm256_set1_ps(-0x1.bcb7ac0000000p-3f);
+    const __m256 v26 = _mm256_fmadd_ps(v9, v24, v25);
+    const __m256 v27 = _mm256_set1_ps(0x1.bcb7b20000000p-2f);
+    const __m256 v28 = _mm256_mul_ps(v9, v27);
+    const __m256 v29 = _mm256_xor_ps(v28, _mm256_set1_ps(-0.0f));
+    const __m256 v30 = _mm256_fmadd_ps(v9, v27, v29);
+    const __m256 v31 = _mm256_set1_ps(0x1.3440000000000p-2f);
+    const __m256 v32 = _mm256_mul_ps(v8, v31);
+    const __m256 v33 = _mm256_add_ps(v32, v28);
+    const __m256 v34 = _mm256_sub_ps(v33, v32);
+    const __m256 v35 = _mm256_sub_ps(v28, v34);
+    const __m256 v36 = _mm256_set1_ps(0x1.3509f80000000p-18f);
+    const __m256 v37 = _mm256_set1_ps(-0x1.5b235e0000000p-27f);
+    const __m256 v38 = _mm256_fmadd_ps(v9, v37, v30);
+    const __m256 v39 = _mm256_fmadd_ps(v8, v36, v38);
+    const __m256 v40 = _mm256_mul_ps(v9, v9);
+    const __m256 v41 = _mm256_add_ps(v39, v35);
+    const __m256 v42 = _mm256_fmadd_ps(v40, v26, v41);
+    const __m256 v43 = _mm256_add_ps(v33, v42);
+    const __m256 v44 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v45 = _mm256_set1_ps((-INFINITY));
+    const __m256 v46 = _mm256_blendv_ps(v43, v45, _mm256_cmp_ps(x, v44, _CMP_LT_OQ));
+    const __m256 v47 = _mm256_set1_ps(-0x0.0p+0f);
+    const __m256 v48 = _mm256_set1_ps(NAN);
+    const __m256 v49 = _mm256_blendv_ps(v46, v48, _mm256_cmp_ps(x, v47, _CMP_LT_OQ));
+    const __m256 v50 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v51 = _mm256_set1_ps(INFINITY);
+    const __m256 v52 = _mm256_blendv_ps(v49, v51, _mm256_cmp_ps(v50, x, _CMP_LT_OQ));
+    return v52;
+}
+#endif /* avx2 */
+
+#endif /* AUTONUMERICS_LOG10_F32_SIMD_H */
+
+/* External entry points.  log10_f32_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call log10_f32_v16() / log10_f32_v8(), or
+   log10_f32_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float log10_f32(float x);
-void log10_f32_array(const float *restrict x, float *restrict y, size_t n);
+void log10_f32_array(const float *x, float *y, size_t n);
 
 float log10_f32(float x)
 {
     return log10_f32_inline(x);
 }
 
-void log10_f32_array(const float *restrict x, float *restrict y, size_t n)
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+void log10_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log10_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log10_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = log10_f32_inline(x[i]);
 }

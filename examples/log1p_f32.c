@@ -117,6 +117,7 @@
 #define LOG1P_F32_INLINE_AN_RINT(a) rintf(a)
 #define LOG1P_F32_INLINE_AN_FLOOR_VIA_RINT 0
 #endif
+#define LOG1P_F32_INLINE_AN_CVT_F32(a) (a)
 
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -223,20 +224,214 @@ static inline float log1p_f32_inline(float x)
 
 #endif /* AUTONUMERICS_LOG1P_F32_INLINE_H */
 
-/* External entry points.  For speed, #include this file and call log1p_f32_inline() (or
-   log1p_f32_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   log1p_f32_inline() lane by lane. */
+#ifndef AUTONUMERICS_LOG1P_F32_SIMD_H
+#define AUTONUMERICS_LOG1P_F32_SIMD_H
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 LOG1P_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 LOG1P_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* log1p_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 log1p_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_add_ps(v1, x);
+    const __m512 v3 = _mm512_sub_ps(v2, v1);
+    const __m512 v4 = _mm512_sub_ps(v2, v3);
+    const __m512 v5 = _mm512_sub_ps(v1, v4);
+    const __m512 v6 = _mm512_sub_ps(x, v3);
+    const __m512 v7 = _mm512_add_ps(v5, v6);
+    const __m512 v8 = LOG1P_F32_avx512_frexp_m(v2);
+    const __m512 v9 = LOG1P_F32_avx512_frexp_e(v2);
+    const __m512 v10 = _mm512_set1_ps(0x1.6a09e60000000p-1f);
+    const __m512 v11 = _mm512_add_ps(v8, v8);
+    const __m512 v12 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v8, v10, _CMP_LT_OQ), v8, v11);
+    const __m512 v13 = _mm512_sub_ps(v9, v1);
+    const __m512 v14 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v8, v10, _CMP_LT_OQ), v9, v13);
+    const __m512 v15 = _mm512_sub_ps(v12, v1);
+    const __m512 v16 = _mm512_set1_ps(-0x1.287e220000000p-4f);
+    const __m512 v17 = _mm512_set1_ps(0x1.044bb00000000p-3f);
+    const __m512 v18 = _mm512_fmadd_ps(v15, v16, v17);
+    const __m512 v19 = _mm512_set1_ps(-0x1.1034920000000p-3f);
+    const __m512 v20 = _mm512_fmadd_ps(v15, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(0x1.2311300000000p-3f);
+    const __m512 v22 = _mm512_fmadd_ps(v15, v20, v21);
+    const __m512 v23 = _mm512_set1_ps(-0x1.54223e0000000p-3f);
+    const __m512 v24 = _mm512_fmadd_ps(v22, v15, v23);
+    const __m512 v25 = _mm512_set1_ps(0x1.999d640000000p-3f);
+    const __m512 v26 = _mm512_fmadd_ps(v24, v15, v25);
+    const __m512 v27 = _mm512_set1_ps(-0x1.0004040000000p-2f);
+    const __m512 v28 = _mm512_fmadd_ps(v15, v26, v27);
+    const __m512 v29 = _mm512_set1_ps(0x1.5555540000000p-2f);
+    const __m512 v30 = _mm512_fmadd_ps(v15, v28, v29);
+    const __m512 v31 = _mm512_set1_ps(-0x1.fffffa0000000p-2f);
+    const __m512 v32 = _mm512_fmadd_ps(v15, v30, v31);
+    const __m512 v33 = _mm512_set1_ps(0x1.7f7d1c0000000p-20f);
+    const __m512 v34 = _mm512_div_ps(v7, v2);
+    const __m512 v35 = _mm512_fmadd_ps(v14, v33, v34);
+    const __m512 v36 = _mm512_mul_ps(v15, v15);
+    const __m512 v37 = _mm512_fmadd_ps(v36, v32, v35);
+    const __m512 v38 = _mm512_set1_ps(0x1.62e4000000000p-1f);
+    const __m512 v39 = _mm512_fmadd_ps(v14, v38, v15);
+    const __m512 v40 = _mm512_add_ps(v39, v37);
+    const __m512 v41 = _mm512_add_ps(v15, v37);
+    const __m512 v42 = _mm512_fmadd_ps(v14, v38, v41);
+    const __m512 v43 = _mm512_abs_ps(v14);
+    const __m512 v44 = _mm512_set1_ps(0x1.8000000000000p+0f);
+    const __m512 v45 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v43, v44, _CMP_LT_OQ), v42, v40);
+    const __m512 v46 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v47 = _mm512_set1_ps((-INFINITY));
+    const __m512 v48 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v2, v46, _CMP_LT_OQ), v45, v47);
+    const __m512 v49 = _mm512_set1_ps(-0x0.0p+0f);
+    const __m512 v50 = _mm512_set1_ps(NAN);
+    const __m512 v51 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v2, v49, _CMP_LT_OQ), v48, v50);
+    const __m512 v52 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v53 = _mm512_set1_ps(INFINITY);
+    const __m512 v54 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v52, v2, _CMP_LT_OQ), v51, v53);
+    const __m512 v55 = _mm512_abs_ps(x);
+    const __m512 v56 = _mm512_set1_ps(0x1.0000000000000p-25f);
+    const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v55, v56, _CMP_LT_OQ), v54, x);
+    return v57;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 LOG1P_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 LOG1P_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* log1p_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 log1p_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_add_ps(v1, x);
+    const __m256 v3 = _mm256_sub_ps(v2, v1);
+    const __m256 v4 = _mm256_sub_ps(v2, v3);
+    const __m256 v5 = _mm256_sub_ps(v1, v4);
+    const __m256 v6 = _mm256_sub_ps(x, v3);
+    const __m256 v7 = _mm256_add_ps(v5, v6);
+    const __m256 v8 = LOG1P_F32_avx2_frexp_m(v2);
+    const __m256 v9 = LOG1P_F32_avx2_frexp_e(v2);
+    const __m256 v10 = _mm256_set1_ps(0x1.6a09e60000000p-1f);
+    const __m256 v11 = _mm256_add_ps(v8, v8);
+    const __m256 v12 = _mm256_blendv_ps(v8, v11, _mm256_cmp_ps(v8, v10, _CMP_LT_OQ));
+    const __m256 v13 = _mm256_sub_ps(v9, v1);
+    const __m256 v14 = _mm256_blendv_ps(v9, v13, _mm256_cmp_ps(v8, v10, _CMP_LT_OQ));
+    const __m256 v15 = _mm256_sub_ps(v12, v1);
+    const __m256 v16 = _mm256_set1_ps(-0x1.287e220000000p-4f);
+    const __m256 v17 = _mm256_set1_ps(0x1.044bb00000000p-3f);
+    const __m256 v18 = _mm256_fmadd_ps(v15, v16, v17);
+    const __m256 v19 = _mm256_set1_ps(-0x1.1034920000000p-3f);
+    const __m256 v20 = _mm256_fmadd_ps(v15, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(0x1.2311300000000p-3f);
+    const __m256 v22 = _mm256_fmadd_ps(v15, v20, v21);
+    const __m256 v23 = _mm256_set1_ps(-0x1.54223e0000000p-3f);
+    const __m256 v24 = _mm256_fmadd_ps(v22, v15, v23);
+    const __m256 v25 = _mm256_set1_ps(0x1.999d640000000p-3f);
+    const __m256 v26 = _mm256_fmadd_ps(v24, v15, v25);
+    const __m256 v27 = _mm256_set1_ps(-0x1.0004040000000p-2f);
+    const __m256 v28 = _mm256_fmadd_ps(v15, v26, v27);
+    const __m256 v29 = _mm256_set1_ps(0x1.5555540000000p-2f);
+    const __m256 v30 = _mm256_fmadd_ps(v15, v28, v29);
+    const __m256 v31 = _mm256_set1_ps(-0x1.fffffa0000000p-2f);
+    const __m256 v32 = _mm256_fmadd_ps(v15, v30, v31);
+    const __m256 v33 = _mm256_set1_ps(0x1.7f7d1c0000000p-20f);
+    const __m256 v34 = _mm256_div_ps(v7, v2);
+    const __m256 v35 = _mm256_fmadd_ps(v14, v33, v34);
+    const __m256 v36 = _mm256_mul_ps(v15, v15);
+    const __m256 v37 = _mm256_fmadd_ps(v36, v32, v35);
+    const __m256 v38 = _mm256_set1_ps(0x1.62e4000000000p-1f);
+    const __m256 v39 = _mm256_fmadd_ps(v14, v38, v15);
+    const __m256 v40 = _mm256_add_ps(v39, v37);
+    const __m256 v41 = _mm256_add_ps(v15, v37);
+    const __m256 v42 = _mm256_fmadd_ps(v14, v38, v41);
+    const __m256 v43 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v14);
+    const __m256 v44 = _mm256_set1_ps(0x1.8000000000000p+0f);
+    const __m256 v45 = _mm256_blendv_ps(v42, v40, _mm256_cmp_ps(v43, v44, _CMP_LT_OQ));
+    const __m256 v46 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v47 = _mm256_set1_ps((-INFINITY));
+    const __m256 v48 = _mm256_blendv_ps(v45, v47, _mm256_cmp_ps(v2, v46, _CMP_LT_OQ));
+    const __m256 v49 = _mm256_set1_ps(-0x0.0p+0f);
+    const __m256 v50 = _mm256_set1_ps(NAN);
+    const __m256 v51 = _mm256_blendv_ps(v48, v50, _mm256_cmp_ps(v2, v49, _CMP_LT_OQ));
+    const __m256 v52 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v53 = _mm256_set1_ps(INFINITY);
+    const __m256 v54 = _mm256_blendv_ps(v51, v53, _mm256_cmp_ps(v52, v2, _CMP_LT_OQ));
+    const __m256 v55 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v56 = _mm256_set1_ps(0x1.0000000000000p-25f);
+    const __m256 v57 = _mm256_blendv_ps(v54, x, _mm256_cmp_ps(v55, v56, _CMP_LT_OQ));
+    return v57;
+}
+#endif /* avx2 */
+
+#endif /* AUTONUMERICS_LOG1P_F32_SIMD_H */
+
+/* External entry points.  log1p_f32_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call log1p_f32_v16() / log1p_f32_v8(), or
+   log1p_f32_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float log1p_f32(float x);
-void log1p_f32_array(const float *restrict x, float *restrict y, size_t n);
+void log1p_f32_array(const float *x, float *y, size_t n);
 
 float log1p_f32(float x)
 {
     return log1p_f32_inline(x);
 }
 
-void log1p_f32_array(const float *restrict x, float *restrict y, size_t n)
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+void log1p_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log1p_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log1p_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = log1p_f32_inline(x[i]);
 }

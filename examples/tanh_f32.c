@@ -113,6 +113,7 @@
 #define TANH_F32_INLINE_AN_RINT(a) rintf(a)
 #define TANH_F32_INLINE_AN_FLOOR_VIA_RINT 0
 #endif
+#define TANH_F32_INLINE_AN_CVT_F32(a) (a)
 
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -210,20 +211,226 @@ static inline float tanh_f32_inline(float x)
 
 #endif /* AUTONUMERICS_TANH_F32_INLINE_H */
 
-/* External entry points.  For speed, #include this file and call tanh_f32_inline() (or
-   tanh_f32_array()) in your loop: GCC vectorizes the loop only when it can inline the function. */
+/* The same function on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   tanh_f32_inline() lane by lane. */
+#ifndef AUTONUMERICS_TANH_F32_SIMD_H
+#define AUTONUMERICS_TANH_F32_SIMD_H
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline __m512 TANH_F32_avx512_copysign(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b),
+                                                         _mm512_set1_epi32(0x7FFFFFFF), 0xE4));
+}
+
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 TANH_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 TANH_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 TANH_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return TANH_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(TANH_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* tanh_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 tanh_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v3 = _mm512_abs_ps(x);
+    const __m512 v4 = _mm512_set1_ps(-0x1.0000000000000p+1f);
+    const __m512 v5 = _mm512_mul_ps(v3, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.7154760000000p+0f);
+    const __m512 v7 = _mm512_mul_ps(v5, v6);
+    const __m512 v8 = _mm512_roundscale_ps(v7, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v9 = _mm512_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m512 v10 = _mm512_set1_ps(-0x1.62e4000000000p-1f);
+    const __m512 v11 = _mm512_fmadd_ps(v8, v10, v5);
+    const __m512 v12 = _mm512_fmadd_ps(v8, v9, v11);
+    const __m512 v13 = _mm512_sub_ps(v11, v12);
+    const __m512 v14 = _mm512_fmadd_ps(v8, v9, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.6accdc0000000p-10f);
+    const __m512 v16 = _mm512_set1_ps(0x1.121d5c0000000p-7f);
+    const __m512 v17 = _mm512_fmadd_ps(v12, v15, v16);
+    const __m512 v18 = _mm512_set1_ps(0x1.5557d00000000p-5f);
+    const __m512 v19 = _mm512_fmadd_ps(v12, v17, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.5554c40000000p-3f);
+    const __m512 v21 = _mm512_fmadd_ps(v12, v19, v20);
+    const __m512 v22 = _mm512_set1_ps(0x1.fffffe0000000p-2f);
+    const __m512 v23 = _mm512_fmadd_ps(v21, v12, v22);
+    const __m512 v24 = _mm512_mul_ps(v12, v12);
+    const __m512 v25 = _mm512_mul_ps(v24, v23);
+    const __m512 v26 = _mm512_add_ps(v12, v25);
+    const __m512 v27 = _mm512_sub_ps(v12, v26);
+    const __m512 v28 = _mm512_add_ps(v27, v25);
+    const __m512 v29 = _mm512_add_ps(v28, v14);
+    const __m512 v30 = _mm512_fmadd_ps(v14, v26, v29);
+    const __m512 v31 = _mm512_add_ps(v1, v26);
+    const __m512 v32 = _mm512_sub_ps(v1, v31);
+    const __m512 v33 = _mm512_add_ps(v32, v26);
+    const __m512 v34 = _mm512_add_ps(v33, v30);
+    const __m512 v35 = _mm512_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m512 v36 = TANH_F32_avx512_ldexp2_n(v31, TANH_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v37 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v5, v35, _CMP_LT_OQ), v36, v2);
+    const __m512 v38 = TANH_F32_avx512_ldexp2_n(v34, TANH_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v39 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v5, v35, _CMP_LT_OQ), v38, v2);
+    const __m512 v40 = _mm512_sub_ps(v1, v37);
+    const __m512 v41 = _mm512_sub_ps(v1, v40);
+    const __m512 v42 = _mm512_sub_ps(v41, v37);
+    const __m512 v43 = _mm512_sub_ps(v42, v39);
+    const __m512 v44 = _mm512_abs_ps(v8);
+    const __m512 v45 = _mm512_set1_ps(0x1.0000000000000p-1f);
+    const __m512 v46 = _mm512_xor_ps(v26, _mm512_set1_ps(-0.0f));
+    const __m512 v47 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v44, v45, _CMP_LT_OQ), v40, v46);
+    const __m512 v48 = _mm512_xor_ps(v30, _mm512_set1_ps(-0.0f));
+    const __m512 v49 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v44, v45, _CMP_LT_OQ), v43, v48);
+    const __m512 v50 = _mm512_add_ps(v1, v37);
+    const __m512 v51 = _mm512_sub_ps(v50, v1);
+    const __m512 v52 = _mm512_sub_ps(v51, v37);
+    const __m512 v53 = _mm512_sub_ps(v52, v39);
+    const __m512 v54 = _mm512_div_ps(v47, v50);
+    const __m512 v55 = _mm512_xor_ps(v50, _mm512_set1_ps(-0.0f));
+    const __m512 v56 = _mm512_fmadd_ps(v54, v55, v47);
+    const __m512 v57 = _mm512_add_ps(v56, v49);
+    const __m512 v58 = _mm512_fmadd_ps(v54, v53, v57);
+    const __m512 v59 = _mm512_fmadd_ps(v54, v45, v45);
+    const __m512 v60 = _mm512_fmadd_ps(v58, v59, v54);
+    const __m512 v61 = TANH_F32_avx512_copysign(v60, x);
+    return v61;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline __m256 TANH_F32_avx2_copysign(__m256 a, __m256 b)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}
+
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 TANH_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* tanh_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 tanh_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v3 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v4 = _mm256_set1_ps(-0x1.0000000000000p+1f);
+    const __m256 v5 = _mm256_mul_ps(v3, v4);
+    const __m256 v6 = _mm256_set1_ps(0x1.7154760000000p+0f);
+    const __m256 v7 = _mm256_mul_ps(v5, v6);
+    const __m256 v8 = _mm256_round_ps(v7, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v9 = _mm256_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m256 v10 = _mm256_set1_ps(-0x1.62e4000000000p-1f);
+    const __m256 v11 = _mm256_fmadd_ps(v8, v10, v5);
+    const __m256 v12 = _mm256_fmadd_ps(v8, v9, v11);
+    const __m256 v13 = _mm256_sub_ps(v11, v12);
+    const __m256 v14 = _mm256_fmadd_ps(v8, v9, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.6accdc0000000p-10f);
+    const __m256 v16 = _mm256_set1_ps(0x1.121d5c0000000p-7f);
+    const __m256 v17 = _mm256_fmadd_ps(v12, v15, v16);
+    const __m256 v18 = _mm256_set1_ps(0x1.5557d00000000p-5f);
+    const __m256 v19 = _mm256_fmadd_ps(v12, v17, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.5554c40000000p-3f);
+    const __m256 v21 = _mm256_fmadd_ps(v12, v19, v20);
+    const __m256 v22 = _mm256_set1_ps(0x1.fffffe0000000p-2f);
+    const __m256 v23 = _mm256_fmadd_ps(v21, v12, v22);
+    const __m256 v24 = _mm256_mul_ps(v12, v12);
+    const __m256 v25 = _mm256_mul_ps(v24, v23);
+    const __m256 v26 = _mm256_add_ps(v12, v25);
+    const __m256 v27 = _mm256_sub_ps(v12, v26);
+    const __m256 v28 = _mm256_add_ps(v27, v25);
+    const __m256 v29 = _mm256_add_ps(v28, v14);
+    const __m256 v30 = _mm256_fmadd_ps(v14, v26, v29);
+    const __m256 v31 = _mm256_add_ps(v1, v26);
+    const __m256 v32 = _mm256_sub_ps(v1, v31);
+    const __m256 v33 = _mm256_add_ps(v32, v26);
+    const __m256 v34 = _mm256_add_ps(v33, v30);
+    const __m256 v35 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m256 v36 = TANH_F32_avx2_ldexp2(v31, v8);
+    const __m256 v37 = _mm256_blendv_ps(v36, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v38 = TANH_F32_avx2_ldexp2(v34, v8);
+    const __m256 v39 = _mm256_blendv_ps(v38, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v40 = _mm256_sub_ps(v1, v37);
+    const __m256 v41 = _mm256_sub_ps(v1, v40);
+    const __m256 v42 = _mm256_sub_ps(v41, v37);
+    const __m256 v43 = _mm256_sub_ps(v42, v39);
+    const __m256 v44 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v8);
+    const __m256 v45 = _mm256_set1_ps(0x1.0000000000000p-1f);
+    const __m256 v46 = _mm256_xor_ps(v26, _mm256_set1_ps(-0.0f));
+    const __m256 v47 = _mm256_blendv_ps(v40, v46, _mm256_cmp_ps(v44, v45, _CMP_LT_OQ));
+    const __m256 v48 = _mm256_xor_ps(v30, _mm256_set1_ps(-0.0f));
+    const __m256 v49 = _mm256_blendv_ps(v43, v48, _mm256_cmp_ps(v44, v45, _CMP_LT_OQ));
+    const __m256 v50 = _mm256_add_ps(v1, v37);
+    const __m256 v51 = _mm256_sub_ps(v50, v1);
+    const __m256 v52 = _mm256_sub_ps(v51, v37);
+    const __m256 v53 = _mm256_sub_ps(v52, v39);
+    const __m256 v54 = _mm256_div_ps(v47, v50);
+    const __m256 v55 = _mm256_xor_ps(v50, _mm256_set1_ps(-0.0f));
+    const __m256 v56 = _mm256_fmadd_ps(v54, v55, v47);
+    const __m256 v57 = _mm256_add_ps(v56, v49);
+    const __m256 v58 = _mm256_fmadd_ps(v54, v53, v57);
+    const __m256 v59 = _mm256_fmadd_ps(v54, v45, v45);
+    const __m256 v60 = _mm256_fmadd_ps(v58, v59, v54);
+    const __m256 v61 = TANH_F32_avx2_copysign(v60, x);
+    return v61;
+}
+#endif /* avx2 */
+
+#endif /* AUTONUMERICS_TANH_F32_SIMD_H */
+
+/* External entry points.  tanh_f32_array() runs the widest vector function the build enables;
+   for a loop of your own, #include this file and call tanh_f32_v16() / tanh_f32_v8(), or
+   tanh_f32_inline() (GCC vectorizes a plain loop over it when it can inline it). */
 #include <stddef.h>
 
 float tanh_f32(float x);
-void tanh_f32_array(const float *restrict x, float *restrict y, size_t n);
+void tanh_f32_array(const float *x, float *y, size_t n);
 
 float tanh_f32(float x)
 {
     return tanh_f32_inline(x);
 }
 
-void tanh_f32_array(const float *restrict x, float *restrict y, size_t n)
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+void tanh_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, tanh_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, tanh_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = tanh_f32_inline(x[i]);
 }

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from backends.export import export_source
+from backends.export_simd import simd_entry_points
 from dsl.program import Program
 from dsl.text import format_program
 from fitness.atomic import atomic_write_text
@@ -166,6 +167,8 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
         source = export_source(program, lang, name, dtype, header_text(record, entry, report, note), io_dtype=io)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
+    if lang == "c" and (dtype == "float32" or io == "float32"):  # float in and out: vector entry points too
+        source += simd_entry_points(program, name, dtype)
     path = Path(out) if out else record.path / "exports" / f"{name}.{EXTENSIONS[lang]}"
     try:
         atomic_write_text(path, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_export_simd import host_runs
 
+from backends.export_simd import ISAS
 from backends.numpy_backend import evaluate
 from dsl.text import parse_program
 
@@ -46,15 +49,23 @@ def test_there_are_examples():
     assert {p.name for p in EXAMPLES} >= {"exp_f32.c", "exp2_f32.c", "log_f32.c"}
 
 
+def host_levels() -> list[str]:
+    """-march levels to build the examples at: the baseline (the scalar loop) and each vector
+    level whose intrinsics this CPU runs (the NAME_array entry point picks the widest)."""
+    levels = ["x86-64"] if platform.machine() in ("x86_64", "AMD64") else [""]
+    return levels + [s.march for isa, s in ISAS.items() if levels[0] and host_runs(isa)]
+
+
 @pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("march", host_levels())
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_is_bit_identical_to_its_recorded_program(path, tmp_path):
+def test_example_is_bit_identical_to_its_recorded_program(path, march, tmp_path):
     source = path.read_text()
     name = path.stem
     program = recorded_program(source)
     lib = tmp_path / f"{name}.so"
-    cmd = [CC, "-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Werror", "-shared", "-fPIC", str(path), "-o",
-           str(lib), "-lm"]
+    cmd = [CC, "-O2", *([f"-march={march}"] if march else []), "-ffp-contract=off", "-std=c99", "-Wall", "-Werror",
+           "-shared", "-fPIC", str(path), "-o", str(lib), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     fn = getattr(ctypes.CDLL(str(lib)), f"{name}_array")
@@ -73,8 +84,9 @@ CR_EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "cr"
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("march", host_levels())
 @pytest.mark.parametrize("path", CR_EXAMPLES, ids=[p.stem for p in CR_EXAMPLES])
-def test_correctly_rounded_example(path, tmp_path):
+def test_correctly_rounded_example(path, march, tmp_path):
     """examples/cr: float in and out, double inside: bit-identical to its recorded float64 program
     on the widened inputs, and correctly rounded on a sample (its report: on all 2^32 inputs)."""
     from fitness.fullrange import reference_f32
@@ -85,10 +97,10 @@ def test_correctly_rounded_example(path, tmp_path):
     program = recorded_program(path.read_text(), "float64")
     wrap = tmp_path / "w.c"
     wrap.write_text(f'#include "{path}"\n#include <stddef.h>\nvoid run(const float *x, float *y, size_t n)\n'
-                    f"{{ for (size_t i = 0; i < n; i++) y[i] = {path.stem}(x[i]); }}\n")
+                    f"{{ {path.stem}_array(x, y, n); }}\n")
     lib = tmp_path / "w.so"
-    res = subprocess.run([CC, "-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Werror", "-shared", "-fPIC", str(wrap),
-                          "-o", str(lib), "-lm"], capture_output=True, text=True)
+    res = subprocess.run([CC, "-O2", *([f"-march={march}"] if march else []), "-ffp-contract=off", "-std=c99", "-Wall",
+                          "-Werror", "-shared", "-fPIC", str(wrap), "-o", str(lib), "-lm"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     fn = ctypes.CDLL(str(lib)).run
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]

@@ -152,3 +152,102 @@ static inline float exp2_f32_cr(float x_in)
 }
 
 #endif /* AUTONUMERICS_EXP2_F32_CR_H */
+
+/* exp2_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   exp2_f32_cr() lane by lane; exp2_f32_cr_array() runs the widest over an array. */
+#ifndef AUTONUMERICS_EXP2_F32_CR_SIMD_H
+#define AUTONUMERICS_EXP2_F32_CR_SIMD_H
+#include <stddef.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-2044, 2046] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512d EXP2_F32_CR_avx512_ldexp2_clamp(__m512d k)
+{
+    return _mm512_min_pd(_mm512_max_pd(k, _mm512_set1_pd(-2044.0)), _mm512_set1_pd(2046.0));
+}
+
+static inline __m512d EXP2_F32_CR_avx512_ldexp2_n(__m512d a, __m512d n)
+{
+    const __m512d half = _mm512_set1_pd(0.5);
+    return _mm512_scalef_pd(_mm512_scalef_pd(a, _mm512_mul_pd(n, half)), _mm512_fmadd_pd(n, half, half));
+}
+
+static inline __m512d EXP2_F32_CR_avx512_ldexp2(__m512d a, __m512d k)
+{
+    return EXP2_F32_CR_avx512_ldexp2_n(a, _mm512_roundscale_pd(EXP2_F32_CR_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* exp2_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d exp2_f32_cr_d8(__m512d x)
+{
+    const __m512d v1 = _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512d v2 = _mm512_sub_pd(x, v1);
+    const __m512d v3 = _mm512_set1_pd(0x1.b41a587335c13p-33);
+    const __m512d v4 = _mm512_set1_pd(0x1.630bb67083fa8p-28);
+    const __m512d v5 = _mm512_fmadd_pd(v2, v3, v4);
+    const __m512d v6 = _mm512_set1_pd(0x1.ffcc58059fa46p-24);
+    const __m512d v7 = _mm512_fmadd_pd(v2, v5, v6);
+    const __m512d v8 = _mm512_set1_pd(0x1.43090ab5f662fp-19);
+    const __m512d v9 = _mm512_fmadd_pd(v2, v7, v8);
+    const __m512d v10 = _mm512_set1_pd(0x1.5d87fe6ef4cf6p-15);
+    const __m512d v11 = _mm512_fmadd_pd(v2, v9, v10);
+    const __m512d v12 = _mm512_set1_pd(0x1.3b2ab6fc60955p-11);
+    const __m512d v13 = _mm512_fmadd_pd(v2, v11, v12);
+    const __m512d v14 = _mm512_set1_pd(0x1.c6b08d704b9fdp-8);
+    const __m512d v15 = _mm512_fmadd_pd(v2, v13, v14);
+    const __m512d v16 = _mm512_set1_pd(0x1.ebfbdff82c430p-5);
+    const __m512d v17 = _mm512_fmadd_pd(v2, v15, v16);
+    const __m512d v18 = _mm512_set1_pd(0x1.62e42fefa39edp-2);
+    const __m512d v19 = _mm512_fmadd_pd(v2, v17, v18);
+    const __m512d v20 = _mm512_set1_pd(0x1.0000000000000p+0);
+    const __m512d v21 = _mm512_fmadd_pd(v19, v2, v20);
+    const __m512d v22 = _mm512_mul_pd(v21, v21);
+    const __m512d v23 = EXP2_F32_CR_avx512_ldexp2_n(v22, EXP2_F32_CR_avx512_ldexp2_clamp(v1));
+    const __m512d v24 = _mm512_set1_pd(0x1.fffffe0000000p+6);
+    const __m512d v25 = _mm512_set1_pd(INFINITY);
+    const __m512d v26 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v24, x, _CMP_LT_OQ), v23, v25);
+    const __m512d v27 = _mm512_set1_pd(-0x1.2e00000000000p+7);
+    const __m512d v28 = _mm512_set1_pd(0x0.0p+0);
+    const __m512d v29 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v27, _CMP_LT_OQ), v26, v28);
+    const __m512d v30 = _mm512_cvtps_pd(_mm512_cvtpd_ps(v29));
+    const __m512d v31 = _mm512_set1_pd(0x1.0000000000000p-200);
+    const __m512d v32 = _mm512_set1_pd(-0x1.e7526e0000000p-6);
+    const __m512d v33 = _mm512_sub_pd(x, v32);
+    const __m512d v34 = _mm512_abs_pd(v33);
+    const __m512d v35 = _mm512_set1_pd(0x1.f58d620000000p-1);
+    const __m512d v36 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v34, v31, _CMP_LT_OQ), v30, v35);
+    return v36;
+}
+
+/* exp2_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+static inline __m512 exp2_f32_cr_v16(__m512 x)
+{
+    __m256 lo = _mm512_castps512_ps256(x);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+    __m256 rlo = _mm512_cvtpd_ps(exp2_f32_cr_d8(_mm512_cvtps_pd(lo)));
+    __m256 rhi = _mm512_cvtpd_ps(exp2_f32_cr_d8(_mm512_cvtps_pd(hi)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
+                                               _mm256_castps_pd(rhi), 1));
+}
+#endif /* avx512 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+static inline void exp2_f32_cr_array(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, exp2_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        y[i] = exp2_f32_cr(x[i]);
+}
+
+#endif /* AUTONUMERICS_EXP2_F32_CR_SIMD_H */

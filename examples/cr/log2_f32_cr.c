@@ -170,3 +170,97 @@ static inline float log2_f32_cr(float x_in)
 }
 
 #endif /* AUTONUMERICS_LOG2_F32_CR_H */
+
+/* log2_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   log2_f32_cr() lane by lane; log2_f32_cr_array() runs the widest over an array. */
+#ifndef AUTONUMERICS_LOG2_F32_CR_SIMD_H
+#define AUTONUMERICS_LOG2_F32_CR_SIMD_H
+#include <stddef.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512d LOG2_F32_CR_avx512_frexp_m(__m512d a)
+{
+    __mmask8 special = _mm512_fpclass_pd_mask(a, 0x9F);
+    return _mm512_mask_mov_pd(_mm512_getmant_pd(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512d LOG2_F32_CR_avx512_frexp_e(__m512d a)
+{
+    __mmask8 special = _mm512_fpclass_pd_mask(a, 0x9F);
+    return _mm512_maskz_add_pd((__mmask8)~special, _mm512_getexp_pd(a), _mm512_set1_pd(1.0));
+}
+
+/* log2_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d log2_f32_cr_d8(__m512d x)
+{
+    const __m512d v1 = LOG2_F32_CR_avx512_frexp_m(x);
+    const __m512d v2 = LOG2_F32_CR_avx512_frexp_e(x);
+    const __m512d v3 = _mm512_set1_pd(0x1.6a09e60000000p-1);
+    const __m512d v4 = _mm512_add_pd(v1, v1);
+    const __m512d v5 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v3, _CMP_LT_OQ), v1, v4);
+    const __m512d v6 = _mm512_set1_pd(0x1.0000000000000p+0);
+    const __m512d v7 = _mm512_sub_pd(v2, v6);
+    const __m512d v8 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v3, _CMP_LT_OQ), v2, v7);
+    const __m512d v9 = _mm512_sub_pd(v5, v6);
+    const __m512d v10 = _mm512_set1_pd(0x1.0000000000000p+1);
+    const __m512d v11 = _mm512_add_pd(v9, v10);
+    const __m512d v12 = _mm512_div_pd(v9, v11);
+    const __m512d v13 = _mm512_mul_pd(v12, v12);
+    const __m512d v14 = _mm512_mul_pd(v12, v13);
+    const __m512d v15 = _mm512_set1_pd(0x1.ee6f7310cf35ep-3);
+    const __m512d v16 = _mm512_set1_pd(0x1.0bd8cede2503bp-2);
+    const __m512d v17 = _mm512_fmadd_pd(v15, v13, v16);
+    const __m512d v18 = _mm512_set1_pd(0x1.484e9d494d402p-2);
+    const __m512d v19 = _mm512_fmadd_pd(v13, v17, v18);
+    const __m512d v20 = _mm512_set1_pd(0x1.a6175a93ec8f2p-2);
+    const __m512d v21 = _mm512_fmadd_pd(v13, v19, v20);
+    const __m512d v22 = _mm512_set1_pd(0x1.2776c512e4fe6p-1);
+    const __m512d v23 = _mm512_fmadd_pd(v13, v21, v22);
+    const __m512d v24 = _mm512_set1_pd(0x1.ec709dc39f3bfp-1);
+    const __m512d v25 = _mm512_fmadd_pd(v13, v23, v24);
+    const __m512d v26 = _mm512_mul_pd(v14, v25);
+    const __m512d v27 = _mm512_set1_pd(0x1.71547652b82fep+1);
+    const __m512d v28 = _mm512_fmadd_pd(v12, v27, v26);
+    const __m512d v29 = _mm512_add_pd(v8, v28);
+    const __m512d v30 = _mm512_set1_pd(0x1.0000000000000p-149);
+    const __m512d v31 = _mm512_set1_pd((-INFINITY));
+    const __m512d v32 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v30, _CMP_LT_OQ), v29, v31);
+    const __m512d v33 = _mm512_set1_pd(-0x0.0p+0);
+    const __m512d v34 = _mm512_set1_pd(NAN);
+    const __m512d v35 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v33, _CMP_LT_OQ), v32, v34);
+    const __m512d v36 = _mm512_set1_pd(0x1.fffffe0000000p+127);
+    const __m512d v37 = _mm512_set1_pd(INFINITY);
+    const __m512d v38 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v36, x, _CMP_LT_OQ), v35, v37);
+    const __m512d v39 = _mm512_cvtps_pd(_mm512_cvtpd_ps(v38));
+    return v39;
+}
+
+/* log2_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+static inline __m512 log2_f32_cr_v16(__m512 x)
+{
+    __m256 lo = _mm512_castps512_ps256(x);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(lo)));
+    __m256 rhi = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(hi)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
+                                               _mm256_castps_pd(rhi), 1));
+}
+#endif /* avx512 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+static inline void log2_f32_cr_array(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log2_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        y[i] = log2_f32_cr(x[i]);
+}
+
+#endif /* AUTONUMERICS_LOG2_F32_CR_SIMD_H */

@@ -239,3 +239,131 @@ static inline float log_f32_cr(float x_in)
 }
 
 #endif /* AUTONUMERICS_LOG_F32_CR_H */
+
+/* log_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
+   log_f32_cr() lane by lane; log_f32_cr_array() runs the widest over an array. */
+#ifndef AUTONUMERICS_LOG_F32_CR_SIMD_H
+#define AUTONUMERICS_LOG_F32_CR_SIMD_H
+#include <stddef.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512d LOG_F32_CR_avx512_frexp_m(__m512d a)
+{
+    __mmask8 special = _mm512_fpclass_pd_mask(a, 0x9F);
+    return _mm512_mask_mov_pd(_mm512_getmant_pd(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512d LOG_F32_CR_avx512_frexp_e(__m512d a)
+{
+    __mmask8 special = _mm512_fpclass_pd_mask(a, 0x9F);
+    return _mm512_maskz_add_pd((__mmask8)~special, _mm512_getexp_pd(a), _mm512_set1_pd(1.0));
+}
+
+/* log_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d log_f32_cr_d8(__m512d x)
+{
+    const __m512d v1 = LOG_F32_CR_avx512_frexp_m(x);
+    const __m512d v2 = LOG_F32_CR_avx512_frexp_e(x);
+    const __m512d v3 = _mm512_set1_pd(0x1.6a09e60000000p-1);
+    const __m512d v4 = _mm512_add_pd(v1, v1);
+    const __m512d v5 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v3, _CMP_LT_OQ), v1, v4);
+    const __m512d v6 = _mm512_set1_pd(0x1.0000000000000p+0);
+    const __m512d v7 = _mm512_sub_pd(v2, v6);
+    const __m512d v8 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v3, _CMP_LT_OQ), v2, v7);
+    const __m512d v9 = _mm512_sub_pd(v5, v6);
+    const __m512d v10 = _mm512_set1_pd(0x1.0000000000000p+1);
+    const __m512d v11 = _mm512_add_pd(v9, v10);
+    const __m512d v12 = _mm512_div_pd(v9, v11);
+    const __m512d v13 = _mm512_mul_pd(v12, v12);
+    const __m512d v14 = _mm512_set1_pd(0x1.57e4d61f6a723p-3);
+    const __m512d v15 = _mm512_set1_pd(0x1.73370f46f34d3p-3);
+    const __m512d v16 = _mm512_fmadd_pd(v13, v14, v15);
+    const __m512d v17 = _mm512_set1_pd(0x1.c72227f097dd6p-3);
+    const __m512d v18 = _mm512_fmadd_pd(v13, v16, v17);
+    const __m512d v19 = _mm512_set1_pd(0x1.2492420b93179p-2);
+    const __m512d v20 = _mm512_fmadd_pd(v13, v18, v19);
+    const __m512d v21 = _mm512_set1_pd(0x1.999999a16e4cap-2);
+    const __m512d v22 = _mm512_fmadd_pd(v13, v20, v21);
+    const __m512d v23 = _mm512_set1_pd(0x1.5555555554167p-1);
+    const __m512d v24 = _mm512_fmadd_pd(v13, v22, v23);
+    const __m512d v25 = _mm512_mul_pd(v12, v13);
+    const __m512d v26 = _mm512_set1_pd(0x1.7f7d1cf79abcap-20);
+    const __m512d v27 = _mm512_mul_pd(v8, v26);
+    const __m512d v28 = _mm512_fmadd_pd(v25, v24, v27);
+    const __m512d v29 = _mm512_add_pd(v12, v12);
+    const __m512d v30 = _mm512_set1_pd(0x1.62e4000000000p-1);
+    const __m512d v31 = _mm512_fmadd_pd(v8, v30, v29);
+    const __m512d v32 = _mm512_add_pd(v31, v28);
+    const __m512d v33 = _mm512_add_pd(v29, v28);
+    const __m512d v34 = _mm512_fmadd_pd(v8, v30, v33);
+    const __m512d v35 = _mm512_abs_pd(v8);
+    const __m512d v36 = _mm512_set1_pd(0x1.8000000000000p+0);
+    const __m512d v37 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v35, v36, _CMP_LT_OQ), v34, v32);
+    const __m512d v38 = _mm512_set1_pd(0x1.0000000000000p-149);
+    const __m512d v39 = _mm512_set1_pd((-INFINITY));
+    const __m512d v40 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v38, _CMP_LT_OQ), v37, v39);
+    const __m512d v41 = _mm512_set1_pd(-0x0.0p+0);
+    const __m512d v42 = _mm512_set1_pd(NAN);
+    const __m512d v43 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v41, _CMP_LT_OQ), v40, v42);
+    const __m512d v44 = _mm512_set1_pd(0x1.fffffe0000000p+127);
+    const __m512d v45 = _mm512_set1_pd(INFINITY);
+    const __m512d v46 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v44, x, _CMP_LT_OQ), v43, v45);
+    const __m512d v47 = _mm512_cvtps_pd(_mm512_cvtpd_ps(v46));
+    const __m512d v48 = _mm512_set1_pd(0x1.0000000000000p-200);
+    const __m512d v49 = _mm512_set1_pd(0x1.827a740000000p-7);
+    const __m512d v50 = _mm512_sub_pd(x, v49);
+    const __m512d v51 = _mm512_abs_pd(v50);
+    const __m512d v52 = _mm512_set1_pd(-0x1.1c2b1e0000000p+2);
+    const __m512d v53 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v51, v48, _CMP_LT_OQ), v47, v52);
+    const __m512d v54 = _mm512_set1_pd(0x1.2f1fd60000000p+3);
+    const __m512d v55 = _mm512_sub_pd(x, v54);
+    const __m512d v56 = _mm512_abs_pd(v55);
+    const __m512d v57 = _mm512_set1_pd(0x1.1fcbce0000000p+1);
+    const __m512d v58 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v56, v48, _CMP_LT_OQ), v53, v57);
+    const __m512d v59 = _mm512_set1_pd(0x1.bacb4a0000000p+25);
+    const __m512d v60 = _mm512_sub_pd(x, v59);
+    const __m512d v61 = _mm512_abs_pd(v60);
+    const __m512d v62 = _mm512_set1_pd(0x1.1e06960000000p+4);
+    const __m512d v63 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v61, v48, _CMP_LT_OQ), v58, v62);
+    const __m512d v64 = _mm512_set1_pd(0x1.b121a60000000p+76);
+    const __m512d v65 = _mm512_sub_pd(x, v64);
+    const __m512d v66 = _mm512_abs_pd(v65);
+    const __m512d v67 = _mm512_set1_pd(0x1.a9a3f20000000p+5);
+    const __m512d v68 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v66, v48, _CMP_LT_OQ), v63, v67);
+    const __m512d v69 = _mm512_set1_pd(0x1.6351d80000000p+95);
+    const __m512d v70 = _mm512_sub_pd(x, v69);
+    const __m512d v71 = _mm512_abs_pd(v70);
+    const __m512d v72 = _mm512_set1_pd(0x1.08b5120000000p+6);
+    const __m512d v73 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v71, v48, _CMP_LT_OQ), v68, v72);
+    return v73;
+}
+
+/* log_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+static inline __m512 log_f32_cr_v16(__m512 x)
+{
+    __m256 lo = _mm512_castps512_ps256(x);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(lo)));
+    __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(hi)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
+                                               _mm256_castps_pd(rhi), 1));
+}
+#endif /* avx512 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
+static inline void log_f32_cr_array(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        y[i] = log_f32_cr(x[i]);
+}
+
+#endif /* AUTONUMERICS_LOG_F32_CR_SIMD_H */

@@ -201,9 +201,205 @@ float cbrt_f32(float x)
     return cbrt_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline __m512 CBRT_F32_avx512_copysign(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b),
+                                                         _mm512_set1_epi32(0x7FFFFFFF), 0xE4));
+}
+
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 CBRT_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 CBRT_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 CBRT_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return CBRT_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(CBRT_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 CBRT_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 CBRT_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* cbrt_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 cbrt_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_abs_ps(x);
+    const __m512 v2 = CBRT_F32_avx512_frexp_m(v1);
+    const __m512 v3 = CBRT_F32_avx512_frexp_e(v1);
+    const __m512 v4 = _mm512_set1_ps(0x1.0000000000000p-1f);
+    const __m512 v5 = _mm512_add_ps(v3, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.5555560000000p-2f);
+    const __m512 v7 = _mm512_mul_ps(v5, v6);
+    const __m512 v8 = _mm512_roundscale_ps(v7, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 v9 = _mm512_set1_ps(-0x1.8000000000000p+1f);
+    const __m512 v10 = _mm512_fmadd_ps(v8, v9, v3);
+    const __m512 v11 = CBRT_F32_avx512_ldexp2(v2, v10);
+    const __m512 v12 = _mm512_set1_ps(0x1.2201ce0000000p-1f);
+    const __m512 v13 = _mm512_set1_ps(0x1.0a82d60000000p+1f);
+    const __m512 v14 = _mm512_fmadd_ps(v11, v12, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.883ca80000000p-2f);
+    const __m512 v16 = _mm512_fmadd_ps(v11, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(0x1.61d05c0000000p-3f);
+    const __m512 v18 = _mm512_set1_ps(0x1.dbc87a0000000p+0f);
+    const __m512 v19 = _mm512_fmadd_ps(v11, v17, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v21 = _mm512_fmadd_ps(v19, v11, v20);
+    const __m512 v22 = _mm512_div_ps(v16, v21);
+    const __m512 v23 = _mm512_mul_ps(v22, v22);
+    const __m512 v24 = _mm512_xor_ps(v23, _mm512_set1_ps(-0.0f));
+    const __m512 v25 = _mm512_fmadd_ps(v22, v22, v24);
+    const __m512 v26 = _mm512_xor_ps(v11, _mm512_set1_ps(-0.0f));
+    const __m512 v27 = _mm512_fmadd_ps(v23, v22, v26);
+    const __m512 v28 = _mm512_fmadd_ps(v25, v22, v27);
+    const __m512 v29 = _mm512_set1_ps(0x1.8000000000000p+1f);
+    const __m512 v30 = _mm512_mul_ps(v23, v29);
+    const __m512 v31 = _mm512_div_ps(v28, v30);
+    const __m512 v32 = _mm512_sub_ps(v22, v31);
+    const __m512 v33 = CBRT_F32_avx512_ldexp2_n(v32, CBRT_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v34 = CBRT_F32_avx512_copysign(v33, x);
+    const __m512 v35 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v36 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v35, _CMP_LT_OQ), v34, x);
+    const __m512 v37 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v38 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v37, v1, _CMP_LT_OQ), v36, x);
+    return v38;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline __m256 CBRT_F32_avx2_copysign(__m256 a, __m256 b)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}
+
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 CBRT_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 CBRT_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 CBRT_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* cbrt_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 cbrt_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v2 = CBRT_F32_avx2_frexp_m(v1);
+    const __m256 v3 = CBRT_F32_avx2_frexp_e(v1);
+    const __m256 v4 = _mm256_set1_ps(0x1.0000000000000p-1f);
+    const __m256 v5 = _mm256_add_ps(v3, v4);
+    const __m256 v6 = _mm256_set1_ps(0x1.5555560000000p-2f);
+    const __m256 v7 = _mm256_mul_ps(v5, v6);
+    const __m256 v8 = _mm256_round_ps(v7, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m256 v9 = _mm256_set1_ps(-0x1.8000000000000p+1f);
+    const __m256 v10 = _mm256_fmadd_ps(v8, v9, v3);
+    const __m256 v11 = CBRT_F32_avx2_ldexp2(v2, v10);
+    const __m256 v12 = _mm256_set1_ps(0x1.2201ce0000000p-1f);
+    const __m256 v13 = _mm256_set1_ps(0x1.0a82d60000000p+1f);
+    const __m256 v14 = _mm256_fmadd_ps(v11, v12, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.883ca80000000p-2f);
+    const __m256 v16 = _mm256_fmadd_ps(v11, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(0x1.61d05c0000000p-3f);
+    const __m256 v18 = _mm256_set1_ps(0x1.dbc87a0000000p+0f);
+    const __m256 v19 = _mm256_fmadd_ps(v11, v17, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v21 = _mm256_fmadd_ps(v19, v11, v20);
+    const __m256 v22 = _mm256_div_ps(v16, v21);
+    const __m256 v23 = _mm256_mul_ps(v22, v22);
+    const __m256 v24 = _mm256_xor_ps(v23, _mm256_set1_ps(-0.0f));
+    const __m256 v25 = _mm256_fmadd_ps(v22, v22, v24);
+    const __m256 v26 = _mm256_xor_ps(v11, _mm256_set1_ps(-0.0f));
+    const __m256 v27 = _mm256_fmadd_ps(v23, v22, v26);
+    const __m256 v28 = _mm256_fmadd_ps(v25, v22, v27);
+    const __m256 v29 = _mm256_set1_ps(0x1.8000000000000p+1f);
+    const __m256 v30 = _mm256_mul_ps(v23, v29);
+    const __m256 v31 = _mm256_div_ps(v28, v30);
+    const __m256 v32 = _mm256_sub_ps(v22, v31);
+    const __m256 v33 = CBRT_F32_avx2_ldexp2(v32, v8);
+    const __m256 v34 = CBRT_F32_avx2_copysign(v33, x);
+    const __m256 v35 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v36 = _mm256_blendv_ps(v34, x, _mm256_cmp_ps(v1, v35, _CMP_LT_OQ));
+    const __m256 v37 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v38 = _mm256_blendv_ps(v36, x, _mm256_cmp_ps(v37, v1, _CMP_LT_OQ));
+    return v38;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void cbrt_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, cbrt_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, cbrt_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = cbrt_f32_inline(x[i]);
 }
 
@@ -395,9 +591,172 @@ float erf_f32(float x)
     return erf_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline __m512 ERF_F32_avx512_copysign(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b),
+                                                         _mm512_set1_epi32(0x7FFFFFFF), 0xE4));
+}
+
+/* erf_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 erf_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_abs_ps(x);
+    const __m512 v2 = _mm512_mul_ps(v1, v1);
+    const __m512 v3 = _mm512_set1_ps(0x1.4a40d00000000p-14f);
+    const __m512 v4 = _mm512_set1_ps(-0x1.a456380000000p-11f);
+    const __m512 v5 = _mm512_fmadd_ps(v2, v3, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.5415900000000p-8f);
+    const __m512 v7 = _mm512_fmadd_ps(v5, v2, v6);
+    const __m512 v8 = _mm512_set1_ps(-0x1.b7fb9c0000000p-6f);
+    const __m512 v9 = _mm512_fmadd_ps(v2, v7, v8);
+    const __m512 v10 = _mm512_set1_ps(0x1.ce2d2e0000000p-4f);
+    const __m512 v11 = _mm512_fmadd_ps(v2, v9, v10);
+    const __m512 v12 = _mm512_set1_ps(-0x1.8127400000000p-2f);
+    const __m512 v13 = _mm512_fmadd_ps(v2, v11, v12);
+    const __m512 v14 = _mm512_set1_ps(0x1.06eba80000000p-3f);
+    const __m512 v15 = _mm512_fmadd_ps(v13, v2, v14);
+    const __m512 v16 = _mm512_fmadd_ps(v1, v15, v1);
+    const __m512 v17 = ERF_F32_avx512_copysign(v16, x);
+    const __m512 v18 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v19 = _mm512_set1_ps(0x1.8000000000000p+0f);
+    const __m512 v20 = _mm512_sub_ps(v1, v19);
+    const __m512 v21 = _mm512_set1_ps(-0x1.f9bf160000000p-10f);
+    const __m512 v22 = _mm512_set1_ps(0x1.c112e40000000p-10f);
+    const __m512 v23 = _mm512_fmadd_ps(v20, v21, v22);
+    const __m512 v24 = _mm512_set1_ps(0x1.9c81160000000p-7f);
+    const __m512 v25 = _mm512_fmadd_ps(v20, v23, v24);
+    const __m512 v26 = _mm512_set1_ps(-0x1.f78f720000000p-6f);
+    const __m512 v27 = _mm512_fmadd_ps(v20, v25, v26);
+    const __m512 v28 = _mm512_set1_ps(-0x1.87bd200000000p-6f);
+    const __m512 v29 = _mm512_fmadd_ps(v20, v27, v28);
+    const __m512 v30 = _mm512_set1_ps(0x1.9bfaa80000000p-3f);
+    const __m512 v31 = _mm512_fmadd_ps(v29, v20, v30);
+    const __m512 v32 = _mm512_set1_ps(-0x1.4abf2a0000000p-2f);
+    const __m512 v33 = _mm512_fmadd_ps(v31, v20, v32);
+    const __m512 v34 = _mm512_set1_ps(0x1.790c540000000p-3f);
+    const __m512 v35 = _mm512_fmadd_ps(v33, v20, v34);
+    const __m512 v36 = _mm512_mul_ps(v35, v35);
+    const __m512 v37 = _mm512_sub_ps(v18, v36);
+    const __m512 v38 = _mm512_set1_ps(0x1.f5a8880000000p+1f);
+    const __m512 v39 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v38, v1, _CMP_LT_OQ), v37, v18);
+    const __m512 v40 = ERF_F32_avx512_copysign(v39, x);
+    const __m512 v41 = _mm512_set1_ps(0x1.8000000000000p+1f);
+    const __m512 v42 = _mm512_sub_ps(v1, v41);
+    const __m512 v43 = _mm512_set1_ps(-0x1.3d572a0000000p-9f);
+    const __m512 v44 = _mm512_set1_ps(0x1.e7165e0000000p-12f);
+    const __m512 v45 = _mm512_fmadd_ps(v42, v43, v44);
+    const __m512 v46 = _mm512_set1_ps(0x1.3a491e0000000p-6f);
+    const __m512 v47 = _mm512_fmadd_ps(v42, v45, v46);
+    const __m512 v48 = _mm512_set1_ps(-0x1.190c440000000p-4f);
+    const __m512 v49 = _mm512_fmadd_ps(v42, v47, v48);
+    const __m512 v50 = _mm512_set1_ps(0x1.ba945e0000000p-4f);
+    const __m512 v51 = _mm512_fmadd_ps(v42, v49, v50);
+    const __m512 v52 = _mm512_set1_ps(-0x1.18d1140000000p-4f);
+    const __m512 v53 = _mm512_fmadd_ps(v42, v51, v52);
+    const __m512 v54 = _mm512_mul_ps(v53, v53);
+    const __m512 v55 = _mm512_mul_ps(v54, v54);
+    const __m512 v56 = _mm512_sub_ps(v18, v55);
+    const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v38, v1, _CMP_LT_OQ), v56, v18);
+    const __m512 v58 = ERF_F32_avx512_copysign(v57, x);
+    const __m512 v59 = _mm512_set1_ps(0x1.0000000000000p+1f);
+    const __m512 v60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v59, _CMP_LT_OQ), v58, v40);
+    const __m512 v61 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ), v60, v17);
+    return v61;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline __m256 ERF_F32_avx2_copysign(__m256 a, __m256 b)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}
+
+/* erf_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 erf_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v2 = _mm256_mul_ps(v1, v1);
+    const __m256 v3 = _mm256_set1_ps(0x1.4a40d00000000p-14f);
+    const __m256 v4 = _mm256_set1_ps(-0x1.a456380000000p-11f);
+    const __m256 v5 = _mm256_fmadd_ps(v2, v3, v4);
+    const __m256 v6 = _mm256_set1_ps(0x1.5415900000000p-8f);
+    const __m256 v7 = _mm256_fmadd_ps(v5, v2, v6);
+    const __m256 v8 = _mm256_set1_ps(-0x1.b7fb9c0000000p-6f);
+    const __m256 v9 = _mm256_fmadd_ps(v2, v7, v8);
+    const __m256 v10 = _mm256_set1_ps(0x1.ce2d2e0000000p-4f);
+    const __m256 v11 = _mm256_fmadd_ps(v2, v9, v10);
+    const __m256 v12 = _mm256_set1_ps(-0x1.8127400000000p-2f);
+    const __m256 v13 = _mm256_fmadd_ps(v2, v11, v12);
+    const __m256 v14 = _mm256_set1_ps(0x1.06eba80000000p-3f);
+    const __m256 v15 = _mm256_fmadd_ps(v13, v2, v14);
+    const __m256 v16 = _mm256_fmadd_ps(v1, v15, v1);
+    const __m256 v17 = ERF_F32_avx2_copysign(v16, x);
+    const __m256 v18 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v19 = _mm256_set1_ps(0x1.8000000000000p+0f);
+    const __m256 v20 = _mm256_sub_ps(v1, v19);
+    const __m256 v21 = _mm256_set1_ps(-0x1.f9bf160000000p-10f);
+    const __m256 v22 = _mm256_set1_ps(0x1.c112e40000000p-10f);
+    const __m256 v23 = _mm256_fmadd_ps(v20, v21, v22);
+    const __m256 v24 = _mm256_set1_ps(0x1.9c81160000000p-7f);
+    const __m256 v25 = _mm256_fmadd_ps(v20, v23, v24);
+    const __m256 v26 = _mm256_set1_ps(-0x1.f78f720000000p-6f);
+    const __m256 v27 = _mm256_fmadd_ps(v20, v25, v26);
+    const __m256 v28 = _mm256_set1_ps(-0x1.87bd200000000p-6f);
+    const __m256 v29 = _mm256_fmadd_ps(v20, v27, v28);
+    const __m256 v30 = _mm256_set1_ps(0x1.9bfaa80000000p-3f);
+    const __m256 v31 = _mm256_fmadd_ps(v29, v20, v30);
+    const __m256 v32 = _mm256_set1_ps(-0x1.4abf2a0000000p-2f);
+    const __m256 v33 = _mm256_fmadd_ps(v31, v20, v32);
+    const __m256 v34 = _mm256_set1_ps(0x1.790c540000000p-3f);
+    const __m256 v35 = _mm256_fmadd_ps(v33, v20, v34);
+    const __m256 v36 = _mm256_mul_ps(v35, v35);
+    const __m256 v37 = _mm256_sub_ps(v18, v36);
+    const __m256 v38 = _mm256_set1_ps(0x1.f5a8880000000p+1f);
+    const __m256 v39 = _mm256_blendv_ps(v37, v18, _mm256_cmp_ps(v38, v1, _CMP_LT_OQ));
+    const __m256 v40 = ERF_F32_avx2_copysign(v39, x);
+    const __m256 v41 = _mm256_set1_ps(0x1.8000000000000p+1f);
+    const __m256 v42 = _mm256_sub_ps(v1, v41);
+    const __m256 v43 = _mm256_set1_ps(-0x1.3d572a0000000p-9f);
+    const __m256 v44 = _mm256_set1_ps(0x1.e7165e0000000p-12f);
+    const __m256 v45 = _mm256_fmadd_ps(v42, v43, v44);
+    const __m256 v46 = _mm256_set1_ps(0x1.3a491e0000000p-6f);
+    const __m256 v47 = _mm256_fmadd_ps(v42, v45, v46);
+    const __m256 v48 = _mm256_set1_ps(-0x1.190c440000000p-4f);
+    const __m256 v49 = _mm256_fmadd_ps(v42, v47, v48);
+    const __m256 v50 = _mm256_set1_ps(0x1.ba945e0000000p-4f);
+    const __m256 v51 = _mm256_fmadd_ps(v42, v49, v50);
+    const __m256 v52 = _mm256_set1_ps(-0x1.18d1140000000p-4f);
+    const __m256 v53 = _mm256_fmadd_ps(v42, v51, v52);
+    const __m256 v54 = _mm256_mul_ps(v53, v53);
+    const __m256 v55 = _mm256_mul_ps(v54, v54);
+    const __m256 v56 = _mm256_sub_ps(v18, v55);
+    const __m256 v57 = _mm256_blendv_ps(v56, v18, _mm256_cmp_ps(v38, v1, _CMP_LT_OQ));
+    const __m256 v58 = ERF_F32_avx2_copysign(v57, x);
+    const __m256 v59 = _mm256_set1_ps(0x1.0000000000000p+1f);
+    const __m256 v60 = _mm256_blendv_ps(v58, v40, _mm256_cmp_ps(v1, v59, _CMP_LT_OQ));
+    const __m256 v61 = _mm256_blendv_ps(v60, v17, _mm256_cmp_ps(v1, v18, _CMP_LT_OQ));
+    return v61;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void erf_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, erf_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, erf_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = erf_f32_inline(x[i]);
 }
 
@@ -541,9 +900,130 @@ float exp10_f32(float x)
     return exp10_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 EXP10_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 EXP10_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 EXP10_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return EXP10_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(EXP10_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* exp10_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 exp10_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.a934f00000000p+1f);
+    const __m512 v2 = _mm512_mul_ps(x, v1);
+    const __m512 v3 = _mm512_roundscale_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v4 = _mm512_set1_ps(-0x1.3440000000000p-2f);
+    const __m512 v5 = _mm512_fmadd_ps(v3, v4, x);
+    const __m512 v6 = _mm512_set1_ps(-0x1.3509f80000000p-18f);
+    const __m512 v7 = _mm512_fmadd_ps(v3, v6, v5);
+    const __m512 v8 = _mm512_set1_ps(0x1.155b220000000p-4f);
+    const __m512 v9 = _mm512_set1_ps(0x1.a9b48c0000000p-3f);
+    const __m512 v10 = _mm512_fmadd_ps(v7, v8, v9);
+    const __m512 v11 = _mm512_set1_ps(0x1.142cd20000000p-1f);
+    const __m512 v12 = _mm512_fmadd_ps(v10, v7, v11);
+    const __m512 v13 = _mm512_set1_ps(0x1.2bd6580000000p+0f);
+    const __m512 v14 = _mm512_fmadd_ps(v7, v12, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.0470560000000p+1f);
+    const __m512 v16 = _mm512_fmadd_ps(v7, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(0x1.5352500000000p+1f);
+    const __m512 v18 = _mm512_fmadd_ps(v7, v16, v17);
+    const __m512 v19 = _mm512_set1_ps(0x1.26bb1c0000000p+1f);
+    const __m512 v20 = _mm512_fmadd_ps(v7, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v22 = _mm512_fmadd_ps(v7, v20, v21);
+    const __m512 v23 = EXP10_F32_avx512_ldexp2_n(v22, EXP10_F32_avx512_ldexp2_clamp(v3));
+    const __m512 v24 = _mm512_set1_ps(0x1.3441340000000p+5f);
+    const __m512 v25 = _mm512_set1_ps(INFINITY);
+    const __m512 v26 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v24, x, _CMP_LT_OQ), v23, v25);
+    const __m512 v27 = _mm512_set1_ps(-0x1.693c6a0000000p+5f);
+    const __m512 v28 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v29 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v27, _CMP_LT_OQ), v26, v28);
+    return v29;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 EXP10_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* exp10_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 exp10_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.a934f00000000p+1f);
+    const __m256 v2 = _mm256_mul_ps(x, v1);
+    const __m256 v3 = _mm256_round_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v4 = _mm256_set1_ps(-0x1.3440000000000p-2f);
+    const __m256 v5 = _mm256_fmadd_ps(v3, v4, x);
+    const __m256 v6 = _mm256_set1_ps(-0x1.3509f80000000p-18f);
+    const __m256 v7 = _mm256_fmadd_ps(v3, v6, v5);
+    const __m256 v8 = _mm256_set1_ps(0x1.155b220000000p-4f);
+    const __m256 v9 = _mm256_set1_ps(0x1.a9b48c0000000p-3f);
+    const __m256 v10 = _mm256_fmadd_ps(v7, v8, v9);
+    const __m256 v11 = _mm256_set1_ps(0x1.142cd20000000p-1f);
+    const __m256 v12 = _mm256_fmadd_ps(v10, v7, v11);
+    const __m256 v13 = _mm256_set1_ps(0x1.2bd6580000000p+0f);
+    const __m256 v14 = _mm256_fmadd_ps(v7, v12, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.0470560000000p+1f);
+    const __m256 v16 = _mm256_fmadd_ps(v7, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(0x1.5352500000000p+1f);
+    const __m256 v18 = _mm256_fmadd_ps(v7, v16, v17);
+    const __m256 v19 = _mm256_set1_ps(0x1.26bb1c0000000p+1f);
+    const __m256 v20 = _mm256_fmadd_ps(v7, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v22 = _mm256_fmadd_ps(v7, v20, v21);
+    const __m256 v23 = EXP10_F32_avx2_ldexp2(v22, v3);
+    const __m256 v24 = _mm256_set1_ps(0x1.3441340000000p+5f);
+    const __m256 v25 = _mm256_set1_ps(INFINITY);
+    const __m256 v26 = _mm256_blendv_ps(v23, v25, _mm256_cmp_ps(v24, x, _CMP_LT_OQ));
+    const __m256 v27 = _mm256_set1_ps(-0x1.693c6a0000000p+5f);
+    const __m256 v28 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v29 = _mm256_blendv_ps(v26, v28, _mm256_cmp_ps(x, v27, _CMP_LT_OQ));
+    return v29;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void exp10_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, exp10_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp10_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = exp10_f32_inline(x[i]);
 }
 
@@ -677,9 +1157,120 @@ float exp2_f32(float x)
     return exp2_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 EXP2_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 EXP2_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 EXP2_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return EXP2_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(EXP2_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* exp2_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 exp2_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v2 = _mm512_sub_ps(x, v1);
+    const __m512 v3 = _mm512_set1_ps(-0x1.5088ba0000000p-7f);
+    const __m512 v4 = _mm512_add_ps(v2, v3);
+    const __m512 v5 = _mm512_set1_ps(0x1.4117c60000000p-13f);
+    const __m512 v6 = _mm512_set1_ps(0x1.60ecd20000000p-10f);
+    const __m512 v7 = _mm512_fmadd_ps(v4, v5, v6);
+    const __m512 v8 = _mm512_set1_ps(0x1.3c8ad80000000p-7f);
+    const __m512 v9 = _mm512_fmadd_ps(v4, v7, v8);
+    const __m512 v10 = _mm512_set1_ps(0x1.c84e120000000p-5f);
+    const __m512 v11 = _mm512_fmadd_ps(v2, v9, v10);
+    const __m512 v12 = _mm512_set1_ps(0x1.ee53280000000p-3f);
+    const __m512 v13 = _mm512_fmadd_ps(v4, v11, v12);
+    const __m512 v14 = _mm512_set1_ps(0x1.6428560000000p-1f);
+    const __m512 v15 = _mm512_fmadd_ps(v4, v13, v14);
+    const __m512 v16 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v17 = _mm512_fmadd_ps(v2, v15, v16);
+    const __m512 v18 = EXP2_F32_avx512_ldexp2_n(v17, EXP2_F32_avx512_ldexp2_clamp(v1));
+    const __m512 v19 = _mm512_set1_ps(0x1.fffffe0000000p+6f);
+    const __m512 v20 = _mm512_set1_ps(INFINITY);
+    const __m512 v21 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v19, x, _CMP_LT_OQ), v18, v20);
+    const __m512 v22 = _mm512_set1_ps(-0x1.2e00000000000p+7f);
+    const __m512 v23 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v24 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v22, _CMP_LT_OQ), v21, v23);
+    return v24;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 EXP2_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* exp2_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 exp2_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v2 = _mm256_sub_ps(x, v1);
+    const __m256 v3 = _mm256_set1_ps(-0x1.5088ba0000000p-7f);
+    const __m256 v4 = _mm256_add_ps(v2, v3);
+    const __m256 v5 = _mm256_set1_ps(0x1.4117c60000000p-13f);
+    const __m256 v6 = _mm256_set1_ps(0x1.60ecd20000000p-10f);
+    const __m256 v7 = _mm256_fmadd_ps(v4, v5, v6);
+    const __m256 v8 = _mm256_set1_ps(0x1.3c8ad80000000p-7f);
+    const __m256 v9 = _mm256_fmadd_ps(v4, v7, v8);
+    const __m256 v10 = _mm256_set1_ps(0x1.c84e120000000p-5f);
+    const __m256 v11 = _mm256_fmadd_ps(v2, v9, v10);
+    const __m256 v12 = _mm256_set1_ps(0x1.ee53280000000p-3f);
+    const __m256 v13 = _mm256_fmadd_ps(v4, v11, v12);
+    const __m256 v14 = _mm256_set1_ps(0x1.6428560000000p-1f);
+    const __m256 v15 = _mm256_fmadd_ps(v4, v13, v14);
+    const __m256 v16 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v17 = _mm256_fmadd_ps(v2, v15, v16);
+    const __m256 v18 = EXP2_F32_avx2_ldexp2(v17, v1);
+    const __m256 v19 = _mm256_set1_ps(0x1.fffffe0000000p+6f);
+    const __m256 v20 = _mm256_set1_ps(INFINITY);
+    const __m256 v21 = _mm256_blendv_ps(v18, v20, _mm256_cmp_ps(v19, x, _CMP_LT_OQ));
+    const __m256 v22 = _mm256_set1_ps(-0x1.2e00000000000p+7f);
+    const __m256 v23 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v24 = _mm256_blendv_ps(v21, v23, _mm256_cmp_ps(x, v22, _CMP_LT_OQ));
+    return v24;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void exp2_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, exp2_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp2_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = exp2_f32_inline(x[i]);
 }
 
@@ -821,9 +1412,128 @@ float exp_f32(float x)
     return exp_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 EXP_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 EXP_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 EXP_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return EXP_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(EXP_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* exp_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 exp_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.7154760000000p+0f);
+    const __m512 v2 = _mm512_mul_ps(x, v1);
+    const __m512 v3 = _mm512_roundscale_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v4 = _mm512_set1_ps(-0x1.62e4000000000p-1f);
+    const __m512 v5 = _mm512_fmadd_ps(v3, v4, x);
+    const __m512 v6 = _mm512_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m512 v7 = _mm512_fmadd_ps(v3, v6, v5);
+    const __m512 v8 = _mm512_set1_ps(0x1.442d5e0000000p-3f);
+    const __m512 v9 = _mm512_set1_ps(-0x1.6a55280000000p-10f);
+    const __m512 v10 = _mm512_set1_ps(-0x1.126d140000000p-7f);
+    const __m512 v11 = _mm512_fmadd_ps(v9, v7, v10);
+    const __m512 v12 = _mm512_set1_ps(-0x1.4a06f20000000p-5f);
+    const __m512 v13 = _mm512_fmadd_ps(v11, v7, v12);
+    const __m512 v14 = _mm512_fmadd_ps(v7, v13, v11);
+    const __m512 v15 = _mm512_sub_ps(v8, v14);
+    const __m512 v16 = _mm512_set1_ps(0x1.fffff80000000p-2f);
+    const __m512 v17 = _mm512_fmadd_ps(v7, v15, v16);
+    const __m512 v18 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v19 = _mm512_fmadd_ps(v7, v17, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v21 = _mm512_fmadd_ps(v7, v19, v20);
+    const __m512 v22 = EXP_F32_avx512_ldexp2_n(v21, EXP_F32_avx512_ldexp2_clamp(v3));
+    const __m512 v23 = _mm512_set1_ps(0x1.62e42e0000000p+6f);
+    const __m512 v24 = _mm512_set1_ps(INFINITY);
+    const __m512 v25 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v23, x, _CMP_LT_OQ), v22, v24);
+    const __m512 v26 = _mm512_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m512 v27 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v28 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v26, _CMP_LT_OQ), v25, v27);
+    return v28;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 EXP_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* exp_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 exp_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.7154760000000p+0f);
+    const __m256 v2 = _mm256_mul_ps(x, v1);
+    const __m256 v3 = _mm256_round_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v4 = _mm256_set1_ps(-0x1.62e4000000000p-1f);
+    const __m256 v5 = _mm256_fmadd_ps(v3, v4, x);
+    const __m256 v6 = _mm256_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m256 v7 = _mm256_fmadd_ps(v3, v6, v5);
+    const __m256 v8 = _mm256_set1_ps(0x1.442d5e0000000p-3f);
+    const __m256 v9 = _mm256_set1_ps(-0x1.6a55280000000p-10f);
+    const __m256 v10 = _mm256_set1_ps(-0x1.126d140000000p-7f);
+    const __m256 v11 = _mm256_fmadd_ps(v9, v7, v10);
+    const __m256 v12 = _mm256_set1_ps(-0x1.4a06f20000000p-5f);
+    const __m256 v13 = _mm256_fmadd_ps(v11, v7, v12);
+    const __m256 v14 = _mm256_fmadd_ps(v7, v13, v11);
+    const __m256 v15 = _mm256_sub_ps(v8, v14);
+    const __m256 v16 = _mm256_set1_ps(0x1.fffff80000000p-2f);
+    const __m256 v17 = _mm256_fmadd_ps(v7, v15, v16);
+    const __m256 v18 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v19 = _mm256_fmadd_ps(v7, v17, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v21 = _mm256_fmadd_ps(v7, v19, v20);
+    const __m256 v22 = EXP_F32_avx2_ldexp2(v21, v3);
+    const __m256 v23 = _mm256_set1_ps(0x1.62e42e0000000p+6f);
+    const __m256 v24 = _mm256_set1_ps(INFINITY);
+    const __m256 v25 = _mm256_blendv_ps(v22, v24, _mm256_cmp_ps(v23, x, _CMP_LT_OQ));
+    const __m256 v26 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m256 v27 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v28 = _mm256_blendv_ps(v25, v27, _mm256_cmp_ps(x, v26, _CMP_LT_OQ));
+    return v28;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void exp_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, exp_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = exp_f32_inline(x[i]);
 }
 
@@ -1033,9 +1743,196 @@ float expm1_f32(float x)
     return expm1_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 EXPM1_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 EXPM1_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 EXPM1_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return EXPM1_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(EXPM1_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* expm1_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 expm1_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_set1_ps(0x1.7154760000000p+0f);
+    const __m512 v3 = _mm512_mul_ps(x, v2);
+    const __m512 v4 = _mm512_roundscale_ps(v3, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v5 = _mm512_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m512 v6 = _mm512_set1_ps(-0x1.62e4000000000p-1f);
+    const __m512 v7 = _mm512_fmadd_ps(v4, v6, x);
+    const __m512 v8 = _mm512_fmadd_ps(v4, v5, v7);
+    const __m512 v9 = _mm512_sub_ps(v7, v8);
+    const __m512 v10 = _mm512_fmadd_ps(v4, v5, v9);
+    const __m512 v11 = _mm512_set1_ps(0x1.a63e620000000p-13f);
+    const __m512 v12 = _mm512_set1_ps(0x1.6d8f340000000p-10f);
+    const __m512 v13 = _mm512_fmadd_ps(v8, v11, v12);
+    const __m512 v14 = _mm512_set1_ps(0x1.110c7e0000000p-7f);
+    const __m512 v15 = _mm512_fmadd_ps(v8, v13, v14);
+    const __m512 v16 = _mm512_set1_ps(0x1.5554880000000p-5f);
+    const __m512 v17 = _mm512_fmadd_ps(v15, v8, v16);
+    const __m512 v18 = _mm512_set1_ps(0x1.5555580000000p-3f);
+    const __m512 v19 = _mm512_fmadd_ps(v17, v8, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.0000000000000p-1f);
+    const __m512 v21 = _mm512_fmadd_ps(v8, v19, v20);
+    const __m512 v22 = _mm512_mul_ps(v8, v8);
+    const __m512 v23 = _mm512_mul_ps(v22, v21);
+    const __m512 v24 = _mm512_add_ps(v8, v23);
+    const __m512 v25 = _mm512_sub_ps(v8, v24);
+    const __m512 v26 = _mm512_add_ps(v25, v23);
+    const __m512 v27 = _mm512_add_ps(v26, v10);
+    const __m512 v28 = _mm512_fmadd_ps(v10, v24, v27);
+    const __m512 v29 = EXPM1_F32_avx512_ldexp2_n(v1, EXPM1_F32_avx512_ldexp2_clamp(v4));
+    const __m512 v30 = _mm512_set1_ps(-0x1.0000000000000p+0f);
+    const __m512 v31 = _mm512_add_ps(v29, v30);
+    const __m512 v32 = _mm512_sub_ps(v31, v29);
+    const __m512 v33 = _mm512_sub_ps(v31, v32);
+    const __m512 v34 = _mm512_sub_ps(v29, v33);
+    const __m512 v35 = _mm512_sub_ps(v30, v32);
+    const __m512 v36 = _mm512_add_ps(v34, v35);
+    const __m512 v37 = _mm512_mul_ps(v29, v24);
+    const __m512 v38 = _mm512_add_ps(v31, v37);
+    const __m512 v39 = _mm512_sub_ps(v38, v31);
+    const __m512 v40 = _mm512_sub_ps(v38, v39);
+    const __m512 v41 = _mm512_sub_ps(v31, v40);
+    const __m512 v42 = _mm512_sub_ps(v37, v39);
+    const __m512 v43 = _mm512_add_ps(v41, v42);
+    const __m512 v44 = _mm512_add_ps(v43, v36);
+    const __m512 v45 = _mm512_fmadd_ps(v29, v28, v44);
+    const __m512 v46 = _mm512_add_ps(v38, v45);
+    const __m512 v47 = _mm512_add_ps(v1, v24);
+    const __m512 v48 = _mm512_sub_ps(v1, v47);
+    const __m512 v49 = _mm512_add_ps(v48, v24);
+    const __m512 v50 = _mm512_add_ps(v49, v28);
+    const __m512 v51 = _mm512_add_ps(v47, v50);
+    const __m512 v52 = EXPM1_F32_avx512_ldexp2_n(v51, EXPM1_F32_avx512_ldexp2_clamp(v4));
+    const __m512 v53 = _mm512_set1_ps(0x1.0200000000000p+6f);
+    const __m512 v54 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v53, v4, _CMP_LT_OQ), v46, v52);
+    const __m512 v55 = _mm512_set1_ps(0x1.62e42e0000000p+6f);
+    const __m512 v56 = _mm512_set1_ps(INFINITY);
+    const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v55, x, _CMP_LT_OQ), v54, v56);
+    const __m512 v58 = _mm512_set1_ps(-0x1.1542440000000p+4f);
+    const __m512 v59 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v58, _CMP_LT_OQ), v57, v30);
+    const __m512 v60 = _mm512_abs_ps(x);
+    const __m512 v61 = _mm512_set1_ps(0x1.0000000000000p-25f);
+    const __m512 v62 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v60, v61, _CMP_LT_OQ), v59, x);
+    return v62;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 EXPM1_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* expm1_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 expm1_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_set1_ps(0x1.7154760000000p+0f);
+    const __m256 v3 = _mm256_mul_ps(x, v2);
+    const __m256 v4 = _mm256_round_ps(v3, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v5 = _mm256_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m256 v6 = _mm256_set1_ps(-0x1.62e4000000000p-1f);
+    const __m256 v7 = _mm256_fmadd_ps(v4, v6, x);
+    const __m256 v8 = _mm256_fmadd_ps(v4, v5, v7);
+    const __m256 v9 = _mm256_sub_ps(v7, v8);
+    const __m256 v10 = _mm256_fmadd_ps(v4, v5, v9);
+    const __m256 v11 = _mm256_set1_ps(0x1.a63e620000000p-13f);
+    const __m256 v12 = _mm256_set1_ps(0x1.6d8f340000000p-10f);
+    const __m256 v13 = _mm256_fmadd_ps(v8, v11, v12);
+    const __m256 v14 = _mm256_set1_ps(0x1.110c7e0000000p-7f);
+    const __m256 v15 = _mm256_fmadd_ps(v8, v13, v14);
+    const __m256 v16 = _mm256_set1_ps(0x1.5554880000000p-5f);
+    const __m256 v17 = _mm256_fmadd_ps(v15, v8, v16);
+    const __m256 v18 = _mm256_set1_ps(0x1.5555580000000p-3f);
+    const __m256 v19 = _mm256_fmadd_ps(v17, v8, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.0000000000000p-1f);
+    const __m256 v21 = _mm256_fmadd_ps(v8, v19, v20);
+    const __m256 v22 = _mm256_mul_ps(v8, v8);
+    const __m256 v23 = _mm256_mul_ps(v22, v21);
+    const __m256 v24 = _mm256_add_ps(v8, v23);
+    const __m256 v25 = _mm256_sub_ps(v8, v24);
+    const __m256 v26 = _mm256_add_ps(v25, v23);
+    const __m256 v27 = _mm256_add_ps(v26, v10);
+    const __m256 v28 = _mm256_fmadd_ps(v10, v24, v27);
+    const __m256 v29 = EXPM1_F32_avx2_ldexp2(v1, v4);
+    const __m256 v30 = _mm256_set1_ps(-0x1.0000000000000p+0f);
+    const __m256 v31 = _mm256_add_ps(v29, v30);
+    const __m256 v32 = _mm256_sub_ps(v31, v29);
+    const __m256 v33 = _mm256_sub_ps(v31, v32);
+    const __m256 v34 = _mm256_sub_ps(v29, v33);
+    const __m256 v35 = _mm256_sub_ps(v30, v32);
+    const __m256 v36 = _mm256_add_ps(v34, v35);
+    const __m256 v37 = _mm256_mul_ps(v29, v24);
+    const __m256 v38 = _mm256_add_ps(v31, v37);
+    const __m256 v39 = _mm256_sub_ps(v38, v31);
+    const __m256 v40 = _mm256_sub_ps(v38, v39);
+    const __m256 v41 = _mm256_sub_ps(v31, v40);
+    const __m256 v42 = _mm256_sub_ps(v37, v39);
+    const __m256 v43 = _mm256_add_ps(v41, v42);
+    const __m256 v44 = _mm256_add_ps(v43, v36);
+    const __m256 v45 = _mm256_fmadd_ps(v29, v28, v44);
+    const __m256 v46 = _mm256_add_ps(v38, v45);
+    const __m256 v47 = _mm256_add_ps(v1, v24);
+    const __m256 v48 = _mm256_sub_ps(v1, v47);
+    const __m256 v49 = _mm256_add_ps(v48, v24);
+    const __m256 v50 = _mm256_add_ps(v49, v28);
+    const __m256 v51 = _mm256_add_ps(v47, v50);
+    const __m256 v52 = EXPM1_F32_avx2_ldexp2(v51, v4);
+    const __m256 v53 = _mm256_set1_ps(0x1.0200000000000p+6f);
+    const __m256 v54 = _mm256_blendv_ps(v46, v52, _mm256_cmp_ps(v53, v4, _CMP_LT_OQ));
+    const __m256 v55 = _mm256_set1_ps(0x1.62e42e0000000p+6f);
+    const __m256 v56 = _mm256_set1_ps(INFINITY);
+    const __m256 v57 = _mm256_blendv_ps(v54, v56, _mm256_cmp_ps(v55, x, _CMP_LT_OQ));
+    const __m256 v58 = _mm256_set1_ps(-0x1.1542440000000p+4f);
+    const __m256 v59 = _mm256_blendv_ps(v57, v30, _mm256_cmp_ps(x, v58, _CMP_LT_OQ));
+    const __m256 v60 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v61 = _mm256_set1_ps(0x1.0000000000000p-25f);
+    const __m256 v62 = _mm256_blendv_ps(v59, x, _mm256_cmp_ps(v60, v61, _CMP_LT_OQ));
+    return v62;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void expm1_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, expm1_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, expm1_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = expm1_f32_inline(x[i]);
 }
 
@@ -1238,9 +2135,185 @@ float log10_f32(float x)
     return log10_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 LOG10_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 LOG10_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* log10_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 log10_f32_v16(__m512 x)
+{
+    const __m512 v1 = LOG10_F32_avx512_frexp_m(x);
+    const __m512 v2 = LOG10_F32_avx512_frexp_e(x);
+    const __m512 v3 = _mm512_set1_ps(0x1.6a09e60000000p-1f);
+    const __m512 v4 = _mm512_add_ps(v1, v1);
+    const __m512 v5 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v1, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v7 = _mm512_sub_ps(v2, v6);
+    const __m512 v8 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v2, v7);
+    const __m512 v9 = _mm512_sub_ps(v5, v6);
+    const __m512 v10 = _mm512_set1_ps(-0x1.0eb3580000000p-5f);
+    const __m512 v11 = _mm512_set1_ps(0x1.c87e200000000p-5f);
+    const __m512 v12 = _mm512_fmadd_ps(v10, v9, v11);
+    const __m512 v13 = _mm512_set1_ps(-0x1.d616b60000000p-5f);
+    const __m512 v14 = _mm512_fmadd_ps(v9, v12, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.f8e5060000000p-5f);
+    const __m512 v16 = _mm512_fmadd_ps(v9, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(-0x1.2788d80000000p-4f);
+    const __m512 v18 = _mm512_fmadd_ps(v16, v9, v17);
+    const __m512 v19 = _mm512_set1_ps(0x1.63cd900000000p-4f);
+    const __m512 v20 = _mm512_fmadd_ps(v9, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(-0x1.bcbe060000000p-4f);
+    const __m512 v22 = _mm512_fmadd_ps(v9, v20, v21);
+    const __m512 v23 = _mm512_set1_ps(0x1.287a740000000p-3f);
+    const __m512 v24 = _mm512_fmadd_ps(v9, v22, v23);
+    const __m512 v25 = _mm512_set1_ps(-0x1.bcb7ac0000000p-3f);
+    const __m512 v26 = _mm512_fmadd_ps(v9, v24, v25);
+    const __m512 v27 = _mm512_set1_ps(0x1.bcb7b20000000p-2f);
+    const __m512 v28 = _mm512_mul_ps(v9, v27);
+    const __m512 v29 = _mm512_xor_ps(v28, _mm512_set1_ps(-0.0f));
+    const __m512 v30 = _mm512_fmadd_ps(v9, v27, v29);
+    const __m512 v31 = _mm512_set1_ps(0x1.3440000000000p-2f);
+    const __m512 v32 = _mm512_mul_ps(v8, v31);
+    const __m512 v33 = _mm512_add_ps(v32, v28);
+    const __m512 v34 = _mm512_sub_ps(v33, v32);
+    const __m512 v35 = _mm512_sub_ps(v28, v34);
+    const __m512 v36 = _mm512_set1_ps(0x1.3509f80000000p-18f);
+    const __m512 v37 = _mm512_set1_ps(-0x1.5b235e0000000p-27f);
+    const __m512 v38 = _mm512_fmadd_ps(v9, v37, v30);
+    const __m512 v39 = _mm512_fmadd_ps(v8, v36, v38);
+    const __m512 v40 = _mm512_mul_ps(v9, v9);
+    const __m512 v41 = _mm512_add_ps(v39, v35);
+    const __m512 v42 = _mm512_fmadd_ps(v40, v26, v41);
+    const __m512 v43 = _mm512_add_ps(v33, v42);
+    const __m512 v44 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v45 = _mm512_set1_ps((-INFINITY));
+    const __m512 v46 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v44, _CMP_LT_OQ), v43, v45);
+    const __m512 v47 = _mm512_set1_ps(-0x0.0p+0f);
+    const __m512 v48 = _mm512_set1_ps(NAN);
+    const __m512 v49 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v47, _CMP_LT_OQ), v46, v48);
+    const __m512 v50 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v51 = _mm512_set1_ps(INFINITY);
+    const __m512 v52 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v50, x, _CMP_LT_OQ), v49, v51);
+    return v52;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 LOG10_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 LOG10_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* log10_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 log10_f32_v8(__m256 x)
+{
+    const __m256 v1 = LOG10_F32_avx2_frexp_m(x);
+    const __m256 v2 = LOG10_F32_avx2_frexp_e(x);
+    const __m256 v3 = _mm256_set1_ps(0x1.6a09e60000000p-1f);
+    const __m256 v4 = _mm256_add_ps(v1, v1);
+    const __m256 v5 = _mm256_blendv_ps(v1, v4, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v6 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v7 = _mm256_sub_ps(v2, v6);
+    const __m256 v8 = _mm256_blendv_ps(v2, v7, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v9 = _mm256_sub_ps(v5, v6);
+    const __m256 v10 = _mm256_set1_ps(-0x1.0eb3580000000p-5f);
+    const __m256 v11 = _mm256_set1_ps(0x1.c87e200000000p-5f);
+    const __m256 v12 = _mm256_fmadd_ps(v10, v9, v11);
+    const __m256 v13 = _mm256_set1_ps(-0x1.d616b60000000p-5f);
+    const __m256 v14 = _mm256_fmadd_ps(v9, v12, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.f8e5060000000p-5f);
+    const __m256 v16 = _mm256_fmadd_ps(v9, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(-0x1.2788d80000000p-4f);
+    const __m256 v18 = _mm256_fmadd_ps(v16, v9, v17);
+    const __m256 v19 = _mm256_set1_ps(0x1.63cd900000000p-4f);
+    const __m256 v20 = _mm256_fmadd_ps(v9, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(-0x1.bcbe060000000p-4f);
+    const __m256 v22 = _mm256_fmadd_ps(v9, v20, v21);
+    const __m256 v23 = _mm256_set1_ps(0x1.287a740000000p-3f);
+    const __m256 v24 = _mm256_fmadd_ps(v9, v22, v23);
+    const __m256 v25 = _mm256_set1_ps(-0x1.bcb7ac0000000p-3f);
+    const __m256 v26 = _mm256_fmadd_ps(v9, v24, v25);
+    const __m256 v27 = _mm256_set1_ps(0x1.bcb7b20000000p-2f);
+    const __m256 v28 = _mm256_mul_ps(v9, v27);
+    const __m256 v29 = _mm256_xor_ps(v28, _mm256_set1_ps(-0.0f));
+    const __m256 v30 = _mm256_fmadd_ps(v9, v27, v29);
+    const __m256 v31 = _mm256_set1_ps(0x1.3440000000000p-2f);
+    const __m256 v32 = _mm256_mul_ps(v8, v31);
+    const __m256 v33 = _mm256_add_ps(v32, v28);
+    const __m256 v34 = _mm256_sub_ps(v33, v32);
+    const __m256 v35 = _mm256_sub_ps(v28, v34);
+    const __m256 v36 = _mm256_set1_ps(0x1.3509f80000000p-18f);
+    const __m256 v37 = _mm256_set1_ps(-0x1.5b235e0000000p-27f);
+    const __m256 v38 = _mm256_fmadd_ps(v9, v37, v30);
+    const __m256 v39 = _mm256_fmadd_ps(v8, v36, v38);
+    const __m256 v40 = _mm256_mul_ps(v9, v9);
+    const __m256 v41 = _mm256_add_ps(v39, v35);
+    const __m256 v42 = _mm256_fmadd_ps(v40, v26, v41);
+    const __m256 v43 = _mm256_add_ps(v33, v42);
+    const __m256 v44 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v45 = _mm256_set1_ps((-INFINITY));
+    const __m256 v46 = _mm256_blendv_ps(v43, v45, _mm256_cmp_ps(x, v44, _CMP_LT_OQ));
+    const __m256 v47 = _mm256_set1_ps(-0x0.0p+0f);
+    const __m256 v48 = _mm256_set1_ps(NAN);
+    const __m256 v49 = _mm256_blendv_ps(v46, v48, _mm256_cmp_ps(x, v47, _CMP_LT_OQ));
+    const __m256 v50 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v51 = _mm256_set1_ps(INFINITY);
+    const __m256 v52 = _mm256_blendv_ps(v49, v51, _mm256_cmp_ps(v50, x, _CMP_LT_OQ));
+    return v52;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void log10_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log10_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log10_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = log10_f32_inline(x[i]);
 }
 
@@ -1453,9 +2526,195 @@ float log1p_f32(float x)
     return log1p_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 LOG1P_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 LOG1P_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* log1p_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 log1p_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_add_ps(v1, x);
+    const __m512 v3 = _mm512_sub_ps(v2, v1);
+    const __m512 v4 = _mm512_sub_ps(v2, v3);
+    const __m512 v5 = _mm512_sub_ps(v1, v4);
+    const __m512 v6 = _mm512_sub_ps(x, v3);
+    const __m512 v7 = _mm512_add_ps(v5, v6);
+    const __m512 v8 = LOG1P_F32_avx512_frexp_m(v2);
+    const __m512 v9 = LOG1P_F32_avx512_frexp_e(v2);
+    const __m512 v10 = _mm512_set1_ps(0x1.6a09e60000000p-1f);
+    const __m512 v11 = _mm512_add_ps(v8, v8);
+    const __m512 v12 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v8, v10, _CMP_LT_OQ), v8, v11);
+    const __m512 v13 = _mm512_sub_ps(v9, v1);
+    const __m512 v14 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v8, v10, _CMP_LT_OQ), v9, v13);
+    const __m512 v15 = _mm512_sub_ps(v12, v1);
+    const __m512 v16 = _mm512_set1_ps(-0x1.287e220000000p-4f);
+    const __m512 v17 = _mm512_set1_ps(0x1.044bb00000000p-3f);
+    const __m512 v18 = _mm512_fmadd_ps(v15, v16, v17);
+    const __m512 v19 = _mm512_set1_ps(-0x1.1034920000000p-3f);
+    const __m512 v20 = _mm512_fmadd_ps(v15, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(0x1.2311300000000p-3f);
+    const __m512 v22 = _mm512_fmadd_ps(v15, v20, v21);
+    const __m512 v23 = _mm512_set1_ps(-0x1.54223e0000000p-3f);
+    const __m512 v24 = _mm512_fmadd_ps(v22, v15, v23);
+    const __m512 v25 = _mm512_set1_ps(0x1.999d640000000p-3f);
+    const __m512 v26 = _mm512_fmadd_ps(v24, v15, v25);
+    const __m512 v27 = _mm512_set1_ps(-0x1.0004040000000p-2f);
+    const __m512 v28 = _mm512_fmadd_ps(v15, v26, v27);
+    const __m512 v29 = _mm512_set1_ps(0x1.5555540000000p-2f);
+    const __m512 v30 = _mm512_fmadd_ps(v15, v28, v29);
+    const __m512 v31 = _mm512_set1_ps(-0x1.fffffa0000000p-2f);
+    const __m512 v32 = _mm512_fmadd_ps(v15, v30, v31);
+    const __m512 v33 = _mm512_set1_ps(0x1.7f7d1c0000000p-20f);
+    const __m512 v34 = _mm512_div_ps(v7, v2);
+    const __m512 v35 = _mm512_fmadd_ps(v14, v33, v34);
+    const __m512 v36 = _mm512_mul_ps(v15, v15);
+    const __m512 v37 = _mm512_fmadd_ps(v36, v32, v35);
+    const __m512 v38 = _mm512_set1_ps(0x1.62e4000000000p-1f);
+    const __m512 v39 = _mm512_fmadd_ps(v14, v38, v15);
+    const __m512 v40 = _mm512_add_ps(v39, v37);
+    const __m512 v41 = _mm512_add_ps(v15, v37);
+    const __m512 v42 = _mm512_fmadd_ps(v14, v38, v41);
+    const __m512 v43 = _mm512_abs_ps(v14);
+    const __m512 v44 = _mm512_set1_ps(0x1.8000000000000p+0f);
+    const __m512 v45 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v43, v44, _CMP_LT_OQ), v42, v40);
+    const __m512 v46 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v47 = _mm512_set1_ps((-INFINITY));
+    const __m512 v48 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v2, v46, _CMP_LT_OQ), v45, v47);
+    const __m512 v49 = _mm512_set1_ps(-0x0.0p+0f);
+    const __m512 v50 = _mm512_set1_ps(NAN);
+    const __m512 v51 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v2, v49, _CMP_LT_OQ), v48, v50);
+    const __m512 v52 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v53 = _mm512_set1_ps(INFINITY);
+    const __m512 v54 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v52, v2, _CMP_LT_OQ), v51, v53);
+    const __m512 v55 = _mm512_abs_ps(x);
+    const __m512 v56 = _mm512_set1_ps(0x1.0000000000000p-25f);
+    const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v55, v56, _CMP_LT_OQ), v54, x);
+    return v57;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 LOG1P_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 LOG1P_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* log1p_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 log1p_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_add_ps(v1, x);
+    const __m256 v3 = _mm256_sub_ps(v2, v1);
+    const __m256 v4 = _mm256_sub_ps(v2, v3);
+    const __m256 v5 = _mm256_sub_ps(v1, v4);
+    const __m256 v6 = _mm256_sub_ps(x, v3);
+    const __m256 v7 = _mm256_add_ps(v5, v6);
+    const __m256 v8 = LOG1P_F32_avx2_frexp_m(v2);
+    const __m256 v9 = LOG1P_F32_avx2_frexp_e(v2);
+    const __m256 v10 = _mm256_set1_ps(0x1.6a09e60000000p-1f);
+    const __m256 v11 = _mm256_add_ps(v8, v8);
+    const __m256 v12 = _mm256_blendv_ps(v8, v11, _mm256_cmp_ps(v8, v10, _CMP_LT_OQ));
+    const __m256 v13 = _mm256_sub_ps(v9, v1);
+    const __m256 v14 = _mm256_blendv_ps(v9, v13, _mm256_cmp_ps(v8, v10, _CMP_LT_OQ));
+    const __m256 v15 = _mm256_sub_ps(v12, v1);
+    const __m256 v16 = _mm256_set1_ps(-0x1.287e220000000p-4f);
+    const __m256 v17 = _mm256_set1_ps(0x1.044bb00000000p-3f);
+    const __m256 v18 = _mm256_fmadd_ps(v15, v16, v17);
+    const __m256 v19 = _mm256_set1_ps(-0x1.1034920000000p-3f);
+    const __m256 v20 = _mm256_fmadd_ps(v15, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(0x1.2311300000000p-3f);
+    const __m256 v22 = _mm256_fmadd_ps(v15, v20, v21);
+    const __m256 v23 = _mm256_set1_ps(-0x1.54223e0000000p-3f);
+    const __m256 v24 = _mm256_fmadd_ps(v22, v15, v23);
+    const __m256 v25 = _mm256_set1_ps(0x1.999d640000000p-3f);
+    const __m256 v26 = _mm256_fmadd_ps(v24, v15, v25);
+    const __m256 v27 = _mm256_set1_ps(-0x1.0004040000000p-2f);
+    const __m256 v28 = _mm256_fmadd_ps(v15, v26, v27);
+    const __m256 v29 = _mm256_set1_ps(0x1.5555540000000p-2f);
+    const __m256 v30 = _mm256_fmadd_ps(v15, v28, v29);
+    const __m256 v31 = _mm256_set1_ps(-0x1.fffffa0000000p-2f);
+    const __m256 v32 = _mm256_fmadd_ps(v15, v30, v31);
+    const __m256 v33 = _mm256_set1_ps(0x1.7f7d1c0000000p-20f);
+    const __m256 v34 = _mm256_div_ps(v7, v2);
+    const __m256 v35 = _mm256_fmadd_ps(v14, v33, v34);
+    const __m256 v36 = _mm256_mul_ps(v15, v15);
+    const __m256 v37 = _mm256_fmadd_ps(v36, v32, v35);
+    const __m256 v38 = _mm256_set1_ps(0x1.62e4000000000p-1f);
+    const __m256 v39 = _mm256_fmadd_ps(v14, v38, v15);
+    const __m256 v40 = _mm256_add_ps(v39, v37);
+    const __m256 v41 = _mm256_add_ps(v15, v37);
+    const __m256 v42 = _mm256_fmadd_ps(v14, v38, v41);
+    const __m256 v43 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v14);
+    const __m256 v44 = _mm256_set1_ps(0x1.8000000000000p+0f);
+    const __m256 v45 = _mm256_blendv_ps(v42, v40, _mm256_cmp_ps(v43, v44, _CMP_LT_OQ));
+    const __m256 v46 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v47 = _mm256_set1_ps((-INFINITY));
+    const __m256 v48 = _mm256_blendv_ps(v45, v47, _mm256_cmp_ps(v2, v46, _CMP_LT_OQ));
+    const __m256 v49 = _mm256_set1_ps(-0x0.0p+0f);
+    const __m256 v50 = _mm256_set1_ps(NAN);
+    const __m256 v51 = _mm256_blendv_ps(v48, v50, _mm256_cmp_ps(v2, v49, _CMP_LT_OQ));
+    const __m256 v52 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v53 = _mm256_set1_ps(INFINITY);
+    const __m256 v54 = _mm256_blendv_ps(v51, v53, _mm256_cmp_ps(v52, v2, _CMP_LT_OQ));
+    const __m256 v55 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v56 = _mm256_set1_ps(0x1.0000000000000p-25f);
+    const __m256 v57 = _mm256_blendv_ps(v54, x, _mm256_cmp_ps(v55, v56, _CMP_LT_OQ));
+    return v57;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void log1p_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log1p_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log1p_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = log1p_f32_inline(x[i]);
 }
 
@@ -1650,9 +2909,177 @@ float log_f32(float x)
     return log_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline __m512 LOG_F32_avx512_frexp_m(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_mask_mov_ps(_mm512_getmant_ps(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}
+
+static inline __m512 LOG_F32_avx512_frexp_e(__m512 a)
+{
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x9F);
+    return _mm512_maskz_add_ps((__mmask16)~special, _mm512_getexp_ps(a), _mm512_set1_ps(1.0f));
+}
+
+/* log_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 log_f32_v16(__m512 x)
+{
+    const __m512 v1 = LOG_F32_avx512_frexp_m(x);
+    const __m512 v2 = LOG_F32_avx512_frexp_e(x);
+    const __m512 v3 = _mm512_set1_ps(0x1.6340000000000p-1f);
+    const __m512 v4 = _mm512_add_ps(v1, v1);
+    const __m512 v5 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v1, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v7 = _mm512_sub_ps(v2, v6);
+    const __m512 v8 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v3, _CMP_LT_OQ), v2, v7);
+    const __m512 v9 = _mm512_sub_ps(v5, v6);
+    const __m512 v10 = _mm512_set1_ps(-0x1.09b8420000000p-3f);
+    const __m512 v11 = _mm512_set1_ps(0x1.734e740000000p-4f);
+    const __m512 v12 = _mm512_set1_ps(-0x1.2254a60000000p+0f);
+    const __m512 v13 = _mm512_fmadd_ps(v9, v11, v12);
+    const __m512 v14 = _mm512_fmadd_ps(v13, v9, v9);
+    const __m512 v15 = _mm512_sub_ps(v10, v14);
+    const __m512 v16 = _mm512_set1_ps(0x1.20c9fc0000000p-3f);
+    const __m512 v17 = _mm512_fmadd_ps(v9, v15, v16);
+    const __m512 v18 = _mm512_set1_ps(-0x1.5487860000000p-3f);
+    const __m512 v19 = _mm512_fmadd_ps(v17, v9, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.99b7e20000000p-3f);
+    const __m512 v21 = _mm512_fmadd_ps(v9, v19, v20);
+    const __m512 v22 = _mm512_set1_ps(-0x1.0002bc0000000p-2f);
+    const __m512 v23 = _mm512_fmadd_ps(v9, v21, v22);
+    const __m512 v24 = _mm512_set1_ps(0x1.5555300000000p-2f);
+    const __m512 v25 = _mm512_fmadd_ps(v9, v23, v24);
+    const __m512 v26 = _mm512_set1_ps(-0x1.fffffc0000000p-2f);
+    const __m512 v27 = _mm512_fmadd_ps(v9, v25, v26);
+    const __m512 v28 = _mm512_mul_ps(v9, v9);
+    const __m512 v29 = _mm512_set1_ps(0x1.0bfc0a0000000p-15f);
+    const __m512 v30 = _mm512_mul_ps(v8, v29);
+    const __m512 v31 = _mm512_fmadd_ps(v28, v27, v30);
+    const __m512 v32 = _mm512_set1_ps(0x1.62e0000000000p-1f);
+    const __m512 v33 = _mm512_fmadd_ps(v8, v32, v9);
+    const __m512 v34 = _mm512_add_ps(v33, v31);
+    const __m512 v35 = _mm512_add_ps(v9, v31);
+    const __m512 v36 = _mm512_fmadd_ps(v8, v32, v35);
+    const __m512 v37 = _mm512_abs_ps(v8);
+    const __m512 v38 = _mm512_set1_ps(0x1.8000000000000p+0f);
+    const __m512 v39 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v37, v38, _CMP_LT_OQ), v36, v34);
+    const __m512 v40 = _mm512_set1_ps(0x1.0000000000000p-149f);
+    const __m512 v41 = _mm512_set1_ps((-INFINITY));
+    const __m512 v42 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v40, _CMP_LT_OQ), v39, v41);
+    const __m512 v43 = _mm512_set1_ps(-0x0.0p+0f);
+    const __m512 v44 = _mm512_set1_ps(NAN);
+    const __m512 v45 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v43, _CMP_LT_OQ), v42, v44);
+    const __m512 v46 = _mm512_set1_ps(0x1.fffffe0000000p+127f);
+    const __m512 v47 = _mm512_set1_ps(INFINITY);
+    const __m512 v48 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v46, x, _CMP_LT_OQ), v45, v47);
+    return v48;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 LOG_F32_avx2_frexp_m(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}
+
+static inline __m256 LOG_F32_avx2_frexp_e(__m256 a)
+{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}
+
+/* log_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 log_f32_v8(__m256 x)
+{
+    const __m256 v1 = LOG_F32_avx2_frexp_m(x);
+    const __m256 v2 = LOG_F32_avx2_frexp_e(x);
+    const __m256 v3 = _mm256_set1_ps(0x1.6340000000000p-1f);
+    const __m256 v4 = _mm256_add_ps(v1, v1);
+    const __m256 v5 = _mm256_blendv_ps(v1, v4, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v6 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v7 = _mm256_sub_ps(v2, v6);
+    const __m256 v8 = _mm256_blendv_ps(v2, v7, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v9 = _mm256_sub_ps(v5, v6);
+    const __m256 v10 = _mm256_set1_ps(-0x1.09b8420000000p-3f);
+    const __m256 v11 = _mm256_set1_ps(0x1.734e740000000p-4f);
+    const __m256 v12 = _mm256_set1_ps(-0x1.2254a60000000p+0f);
+    const __m256 v13 = _mm256_fmadd_ps(v9, v11, v12);
+    const __m256 v14 = _mm256_fmadd_ps(v13, v9, v9);
+    const __m256 v15 = _mm256_sub_ps(v10, v14);
+    const __m256 v16 = _mm256_set1_ps(0x1.20c9fc0000000p-3f);
+    const __m256 v17 = _mm256_fmadd_ps(v9, v15, v16);
+    const __m256 v18 = _mm256_set1_ps(-0x1.5487860000000p-3f);
+    const __m256 v19 = _mm256_fmadd_ps(v17, v9, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.99b7e20000000p-3f);
+    const __m256 v21 = _mm256_fmadd_ps(v9, v19, v20);
+    const __m256 v22 = _mm256_set1_ps(-0x1.0002bc0000000p-2f);
+    const __m256 v23 = _mm256_fmadd_ps(v9, v21, v22);
+    const __m256 v24 = _mm256_set1_ps(0x1.5555300000000p-2f);
+    const __m256 v25 = _mm256_fmadd_ps(v9, v23, v24);
+    const __m256 v26 = _mm256_set1_ps(-0x1.fffffc0000000p-2f);
+    const __m256 v27 = _mm256_fmadd_ps(v9, v25, v26);
+    const __m256 v28 = _mm256_mul_ps(v9, v9);
+    const __m256 v29 = _mm256_set1_ps(0x1.0bfc0a0000000p-15f);
+    const __m256 v30 = _mm256_mul_ps(v8, v29);
+    const __m256 v31 = _mm256_fmadd_ps(v28, v27, v30);
+    const __m256 v32 = _mm256_set1_ps(0x1.62e0000000000p-1f);
+    const __m256 v33 = _mm256_fmadd_ps(v8, v32, v9);
+    const __m256 v34 = _mm256_add_ps(v33, v31);
+    const __m256 v35 = _mm256_add_ps(v9, v31);
+    const __m256 v36 = _mm256_fmadd_ps(v8, v32, v35);
+    const __m256 v37 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v8);
+    const __m256 v38 = _mm256_set1_ps(0x1.8000000000000p+0f);
+    const __m256 v39 = _mm256_blendv_ps(v36, v34, _mm256_cmp_ps(v37, v38, _CMP_LT_OQ));
+    const __m256 v40 = _mm256_set1_ps(0x1.0000000000000p-149f);
+    const __m256 v41 = _mm256_set1_ps((-INFINITY));
+    const __m256 v42 = _mm256_blendv_ps(v39, v41, _mm256_cmp_ps(x, v40, _CMP_LT_OQ));
+    const __m256 v43 = _mm256_set1_ps(-0x0.0p+0f);
+    const __m256 v44 = _mm256_set1_ps(NAN);
+    const __m256 v45 = _mm256_blendv_ps(v42, v44, _mm256_cmp_ps(x, v43, _CMP_LT_OQ));
+    const __m256 v46 = _mm256_set1_ps(0x1.fffffe0000000p+127f);
+    const __m256 v47 = _mm256_set1_ps(INFINITY);
+    const __m256 v48 = _mm256_blendv_ps(v45, v47, _mm256_cmp_ps(v46, x, _CMP_LT_OQ));
+    return v48;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void log_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, log_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = log_f32_inline(x[i]);
 }
 
@@ -1836,9 +3263,170 @@ float sigmoid_f32(float x)
     return sigmoid_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 SIGMOID_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 SIGMOID_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 SIGMOID_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return SIGMOID_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(SIGMOID_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* sigmoid_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 sigmoid_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v3 = _mm512_abs_ps(x);
+    const __m512 v4 = _mm512_xor_ps(v3, _mm512_set1_ps(-0.0f));
+    const __m512 v5 = _mm512_set1_ps(0x1.7154760000000p+0f);
+    const __m512 v6 = _mm512_mul_ps(v4, v5);
+    const __m512 v7 = _mm512_roundscale_ps(v6, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v8 = _mm512_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m512 v9 = _mm512_set1_ps(-0x1.62e4000000000p-1f);
+    const __m512 v10 = _mm512_fmadd_ps(v7, v9, v4);
+    const __m512 v11 = _mm512_fmadd_ps(v7, v8, v10);
+    const __m512 v12 = _mm512_sub_ps(v10, v11);
+    const __m512 v13 = _mm512_fmadd_ps(v7, v8, v12);
+    const __m512 v14 = _mm512_set1_ps(0x1.6a967c0000000p-10f);
+    const __m512 v15 = _mm512_set1_ps(0x1.1268340000000p-7f);
+    const __m512 v16 = _mm512_fmadd_ps(v11, v14, v15);
+    const __m512 v17 = _mm512_set1_ps(0x1.555bb20000000p-5f);
+    const __m512 v18 = _mm512_fmadd_ps(v11, v16, v17);
+    const __m512 v19 = _mm512_set1_ps(0x1.55542c0000000p-3f);
+    const __m512 v20 = _mm512_fmadd_ps(v11, v18, v19);
+    const __m512 v21 = _mm512_set1_ps(0x1.ffffee0000000p-2f);
+    const __m512 v22 = _mm512_fmadd_ps(v11, v20, v21);
+    const __m512 v23 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v24 = _mm512_fmadd_ps(v11, v22, v23);
+    const __m512 v25 = _mm512_set1_ps(0x1.9b297e0000000p-33f);
+    const __m512 v26 = _mm512_fmadd_ps(v11, v24, v25);
+    const __m512 v27 = _mm512_add_ps(v1, v26);
+    const __m512 v28 = _mm512_sub_ps(v27, v1);
+    const __m512 v29 = _mm512_sub_ps(v26, v28);
+    const __m512 v30 = _mm512_fmadd_ps(v13, v27, v29);
+    const __m512 v31 = _mm512_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m512 v32 = SIGMOID_F32_avx512_ldexp2_n(v27, SIGMOID_F32_avx512_ldexp2_clamp(v7));
+    const __m512 v33 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v4, v31, _CMP_LT_OQ), v32, v2);
+    const __m512 v34 = SIGMOID_F32_avx512_ldexp2_n(v30, SIGMOID_F32_avx512_ldexp2_clamp(v7));
+    const __m512 v35 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v4, v31, _CMP_LT_OQ), v34, v2);
+    const __m512 v36 = _mm512_add_ps(v1, v33);
+    const __m512 v37 = _mm512_sub_ps(v36, v1);
+    const __m512 v38 = _mm512_sub_ps(v37, v33);
+    const __m512 v39 = _mm512_sub_ps(v38, v35);
+    const __m512 v40 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v2, _CMP_LT_OQ), v1, v33);
+    const __m512 v41 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v2, _CMP_LT_OQ), v2, v35);
+    const __m512 v42 = _mm512_div_ps(v40, v36);
+    const __m512 v43 = _mm512_xor_ps(v36, _mm512_set1_ps(-0.0f));
+    const __m512 v44 = _mm512_fmadd_ps(v42, v43, v40);
+    const __m512 v45 = _mm512_add_ps(v44, v41);
+    const __m512 v46 = _mm512_fmadd_ps(v42, v39, v45);
+    const __m512 v47 = _mm512_sub_ps(v1, v42);
+    const __m512 v48 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v2, _CMP_LT_OQ), v42, v47);
+    const __m512 v49 = _mm512_fmadd_ps(v46, v48, v42);
+    return v49;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 SIGMOID_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* sigmoid_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 sigmoid_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v3 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v4 = _mm256_xor_ps(v3, _mm256_set1_ps(-0.0f));
+    const __m256 v5 = _mm256_set1_ps(0x1.7154760000000p+0f);
+    const __m256 v6 = _mm256_mul_ps(v4, v5);
+    const __m256 v7 = _mm256_round_ps(v6, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v8 = _mm256_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m256 v9 = _mm256_set1_ps(-0x1.62e4000000000p-1f);
+    const __m256 v10 = _mm256_fmadd_ps(v7, v9, v4);
+    const __m256 v11 = _mm256_fmadd_ps(v7, v8, v10);
+    const __m256 v12 = _mm256_sub_ps(v10, v11);
+    const __m256 v13 = _mm256_fmadd_ps(v7, v8, v12);
+    const __m256 v14 = _mm256_set1_ps(0x1.6a967c0000000p-10f);
+    const __m256 v15 = _mm256_set1_ps(0x1.1268340000000p-7f);
+    const __m256 v16 = _mm256_fmadd_ps(v11, v14, v15);
+    const __m256 v17 = _mm256_set1_ps(0x1.555bb20000000p-5f);
+    const __m256 v18 = _mm256_fmadd_ps(v11, v16, v17);
+    const __m256 v19 = _mm256_set1_ps(0x1.55542c0000000p-3f);
+    const __m256 v20 = _mm256_fmadd_ps(v11, v18, v19);
+    const __m256 v21 = _mm256_set1_ps(0x1.ffffee0000000p-2f);
+    const __m256 v22 = _mm256_fmadd_ps(v11, v20, v21);
+    const __m256 v23 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v24 = _mm256_fmadd_ps(v11, v22, v23);
+    const __m256 v25 = _mm256_set1_ps(0x1.9b297e0000000p-33f);
+    const __m256 v26 = _mm256_fmadd_ps(v11, v24, v25);
+    const __m256 v27 = _mm256_add_ps(v1, v26);
+    const __m256 v28 = _mm256_sub_ps(v27, v1);
+    const __m256 v29 = _mm256_sub_ps(v26, v28);
+    const __m256 v30 = _mm256_fmadd_ps(v13, v27, v29);
+    const __m256 v31 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m256 v32 = SIGMOID_F32_avx2_ldexp2(v27, v7);
+    const __m256 v33 = _mm256_blendv_ps(v32, v2, _mm256_cmp_ps(v4, v31, _CMP_LT_OQ));
+    const __m256 v34 = SIGMOID_F32_avx2_ldexp2(v30, v7);
+    const __m256 v35 = _mm256_blendv_ps(v34, v2, _mm256_cmp_ps(v4, v31, _CMP_LT_OQ));
+    const __m256 v36 = _mm256_add_ps(v1, v33);
+    const __m256 v37 = _mm256_sub_ps(v36, v1);
+    const __m256 v38 = _mm256_sub_ps(v37, v33);
+    const __m256 v39 = _mm256_sub_ps(v38, v35);
+    const __m256 v40 = _mm256_blendv_ps(v1, v33, _mm256_cmp_ps(x, v2, _CMP_LT_OQ));
+    const __m256 v41 = _mm256_blendv_ps(v2, v35, _mm256_cmp_ps(x, v2, _CMP_LT_OQ));
+    const __m256 v42 = _mm256_div_ps(v40, v36);
+    const __m256 v43 = _mm256_xor_ps(v36, _mm256_set1_ps(-0.0f));
+    const __m256 v44 = _mm256_fmadd_ps(v42, v43, v40);
+    const __m256 v45 = _mm256_add_ps(v44, v41);
+    const __m256 v46 = _mm256_fmadd_ps(v42, v39, v45);
+    const __m256 v47 = _mm256_sub_ps(v1, v42);
+    const __m256 v48 = _mm256_blendv_ps(v42, v47, _mm256_cmp_ps(x, v2, _CMP_LT_OQ));
+    const __m256 v49 = _mm256_fmadd_ps(v46, v48, v42);
+    return v49;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void sigmoid_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, sigmoid_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, sigmoid_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = sigmoid_f32_inline(x[i]);
 }
 
@@ -2046,8 +3634,206 @@ float tanh_f32(float x)
     return tanh_f32_inline(x);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline __m512 TANH_F32_avx512_copysign(__m512 a, __m512 b)
+{
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b),
+                                                         _mm512_set1_epi32(0x7FFFFFFF), 0xE4));
+}
+
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-252, 254] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline __m512 TANH_F32_avx512_ldexp2_clamp(__m512 k)
+{
+    return _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(-252.0f)), _mm512_set1_ps(254.0f));
+}
+
+static inline __m512 TANH_F32_avx512_ldexp2_n(__m512 a, __m512 n)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_scalef_ps(_mm512_scalef_ps(a, _mm512_mul_ps(n, half)), _mm512_fmadd_ps(n, half, half));
+}
+
+static inline __m512 TANH_F32_avx512_ldexp2(__m512 a, __m512 k)
+{
+    return TANH_F32_avx512_ldexp2_n(a, _mm512_roundscale_ps(TANH_F32_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}
+
+/* tanh_f32() on 16 floats at once (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512 tanh_f32_v16(__m512 x)
+{
+    const __m512 v1 = _mm512_set1_ps(0x1.0000000000000p+0f);
+    const __m512 v2 = _mm512_set1_ps(0x0.0p+0f);
+    const __m512 v3 = _mm512_abs_ps(x);
+    const __m512 v4 = _mm512_set1_ps(-0x1.0000000000000p+1f);
+    const __m512 v5 = _mm512_mul_ps(v3, v4);
+    const __m512 v6 = _mm512_set1_ps(0x1.7154760000000p+0f);
+    const __m512 v7 = _mm512_mul_ps(v5, v6);
+    const __m512 v8 = _mm512_roundscale_ps(v7, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 v9 = _mm512_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m512 v10 = _mm512_set1_ps(-0x1.62e4000000000p-1f);
+    const __m512 v11 = _mm512_fmadd_ps(v8, v10, v5);
+    const __m512 v12 = _mm512_fmadd_ps(v8, v9, v11);
+    const __m512 v13 = _mm512_sub_ps(v11, v12);
+    const __m512 v14 = _mm512_fmadd_ps(v8, v9, v13);
+    const __m512 v15 = _mm512_set1_ps(0x1.6accdc0000000p-10f);
+    const __m512 v16 = _mm512_set1_ps(0x1.121d5c0000000p-7f);
+    const __m512 v17 = _mm512_fmadd_ps(v12, v15, v16);
+    const __m512 v18 = _mm512_set1_ps(0x1.5557d00000000p-5f);
+    const __m512 v19 = _mm512_fmadd_ps(v12, v17, v18);
+    const __m512 v20 = _mm512_set1_ps(0x1.5554c40000000p-3f);
+    const __m512 v21 = _mm512_fmadd_ps(v12, v19, v20);
+    const __m512 v22 = _mm512_set1_ps(0x1.fffffe0000000p-2f);
+    const __m512 v23 = _mm512_fmadd_ps(v21, v12, v22);
+    const __m512 v24 = _mm512_mul_ps(v12, v12);
+    const __m512 v25 = _mm512_mul_ps(v24, v23);
+    const __m512 v26 = _mm512_add_ps(v12, v25);
+    const __m512 v27 = _mm512_sub_ps(v12, v26);
+    const __m512 v28 = _mm512_add_ps(v27, v25);
+    const __m512 v29 = _mm512_add_ps(v28, v14);
+    const __m512 v30 = _mm512_fmadd_ps(v14, v26, v29);
+    const __m512 v31 = _mm512_add_ps(v1, v26);
+    const __m512 v32 = _mm512_sub_ps(v1, v31);
+    const __m512 v33 = _mm512_add_ps(v32, v26);
+    const __m512 v34 = _mm512_add_ps(v33, v30);
+    const __m512 v35 = _mm512_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m512 v36 = TANH_F32_avx512_ldexp2_n(v31, TANH_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v37 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v5, v35, _CMP_LT_OQ), v36, v2);
+    const __m512 v38 = TANH_F32_avx512_ldexp2_n(v34, TANH_F32_avx512_ldexp2_clamp(v8));
+    const __m512 v39 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v5, v35, _CMP_LT_OQ), v38, v2);
+    const __m512 v40 = _mm512_sub_ps(v1, v37);
+    const __m512 v41 = _mm512_sub_ps(v1, v40);
+    const __m512 v42 = _mm512_sub_ps(v41, v37);
+    const __m512 v43 = _mm512_sub_ps(v42, v39);
+    const __m512 v44 = _mm512_abs_ps(v8);
+    const __m512 v45 = _mm512_set1_ps(0x1.0000000000000p-1f);
+    const __m512 v46 = _mm512_xor_ps(v26, _mm512_set1_ps(-0.0f));
+    const __m512 v47 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v44, v45, _CMP_LT_OQ), v40, v46);
+    const __m512 v48 = _mm512_xor_ps(v30, _mm512_set1_ps(-0.0f));
+    const __m512 v49 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v44, v45, _CMP_LT_OQ), v43, v48);
+    const __m512 v50 = _mm512_add_ps(v1, v37);
+    const __m512 v51 = _mm512_sub_ps(v50, v1);
+    const __m512 v52 = _mm512_sub_ps(v51, v37);
+    const __m512 v53 = _mm512_sub_ps(v52, v39);
+    const __m512 v54 = _mm512_div_ps(v47, v50);
+    const __m512 v55 = _mm512_xor_ps(v50, _mm512_set1_ps(-0.0f));
+    const __m512 v56 = _mm512_fmadd_ps(v54, v55, v47);
+    const __m512 v57 = _mm512_add_ps(v56, v49);
+    const __m512 v58 = _mm512_fmadd_ps(v54, v53, v57);
+    const __m512 v59 = _mm512_fmadd_ps(v54, v45, v45);
+    const __m512 v60 = _mm512_fmadd_ps(v58, v59, v54);
+    const __m512 v61 = TANH_F32_avx512_copysign(v60, x);
+    return v61;
+}
+#endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline __m256 TANH_F32_avx2_copysign(__m256 a, __m256 b)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}
+
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-252, 254] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 TANH_F32_avx2_ldexp2(__m256 a, __m256 k)
+{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps(-252.0f)), _mm256_set1_ps(254.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+
+/* tanh_f32() on 8 floats at once (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256 tanh_f32_v8(__m256 x)
+{
+    const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v2 = _mm256_set1_ps(0x0.0p+0f);
+    const __m256 v3 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 v4 = _mm256_set1_ps(-0x1.0000000000000p+1f);
+    const __m256 v5 = _mm256_mul_ps(v3, v4);
+    const __m256 v6 = _mm256_set1_ps(0x1.7154760000000p+0f);
+    const __m256 v7 = _mm256_mul_ps(v5, v6);
+    const __m256 v8 = _mm256_round_ps(v7, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 v9 = _mm256_set1_ps(-0x1.7f7d1c0000000p-20f);
+    const __m256 v10 = _mm256_set1_ps(-0x1.62e4000000000p-1f);
+    const __m256 v11 = _mm256_fmadd_ps(v8, v10, v5);
+    const __m256 v12 = _mm256_fmadd_ps(v8, v9, v11);
+    const __m256 v13 = _mm256_sub_ps(v11, v12);
+    const __m256 v14 = _mm256_fmadd_ps(v8, v9, v13);
+    const __m256 v15 = _mm256_set1_ps(0x1.6accdc0000000p-10f);
+    const __m256 v16 = _mm256_set1_ps(0x1.121d5c0000000p-7f);
+    const __m256 v17 = _mm256_fmadd_ps(v12, v15, v16);
+    const __m256 v18 = _mm256_set1_ps(0x1.5557d00000000p-5f);
+    const __m256 v19 = _mm256_fmadd_ps(v12, v17, v18);
+    const __m256 v20 = _mm256_set1_ps(0x1.5554c40000000p-3f);
+    const __m256 v21 = _mm256_fmadd_ps(v12, v19, v20);
+    const __m256 v22 = _mm256_set1_ps(0x1.fffffe0000000p-2f);
+    const __m256 v23 = _mm256_fmadd_ps(v21, v12, v22);
+    const __m256 v24 = _mm256_mul_ps(v12, v12);
+    const __m256 v25 = _mm256_mul_ps(v24, v23);
+    const __m256 v26 = _mm256_add_ps(v12, v25);
+    const __m256 v27 = _mm256_sub_ps(v12, v26);
+    const __m256 v28 = _mm256_add_ps(v27, v25);
+    const __m256 v29 = _mm256_add_ps(v28, v14);
+    const __m256 v30 = _mm256_fmadd_ps(v14, v26, v29);
+    const __m256 v31 = _mm256_add_ps(v1, v26);
+    const __m256 v32 = _mm256_sub_ps(v1, v31);
+    const __m256 v33 = _mm256_add_ps(v32, v26);
+    const __m256 v34 = _mm256_add_ps(v33, v30);
+    const __m256 v35 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
+    const __m256 v36 = TANH_F32_avx2_ldexp2(v31, v8);
+    const __m256 v37 = _mm256_blendv_ps(v36, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v38 = TANH_F32_avx2_ldexp2(v34, v8);
+    const __m256 v39 = _mm256_blendv_ps(v38, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v40 = _mm256_sub_ps(v1, v37);
+    const __m256 v41 = _mm256_sub_ps(v1, v40);
+    const __m256 v42 = _mm256_sub_ps(v41, v37);
+    const __m256 v43 = _mm256_sub_ps(v42, v39);
+    const __m256 v44 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v8);
+    const __m256 v45 = _mm256_set1_ps(0x1.0000000000000p-1f);
+    const __m256 v46 = _mm256_xor_ps(v26, _mm256_set1_ps(-0.0f));
+    const __m256 v47 = _mm256_blendv_ps(v40, v46, _mm256_cmp_ps(v44, v45, _CMP_LT_OQ));
+    const __m256 v48 = _mm256_xor_ps(v30, _mm256_set1_ps(-0.0f));
+    const __m256 v49 = _mm256_blendv_ps(v43, v48, _mm256_cmp_ps(v44, v45, _CMP_LT_OQ));
+    const __m256 v50 = _mm256_add_ps(v1, v37);
+    const __m256 v51 = _mm256_sub_ps(v50, v1);
+    const __m256 v52 = _mm256_sub_ps(v51, v37);
+    const __m256 v53 = _mm256_sub_ps(v52, v39);
+    const __m256 v54 = _mm256_div_ps(v47, v50);
+    const __m256 v55 = _mm256_xor_ps(v50, _mm256_set1_ps(-0.0f));
+    const __m256 v56 = _mm256_fmadd_ps(v54, v55, v47);
+    const __m256 v57 = _mm256_add_ps(v56, v49);
+    const __m256 v58 = _mm256_fmadd_ps(v54, v53, v57);
+    const __m256 v59 = _mm256_fmadd_ps(v54, v45, v45);
+    const __m256 v60 = _mm256_fmadd_ps(v58, v59, v54);
+    const __m256 v61 = TANH_F32_avx2_copysign(v60, x);
+    return v61;
+}
+#endif /* avx2 */
+
+/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
+   otherwise the two must not overlap */
 void tanh_f32_array(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, tanh_f32_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, tanh_f32_v8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
         y[i] = tanh_f32_inline(x[i]);
 }

@@ -13,7 +13,7 @@
  * tanh_f32: tanh(x), every float32 input: max 0.8958 ULP, verified on all 2^32 float32 inputs, special values included
  *
  * Build autonumerics_f32.c with: cc -O3 -march=native -ffp-contract=off -fno-math-errno -c autonumerics_f32.c
- * -ffp-contract=off keeps every a*b+c a multiply and an add, as the programs say (GCC ignores the FP_CONTRACT pragma); -fno-math-errno lets sqrt vectorize; never -ffast-math (the sources refuse it). -march=native may be any x86-64 level (x86-64-v3 for AVX2, x86-64-v4 for AVX-512): the results are the same bits.
+ * -ffp-contract=off keeps every a*b+c a multiply and an add, as the programs say (GCC ignores the FP_CONTRACT pragma); -fno-math-errno lets sqrt vectorize; never -ffast-math (the sources refuse it). -march=native may be any x86-64 level: the array entry points use explicit AVX-512 intrinsics under x86-64-v4, AVX2 ones under x86-64-v3, a plain loop otherwise, and the results are the same bits.
  */
 #ifndef AUTONUMERICS_LIB_AUTONUMERICS_F32_H
 #define AUTONUMERICS_LIB_AUTONUMERICS_F32_H
@@ -25,47 +25,47 @@ extern "C" {
 #endif
 
 float cbrt_f32(float x);
-/* y[i] = cbrt_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = cbrt_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void cbrt_f32_array(const float *x, float *y, size_t n);
 
 float erf_f32(float x);
-/* y[i] = erf_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = erf_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void erf_f32_array(const float *x, float *y, size_t n);
 
 float exp10_f32(float x);
-/* y[i] = exp10_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = exp10_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void exp10_f32_array(const float *x, float *y, size_t n);
 
 float exp2_f32(float x);
-/* y[i] = exp2_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = exp2_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void exp2_f32_array(const float *x, float *y, size_t n);
 
 float exp_f32(float x);
-/* y[i] = exp_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = exp_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void exp_f32_array(const float *x, float *y, size_t n);
 
 float expm1_f32(float x);
-/* y[i] = expm1_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = expm1_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void expm1_f32_array(const float *x, float *y, size_t n);
 
 float log10_f32(float x);
-/* y[i] = log10_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = log10_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void log10_f32_array(const float *x, float *y, size_t n);
 
 float log1p_f32(float x);
-/* y[i] = log1p_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = log1p_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void log1p_f32_array(const float *x, float *y, size_t n);
 
 float log_f32(float x);
-/* y[i] = log_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = log_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void log_f32_array(const float *x, float *y, size_t n);
 
 float sigmoid_f32(float x);
-/* y[i] = sigmoid_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = sigmoid_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void sigmoid_f32_array(const float *x, float *y, size_t n);
 
 float tanh_f32(float x);
-/* y[i] = tanh_f32(x[i]) for i < n; x and y must not overlap (vectorized) */
+/* y[i] = tanh_f32(x[i]) for i < n; y may be x, else they must not overlap (vectorized) */
 void tanh_f32_array(const float *x, float *y, size_t n);
 
 #ifdef __cplusplus

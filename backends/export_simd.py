@@ -1,0 +1,325 @@
+"""Explicit SIMD C for float32 programs: an AVX-512 and an AVX2 vector function, one op table each.
+
+Why not leave it to GCC's vectorizer, as ``backends.export``'s scalar C does: SLEEF's AVX-512
+``logf`` beats the auto-vectorized export by 1.7x because it reads the exponent and mantissa with
+``vgetexpps``/``vgetmantps`` and scales with ``vscalefps``, one instruction each, where the scalar
+C's bit-level frexp and ldexp (written so that GCC vectorizes them at all) become some twenty
+integer, mask and blend instructions (BENCHMARKS ``simd_export``).  No C compiler turns portable
+scalar code into those instructions, so the export names them: ``NAME_v16(__m512)`` under
+``__AVX512F__`` and ``__AVX512DQ__`` (x86-64-v4), ``NAME_v8(__m256)`` under ``__AVX2__`` and
+``__FMA__`` (x86-64-v3), the interface of SLEEF's vector functions.
+
+Every op is one entry of ``SIMD_EXPR`` per ISA, walked by the project's one fold
+(``dsl.interpret.fold``), and computes exactly what ``dsl.semantics`` defines, NaN payloads
+aside (every NaN is a NaN): the every-op agreement test checks each entry against the numpy
+semantics on the host's ISAs.  The IEEE facts each entry rests on are in its helper's comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
+from dsl.program import Program
+
+from .export import _body, _c_literal, _live_ops, _rounded
+
+F32 = np.dtype(np.float32)
+
+
+@dataclass(frozen=True)
+class Isa:
+    """One vector ISA: its C vector type, width, guard macro test and intrinsic prefix."""
+
+    name: str
+    vec: str  # __m512
+    ivec: str  # __m512i
+    width: int
+    guard: str  # preprocessor condition under which the vector function exists
+    pre: str  # _mm512
+    suffix: str  # v16: the function is NAME_v16
+    march: str  # the -march level that enables it
+
+
+ISAS: dict[str, Isa] = {
+    "avx512": Isa("avx512", "__m512", "__m512i", 16, "defined(__AVX512F__) && defined(__AVX512DQ__)",
+                  "_mm512", "v16", "x86-64-v4"),
+    "avx2": Isa("avx2", "__m256", "__m256i", 8, "defined(__AVX2__) && defined(__FMA__)", "_mm256", "v8", "x86-64-v3"),
+}
+
+# Ops that are one intrinsic (or a short expression) on both ISAs; ``{P}`` is the intrinsic
+# prefix, ``{p}`` the file's helper prefix.
+_COMMON = {
+    "add": "{P}_add_ps({0}, {1})",
+    "sub": "{P}_sub_ps({0}, {1})",
+    "mul": "{P}_mul_ps({0}, {1})",
+    "div": "{P}_div_ps({0}, {1})",
+    "fma": "{P}_fmadd_ps({0}, {1}, {2})",
+    "neg": "{P}_xor_ps({0}, {P}_set1_ps(-0.0f))",
+    "sqrt": "{P}_sqrt_ps({0})",
+    "copysign": "{p}_copysign({0}, {1})",
+    "ldexp": "{p}_ldexp({0}, {1})",
+    "ldexp2": "{p}_ldexp2({0}, {1})",
+    "frexp_m": "{p}_frexp_m({0})",
+    "frexp_e": "{p}_frexp_e({0})",
+    "cvt_f32": "({0})",  # float32 programs only: rounding to float32 is the identity
+}
+
+SIMD_EXPR: dict[str, dict[str, str]] = {
+    "avx512": {  # generic in the lane type: {s} is ps or pd (see _LANES)
+        **{op: t.replace("_ps(", "_{s}(") for op, t in _COMMON.items()},
+        "neg": "_mm512_xor_{s}({0}, _mm512_set1_{s}(-0.0{F}))",
+        "abs": "_mm512_abs_{s}({0})",
+        "floor": "_mm512_roundscale_{s}({0}, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)",
+        "round": "_mm512_roundscale_{s}({0}, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
+        "select_lt": "_mm512_mask_blend_{s}(_mm512_cmp_{s}_mask({0}, {1}, _CMP_LT_OQ), {3}, {2})",
+        "cvt_f32": "{cvt}",
+    },
+    "avx2": {
+        **_COMMON,
+        "abs": "_mm256_andnot_ps(_mm256_set1_ps(-0.0f), {0})",
+        "floor": "_mm256_round_ps({0}, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)",
+        "round": "_mm256_round_ps({0}, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
+        "select_lt": "_mm256_blendv_ps({3}, {2}, _mm256_cmp_ps({0}, {1}, _CMP_LT_OQ))",
+    },
+}
+# Cheaper forms of an op whose k argument is already an integer (the value of a round or floor
+# node): only the AVX-512 ldexp2, whose truncation is then the identity.
+_INTEGRAL_K = {"avx512": {"ldexp2": "{p}_ldexp2_n({0}, {p}_ldexp2_clamp({1}))"}, "avx2": {}}
+
+# The lane types of the generic AVX-512 entries: float32 programs, and float64 programs with
+# float32 input and output (the correctly rounded kernels of ``--mode cr``), 8 doubles a register.
+_LANES = {
+    "float32": dict(V="__m512", s="ps", F="f", M="__mmask16", E="epi32", ABSM="0x7FFFFFFF", cvt="({0})"),
+    "float64": dict(V="__m512d", s="pd", F="", M="__mmask8", E="epi64", ABSM="0x7FFFFFFFFFFFFFFFLL",
+                    cvt="_mm512_cvtps_pd(_mm512_cvtpd_ps({0}))"),
+}
+_INTEGRAL_OPS = ("round", "floor")
+
+for _isa, _table in SIMD_EXPR.items():
+    assert set(_table) == set(OPS), f"every op in dsl.ops.OPS needs a {_isa} expression"
+
+# Helpers: which ops need which, and their text per ISA.
+_NEEDS = {"copysign": "copysign", "ldexp": "ldexp", "ldexp2": "ldexp2", "frexp_m": "frexp", "frexp_e": "frexp"}
+
+_HELPERS: dict[str, dict[str, str]] = {
+    "avx512": {
+        "copysign": """\
+/* the magnitude bits of a, the sign bit of b (ternary logic 0xE4: mask ? a : b, bitwise) */
+static inline {V} {p}_copysign({V} a, {V} b)
+{{
+    return _mm512_castsi512_{s}(_mm512_ternarylogic_{E}(_mm512_cast{s}_si512(a), _mm512_cast{s}_si512(b),
+                                                         _mm512_set1_{E}({ABSM}), 0xE4));
+}}
+""",
+        "ldexp": """\
+/* a * 2**trunc(k), k clamped to [-{LC}, {LC}], one rounding: vscalef rounds a * 2**floor(b) once,
+   and b = trunc(kc) is an integer.  max/min return their second operand for a NaN, so a NaN k
+   stays NaN through the clamp and scalef makes the result NaN, as the semantics say. */
+static inline {V} {p}_ldexp({V} a, {V} k)
+{{
+    {V} kc = _mm512_min_{s}(_mm512_set1_{s}({LC}.0{F}), _mm512_max_{s}(_mm512_set1_{s}(-{LC}.0{F}), k));
+    return _mm512_scalef_{s}(a, _mm512_roundscale_{s}(kc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}}
+""",
+        "ldexp2": """\
+/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [{L2_LO}, {L2_HI}] (NaN k to
+   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
+   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
+   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
+   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
+   truncation is then the identity. */
+static inline {V} {p}_ldexp2_clamp({V} k)
+{{
+    return _mm512_min_{s}(_mm512_max_{s}(k, _mm512_set1_{s}({L2_LO}.0{F})), _mm512_set1_{s}({L2_HI}.0{F}));
+}}
+
+static inline {V} {p}_ldexp2_n({V} a, {V} n)
+{{
+    const {V} half = _mm512_set1_{s}(0.5{F});
+    return _mm512_scalef_{s}(_mm512_scalef_{s}(a, _mm512_mul_{s}(n, half)), _mm512_fmadd_{s}(n, half, half));
+}}
+
+static inline {V} {p}_ldexp2({V} a, {V} k)
+{{
+    return {p}_ldexp2_n(a, _mm512_roundscale_{s}({p}_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}}
+""",
+        "frexp": """\
+/* vgetmant (interval [0.5, 1), the source's sign) and vgetexp (floor(log2|a|), exact) read
+   subnormals right without scaling; 0, inf and NaN (vfpclass 0x9F) give m = a and e = 0. */
+static inline {V} {p}_frexp_m({V} a)
+{{
+    {M} special = _mm512_fpclass_{s}_mask(a, 0x9F);
+    return _mm512_mask_mov_{s}(_mm512_getmant_{s}(a, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src), special, a);
+}}
+
+static inline {V} {p}_frexp_e({V} a)
+{{
+    {M} special = _mm512_fpclass_{s}_mask(a, 0x9F);
+    return _mm512_maskz_add_{s}(({M})~special, _mm512_getexp_{s}(a), _mm512_set1_{s}(1.0{F}));
+}}
+""",
+    },
+    "avx2": {
+        "copysign": """\
+static inline __m256 {p}_copysign(__m256 a, __m256 b)
+{{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+}}
+""",
+        "ldexp": """\
+/* a * 2**trunc(k), k clamped to [-{LC}, {LC}]: the product in double is exact (a float times a
+   power of two in double's range) and the conversion back to float is the one rounding. */
+static inline __m256 {p}_ldexp(__m256 a, __m256 k)
+{{
+    __m256 kc = _mm256_min_ps(_mm256_set1_ps({LC}.0f), _mm256_max_ps(_mm256_set1_ps(-{LC}.0f), k));
+    __m256i n = _mm256_cvttps_epi32(kc); /* NaN k gives INT_MIN here; the blend below fixes it */
+    __m256i n_lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(n));
+    __m256i n_hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(n, 1));
+    __m256d s_lo = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n_lo, _mm256_set1_epi64x(1023)), 52));
+    __m256d s_hi = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n_hi, _mm256_set1_epi64x(1023)), 52));
+    __m128 r_lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), s_lo));
+    __m128 r_hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), s_hi));
+    __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(r_lo), r_hi, 1);
+    return _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(k, k, _CMP_UNORD_Q));
+}}
+""",
+        "ldexp2": """\
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [{L2_LO}, {L2_HI}] (NaN k to the lower
+   end: maxps returns its second operand for a NaN); the powers of two built from integer bits. */
+static inline __m256 {p}_ldexp2(__m256 a, __m256 k)
+{{
+    __m256 kc = _mm256_min_ps(_mm256_max_ps(k, _mm256_set1_ps({L2_LO}.0f)), _mm256_set1_ps({L2_HI}.0f));
+    __m256i n = _mm256_cvttps_epi32(kc);
+    __m256i h = _mm256_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}}
+""",
+        "frexp": """\
+/* C frexp read off the bits, subnormals scaled by 2**24 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN. */
+static inline __m256 {p}_frexp_m(__m256 a)
+{{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256 sub = _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(0xFF << 23), v), _mm256_set1_epi32(126 << 23));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(m), a, _mm256_castsi256_ps(special));
+}}
+
+static inline __m256 {p}_frexp_e(__m256 a)
+{{
+    const __m256i emask = _mm256_set1_epi32(0xFF);
+    __m256i u = _mm256_castps_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi32(u, 23), emask);
+    __m256i sub = _mm256_cmpeq_epi32(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castps_si256(_mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)),
+                                                     _mm256_castsi256_ps(sub)));
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 23), emask),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(sub, _mm256_set1_epi32(24))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi32(_mm256_slli_epi32(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi32(biased, emask));
+    return _mm256_cvtepi32_ps(_mm256_andnot_si256(special, e));
+}}
+""",
+    },
+}
+
+
+def isas_for(dtype: str = "float32") -> list[str]:
+    """The ISAs that have vector functions for programs of ``dtype`` (float64: AVX-512 only; AVX2
+    lacks the 64-bit integer conversions its frexp and ldexp would need)."""
+    return list(ISAS) if dtype == "float32" else ["avx512"]
+
+
+def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: str = "float32") -> str:
+    """``static inline VEC NAME_vW(VEC x)`` (with its helpers, named ``PREFIX_isa_*``), guarded by
+    the ISA's macros: float in and out, computed in ``dtype`` (float64: in two halves of 8 doubles,
+    ``NAME_d8``, each result rounded to float once, as the scalar mixed-precision export does)."""
+    if isa not in ISAS:
+        raise ValueError(f"unknown vector ISA {isa!r}; choose from {', '.join(ISAS)}")
+    if dtype not in ("float32", "float64") or isa not in isas_for(dtype):
+        raise ValueError(f"no {isa} vector function for {dtype} programs")
+    s = ISAS[isa]
+    dt = np.dtype(dtype)
+    lanes = _LANES[dtype] if isa == "avx512" else {"V": s.vec, "s": "ps", "F": "f", "cvt": "({0})"}
+    p = f"{prefix}_{isa}"
+    fields = dict(p=p, LC=LDEXP_CLAMP, L2_LO=LDEXP2_RANGE[dtype][0], L2_HI=LDEXP2_RANGE[dtype][1], **lanes)
+    ops = _live_ops(program)
+    used = {n.op for _, n in ops}
+    helpers = [h for h in _HELPERS[isa] if any(_NEEDS.get(op) == h for op in used)]
+    out = [f"#if {s.guard}", "#include <immintrin.h>"]
+    out += [_HELPERS[isa][h].format(**fields) for h in helpers]
+    core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d8"
+    V = lanes["V"]
+    what = f"{s.width} floats at once" if dtype == "float32" else "8 doubles at once (the float64 program)"
+    out += [f"/* {name}() on {what} ({isa}); the same bits as the scalar function, lane by lane */",
+            f"static inline {V} {core}({V} x)", "{"]
+    if not any(0 in n.args for _, n in ops):
+        out.append("    (void)x; /* this program does not read x */")
+    integral = {f"v{i}" for i, n in enumerate(program.nodes) if n.op in _INTEGRAL_OPS}
+
+    def expr(op: str, args: list[str]) -> str:
+        table = _INTEGRAL_K[isa] if op in _INTEGRAL_K[isa] and args[1] in integral else SIMD_EXPR[isa]
+        return table[op].replace("{cvt}", lanes["cvt"]).format(*args, P=s.pre, p=p, s=lanes["s"], F=lanes["F"])
+
+    lines, result = _body(program, lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})",
+                          expr, lambda var, e: f"    const {V} {var} = {e};")
+    out += lines + [f"    return {result};", "}"]
+    if dtype == "float64":
+        out += ["", f"/* {name}() on 16 floats: two halves widened exactly, each result rounded to float once */",
+                f"static inline __m512 {name}_{s.suffix}(__m512 x)", "{",
+                "    __m256 lo = _mm512_castps512_ps256(x);",
+                "    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));",
+                f"    __m256 rlo = _mm512_cvtpd_ps({core}(_mm512_cvtps_pd(lo)));",
+                f"    __m256 rhi = _mm512_cvtpd_ps({core}(_mm512_cvtps_pd(hi)));",
+                "    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),",
+                "                                               _mm256_castps_pd(rhi), 1));", "}"]
+    out += [f"#endif /* {isa} */", ""]
+    return "\n".join(out)
+
+
+def vector_functions(program: Program, name: str, prefix: str, dtype: str = "float32") -> str:
+    """Every vector function of ``name`` for a ``dtype`` program (each under its own guard)."""
+    return "\n".join(vector_function(program, name, isa, prefix, dtype) for isa in isas_for(dtype))
+
+
+def array_function(name: str, scalar: str, vector: str, storage: str = "", dtype: str = "float32") -> str:
+    """``void NAME(const float *x, float *y, size_t n)``: the widest vector function the build
+    enables (``VECTOR_v16``, else ``VECTOR_v8``), the scalar ``SCALAR`` for the tail and for
+    builds with none; ``storage`` e.g. ``static inline``."""
+    head = f"{storage + ' ' if storage else ''}void {name}(const float *x, float *y, size_t n)"
+    body = ["/* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),",
+            "   otherwise the two must not overlap */", head, "{", "    size_t i = 0;"]
+    for k, isa in enumerate(ISAS[i] for i in isas_for(dtype)):
+        body += [f"#{'if' if k == 0 else 'elif'} {isa.guard}",
+                 f"    for (; i + {isa.width} <= n; i += {isa.width})",
+                 f"        {isa.pre}_storeu_ps(y + i, {vector}_{isa.suffix}({isa.pre}_loadu_ps(x + i)));"]
+    body += ["#endif", "    for (; i < n; i++)", f"        y[i] = {scalar}(x[i]);", "}", ""]
+    return "\n".join(body)
+
+
+def simd_entry_points(program: Program, name: str, dtype: str = "float32") -> str:
+    """What a C export with float input and output appends after its scalar ``NAME``: its vector
+    functions (``NAME_v16``, and ``NAME_v8`` for float32 programs) and ``static inline void
+    NAME_array(const float *x, float *y, size_t n)`` on the widest the build enables."""
+    guard = f"AUTONUMERICS_{name.upper()}_SIMD_H"
+    widths = "16 (AVX-512) or 8 (AVX2) floats" if dtype == "float32" else "16 floats (AVX-512)"
+    return "\n".join([
+        "", f"/* {name}() on {widths} at once, where the build enables the ISA",
+        "   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as",
+        f"   {name}() lane by lane; {name}_array() runs the widest over an array. */",
+        f"#ifndef {guard}", f"#define {guard}", "#include <stddef.h>",
+        vector_functions(program, name, name.upper(), dtype),
+        array_function(f"{name}_array", name, name, storage="static inline", dtype=dtype), f"#endif /* {guard} */", ""])

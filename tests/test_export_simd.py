@@ -1,0 +1,191 @@
+"""The explicit SIMD C export (``backends.export_simd``): every op and random programs, on each
+vector ISA the host can run, bit for bit against the numpy semantics; on every x86-64 host, that
+both ISAs' code compiles.  Nothing here assumes a vector width: an ISA the CPU lacks is skipped."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_backends import assert_bit_identical, comparable, random_programs, single_op_programs, special_inputs
+
+from backends.export import export_source
+from backends.export_simd import ISAS, SIMD_EXPR, array_function, simd_entry_points, vector_function, vector_functions
+from backends.numpy_backend import evaluate
+from dsl.ops import ALL_OPS, OPS
+from dsl.text import parse_program
+
+CC = shutil.which("cc") or shutil.which("gcc")
+X86 = platform.machine() in ("x86_64", "AMD64")
+
+# /proc/cpuinfo flags each -march level needs (of those the code can use).
+_LEVEL_FLAGS = {"avx2": {"avx2", "fma", "bmi2", "f16c", "movbe"},
+                "avx512": {"avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"}}
+
+# Programs where ldexp2's k is a round or floor result (the AVX-512 export's integral-k form).
+INTEGRAL_K = ["""
+c = const 0x1.715476p+0
+t = mul x c
+k = round t
+r = ldexp2 x k
+return r
+""", """
+k = floor x
+m = frexp_m x
+r = ldexp2 m k
+return r
+"""]
+
+
+def host_runs(isa: str) -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return _LEVEL_FLAGS[isa] <= flags
+
+
+def build(programs, isa: str, tmp_path: Path, march: str) -> ctypes.CDLL:
+    parts = ["#include <stddef.h>"]
+    for k, prog in enumerate(programs):
+        parts.append(export_source(prog, "c", f"p{k}", "float32"))
+        parts.append(vector_functions(prog, f"p{k}", f"P{k}"))
+        parts.append(array_function(f"run{k}", f"p{k}", f"p{k}"))
+    src = tmp_path / f"simd_{isa}.c"
+    src.write_text("\n".join(parts))
+    so = tmp_path / f"simd_{isa}.so"
+    res = subprocess.run([CC, "-O2", f"-march={march}", "-ffp-contract=off", "-Wall", "-Werror", "-shared", "-fPIC",
+                          str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return ctypes.CDLL(str(so))
+
+
+def check(programs, isa: str, x: np.ndarray, tmp_path: Path) -> None:
+    lib = build(programs, isa, tmp_path, ISAS[isa].march)
+    for k, prog in enumerate(programs):
+        fn = getattr(lib, f"run{k}")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        assert_bit_identical(y, evaluate(prog, x, "float32"), comparable(prog, x, "float32"), f"{isa} program {k}")
+
+
+def test_every_op_is_in_every_simd_table():
+    for table in SIMD_EXPR.values():
+        assert set(table) == set(OPS)
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_both_isas_compile_on_any_x86_host(tmp_path):
+    """The code of each ISA compiles (-c) whatever the host CPU runs."""
+    progs = [p for op in OPS for p in single_op_programs(op)[:1]] + [parse_program(t) for t in INTEGRAL_K]
+    for isa, s in ISAS.items():
+        src = tmp_path / f"{isa}.c"
+        src.write_text("#include <stddef.h>\n" + "\n".join(
+            export_source(p, "c", f"p{k}", "float32") + vector_function(p, f"p{k}", isa, f"P{k}")
+            for k, p in enumerate(progs)))
+        res = subprocess.run([CC, "-O2", f"-march={s.march}", "-ffp-contract=off", "-Wall", "-Werror", "-c", str(src),
+                              "-o", str(tmp_path / f"{isa}.o")], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert f"p0_{s.suffix}" in src.read_text()
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_every_op_simd(isa, tmp_path):
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
+    progs = [p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K]
+    check(progs, isa, special_inputs("float32", np.random.default_rng(13)), tmp_path)
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_simd_random_programs(isa, tmp_path):
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
+    check(random_programs(ALL_OPS, "float32", 25, seed=41), isa, special_inputs("float32", np.random.default_rng(14), 1000),
+          tmp_path)
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_array_function_tail_and_in_place(tmp_path):
+    """Lengths that are not a multiple of the vector width end in the scalar loop; y may be x."""
+    prog = parse_program(INTEGRAL_K[0])
+    isa = next((i for i in ISAS if host_runs(i)), None)
+    lib = build([prog], isa or "baseline", tmp_path, ISAS[isa].march if isa else "x86-64")
+    fn = lib.run0
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    x = np.linspace(-150, 150, 37).astype(np.float32)
+    want = evaluate(prog, x, "float32")
+    for n in (0, 1, 7, 8, 15, 16, 17, 37):
+        y = np.full_like(x, -7.0)
+        fn(x.ctypes.data, y.ctypes.data, n)
+        assert (y[:n].view(np.uint32) == want[:n].view(np.uint32)).all() and (y[n:] == -7.0).all(), n
+    z = x.copy()
+    fn(z.ctypes.data, z.ctypes.data, z.size)
+    assert (z.view(np.uint32) == want.view(np.uint32)).all()
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_cli_c_export_has_the_vector_entry_points(tmp_path):
+    """``autonumerics export --lang c`` of a float32 run: the scalar function, NAME_v16/NAME_v8 and
+    a static inline NAME_array on the widest the build enables, all the same bits."""
+    prog = parse_program(INTEGRAL_K[0])
+    src = tmp_path / "f.c"
+    src.write_text(export_source(prog, "c", "f", "float32") + simd_entry_points(prog, "f")
+                   + "void run(const float *x, float *y, size_t n) { f_array(x, y, n); }\n")
+    text = src.read_text()
+    assert "f_v16(__m512 x)" in text and "f_v8(__m256 x)" in text
+    isa = next((i for i in ISAS if host_runs(i)), None)
+    so = tmp_path / "f.so"
+    res = subprocess.run([CC, "-O2", f"-march={ISAS[isa].march if isa else 'x86-64'}", "-ffp-contract=off", "-Wall",
+                          "-Werror", "-shared", "-fPIC", str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    fn = ctypes.CDLL(str(so)).run
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    x = special_inputs("float32", np.random.default_rng(15), 500)
+    y = np.empty_like(x)
+    fn(x.ctypes.data, y.ctypes.data, x.size)
+    assert_bit_identical(y, evaluate(prog, x, "float32"), comparable(prog, x, "float32"), "cli export")
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_every_op_float64_inside(tmp_path):
+    """Float in and out, float64 inside (the correctly rounded kernels): NAME_v16 computes on two
+    halves of 8 doubles and rounds each result once, like the scalar mixed-precision export."""
+    if not host_runs("avx512"):
+        pytest.skip("this CPU does not run x86-64-v4 code")
+    progs = ([p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K]
+             + random_programs(ALL_OPS, "float64", 15, seed=43))
+    parts = ["#include <stddef.h>"]
+    for k, prog in enumerate(progs):
+        parts += [export_source(prog, "c", f"p{k}", "float64", io_dtype="float32"), simd_entry_points(prog, f"p{k}", "float64"),
+                  f"void run{k}(const float *x, float *y, size_t n) {{ p{k}_array(x, y, n); }}"]
+    src, so = tmp_path / "d.c", tmp_path / "d.so"
+    src.write_text("\n".join(parts))
+    res = subprocess.run([CC, "-O2", "-march=x86-64-v4", "-ffp-contract=off", "-Wall", "-Werror", "-shared", "-fPIC",
+                          str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lib = ctypes.CDLL(str(so))
+    x = special_inputs("float32", np.random.default_rng(16), 1000)
+    with np.errstate(invalid="ignore"):  # signalling NaNs among the inputs
+        xd = x.astype(np.float64)
+    for k, prog in enumerate(progs):
+        fn = getattr(lib, f"run{k}")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        with np.errstate(all="ignore"):
+            want = evaluate(prog, xd, "float64").astype(np.float32)
+        assert_bit_identical(y, want, comparable(prog, xd, "float64"), f"float64 program {k}")
