@@ -77,24 +77,28 @@ SIMD_EXPR: dict[str, dict[str, str]] = {
         "select_lt": "_mm512_mask_blend_{s}(_mm512_cmp_{s}_mask({0}, {1}, _CMP_LT_OQ), {3}, {2})",
         "cvt_f32": "{cvt}",
     },
-    "avx2": {
-        **_COMMON,
-        "abs": "_mm256_andnot_ps(_mm256_set1_ps(-0.0f), {0})",
-        "floor": "_mm256_round_ps({0}, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)",
-        "round": "_mm256_round_ps({0}, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
-        "select_lt": "_mm256_blendv_ps({3}, {2}, _mm256_cmp_ps({0}, {1}, _CMP_LT_OQ))",
+    "avx2": {  # generic in the lane type as well
+        **{op: t.replace("_ps(", "_{s}(") for op, t in _COMMON.items()},
+        "neg": "_mm256_xor_{s}({0}, _mm256_set1_{s}(-0.0{F}))",
+        "abs": "_mm256_andnot_{s}(_mm256_set1_{s}(-0.0{F}), {0})",
+        "floor": "_mm256_round_{s}({0}, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)",
+        "round": "_mm256_round_{s}({0}, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
+        "select_lt": "_mm256_blendv_{s}({3}, {2}, _mm256_cmp_{s}({0}, {1}, _CMP_LT_OQ))",
+        "cvt_f32": "{cvt}",
     },
 }
 # Cheaper forms of an op whose k argument is already an integer (the value of a round or floor
 # node): only the AVX-512 ldexp2, whose truncation is then the identity.
 _INTEGRAL_K = {"avx512": {"ldexp2": "{p}_ldexp2_n({0}, {p}_ldexp2_clamp({1}))"}, "avx2": {}}
 
-# The lane types of the generic AVX-512 entries: float32 programs, and float64 programs with
-# float32 input and output (the correctly rounded kernels of ``--mode cr``), 8 doubles a register.
+# The lane types of the generic entries: float32 programs, and float64 programs with float32
+# input and output (the correctly rounded kernels of ``--mode cr``), 8 or 4 doubles a register.
 _LANES = {
-    "float32": dict(V="__m512", s="ps", F="f", M="__mmask16", E="epi32", ABSM="0x7FFFFFFF", cvt="({0})"),
-    "float64": dict(V="__m512d", s="pd", F="", M="__mmask8", E="epi64", ABSM="0x7FFFFFFFFFFFFFFFLL",
-                    cvt="_mm512_cvtps_pd(_mm512_cvtpd_ps({0}))"),
+    ("avx512", "float32"): dict(V="__m512", s="ps", F="f", M="__mmask16", E="epi32", ABSM="0x7FFFFFFF", cvt="({0})"),
+    ("avx512", "float64"): dict(V="__m512d", s="pd", F="", M="__mmask8", E="epi64", ABSM="0x7FFFFFFFFFFFFFFFLL",
+                                cvt="_mm512_cvtps_pd(_mm512_cvtpd_ps({0}))"),
+    ("avx2", "float32"): dict(V="__m256", s="ps", F="f", cvt="({0})"),
+    ("avx2", "float64"): dict(V="__m256d", s="pd", F="", cvt="_mm256_cvtps_pd(_mm256_cvtpd_ps({0}))"),
 }
 _INTEGRAL_OPS = ("round", "floor")
 
@@ -234,36 +238,110 @@ static inline __m256 {p}_frexp_e(__m256 a)
 }}
 """,
     },
+    "avx2_f64": {
+        "copysign": """\
+static inline __m256d {p}_copysign(__m256d a, __m256d b)
+{{
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    return _mm256_or_pd(_mm256_andnot_pd(sign, a), _mm256_and_pd(sign, b));
+}}
+""",
+        "ldexp": """\
+/* a * 2**trunc(k), k clamped to [-{LC}, {LC}]: 2**n is a normal double (its bits built from n, which
+   vcvttpd2dq truncates), so the product is the one rounding.  max/min keep a NaN k NaN (they return
+   their second operand then); the blend gives NaN for it, as the semantics say. */
+static inline __m256d {p}_ldexp(__m256d a, __m256d k)
+{{
+    __m256d kc = _mm256_min_pd(_mm256_set1_pd({LC}.0), _mm256_max_pd(_mm256_set1_pd(-{LC}.0), k));
+    __m256i n = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(kc));
+    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(1023)), 52));
+    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
+}}
+""",
+        "ldexp2": """\
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [{L2_LO}, {L2_HI}] (NaN k to the lower
+   end: max returns its second operand for a NaN); n in int32 lanes (vcvttpd2dq truncates), the
+   powers of two built from the bits in int64 lanes. */
+static inline __m256d {p}_ldexp2(__m256d a, __m256d k)
+{{
+    __m256d kc = _mm256_min_pd(_mm256_max_pd(k, _mm256_set1_pd({L2_LO}.0)), _mm256_set1_pd({L2_HI}.0));
+    __m128i n = _mm256_cvttpd_epi32(kc);
+    __m128i h = _mm_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi64x(1023);
+    __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(h), bias), 52));
+    __m256d s2 = _mm256_castsi256_pd(
+        _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm_sub_epi32(n, h)), bias), 52));
+    return _mm256_mul_pd(_mm256_mul_pd(a, s1), s2);
+}}
+""",
+        "frexp": """\
+/* C frexp read off the bits, subnormals scaled by 2**53 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN.  AVX2 has no int64 -> double conversion: |e| < 2**51, so
+   the bits of 1.5 * 2**52 plus e, read as a double, are 1.5 * 2**52 + e exactly. */
+static inline __m256d {p}_frexp_m(__m256d a)
+{{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256d sub = _mm256_castsi256_pd(_mm256_cmpeq_epi64(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi64x(0x7FFLL << 52), v),
+                                _mm256_set1_epi64x(1022LL << 52));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    return _mm256_blendv_pd(_mm256_castsi256_pd(m), a, _mm256_castsi256_pd(special));
+}}
+
+static inline __m256d {p}_frexp_e(__m256d a)
+{{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256i sub = _mm256_cmpeq_epi64(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)),
+                                                     _mm256_castsi256_pd(sub)));
+    __m256i e = _mm256_sub_epi64(_mm256_and_si256(_mm256_srli_epi64(v, 52), emask),
+                                 _mm256_add_epi64(_mm256_set1_epi64x(1022), _mm256_and_si256(sub, _mm256_set1_epi64x(53))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    e = _mm256_andnot_si256(special, e);
+    return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
+}}
+""",
+    },
 }
 
 
 def isas_for(dtype: str = "float32") -> list[str]:
-    """The ISAs that have vector functions for programs of ``dtype`` (float64: AVX-512 only; AVX2
-    lacks the 64-bit integer conversions its frexp and ldexp would need)."""
-    return list(ISAS) if dtype == "float32" else ["avx512"]
+    """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
+    return list(ISAS)
 
 
 def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: str = "float32") -> str:
     """``static inline VEC NAME_vW(VEC x)`` (with its helpers, named ``PREFIX_isa_*``), guarded by
-    the ISA's macros: float in and out, computed in ``dtype`` (float64: in two halves of 8 doubles,
-    ``NAME_d8``, each result rounded to float once, as the scalar mixed-precision export does)."""
+    the ISA's macros: float in and out, computed in ``dtype`` (float64: in two halves of 8 or 4
+    doubles, ``NAME_d8``/``NAME_d4``, each result rounded to float once, as the scalar
+    mixed-precision export does)."""
     if isa not in ISAS:
         raise ValueError(f"unknown vector ISA {isa!r}; choose from {', '.join(ISAS)}")
     if dtype not in ("float32", "float64") or isa not in isas_for(dtype):
         raise ValueError(f"no {isa} vector function for {dtype} programs")
     s = ISAS[isa]
     dt = np.dtype(dtype)
-    lanes = _LANES[dtype] if isa == "avx512" else {"V": s.vec, "s": "ps", "F": "f", "cvt": "({0})"}
+    lanes = _LANES[isa, dtype]
+    table = _HELPERS[f"{isa}_f64" if isa == "avx2" and dtype == "float64" else isa]
     p = f"{prefix}_{isa}"
     fields = dict(p=p, LC=LDEXP_CLAMP, L2_LO=LDEXP2_RANGE[dtype][0], L2_HI=LDEXP2_RANGE[dtype][1], **lanes)
     ops = _live_ops(program)
     used = {n.op for _, n in ops}
-    helpers = [h for h in _HELPERS[isa] if any(_NEEDS.get(op) == h for op in used)]
+    helpers = [h for h in table if any(_NEEDS.get(op) == h for op in used)]
     out = [f"#if {s.guard}", "#include <immintrin.h>"]
-    out += [_HELPERS[isa][h].format(**fields) for h in helpers]
-    core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d8"
+    out += [table[h].format(**fields) for h in helpers]
+    half = s.width // 2  # doubles per register
+    core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d{half}"
     V = lanes["V"]
-    what = f"{s.width} floats at once" if dtype == "float32" else "8 doubles at once (the float64 program)"
+    what = f"{s.width} floats at once" if dtype == "float32" else f"{half} doubles at once (the float64 program)"
     out += [f"/* {name}() on {what} ({isa}); the same bits as the scalar function, lane by lane */",
             f"static inline {V} {core}({V} x)", "{"]
     if not any(0 in n.args for _, n in ops):
@@ -277,15 +355,18 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     lines, result = _body(program, lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})",
                           expr, lambda var, e: f"    const {V} {var} = {e};")
     out += lines + [f"    return {result};", "}"]
-    if dtype == "float64":
-        out += ["", f"/* {name}() on 16 floats: two halves widened exactly, each result rounded to float once */",
-                f"static inline __m512 {name}_{s.suffix}(__m512 x)", "{",
-                "    __m256 lo = _mm512_castps512_ps256(x);",
-                "    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));",
-                f"    __m256 rlo = _mm512_cvtpd_ps({core}(_mm512_cvtps_pd(lo)));",
-                f"    __m256 rhi = _mm512_cvtpd_ps({core}(_mm512_cvtps_pd(hi)));",
-                "    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),",
-                "                                               _mm256_castps_pd(rhi), 1));", "}"]
+    if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
+        lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",
+                         "_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), "
+                         "_mm256_castps_pd(rhi), 1))") if isa == "avx512" else
+                        ("_mm256_castps256_ps128(x)", "_mm256_extractf128_ps(x, 1)",
+                         "_mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1)"))
+        P, H = s.pre, "__m256" if isa == "avx512" else "__m128"
+        out += ["", f"/* {name}() on {s.width} floats: two halves widened exactly, each result rounded to float once */",
+                f"static inline {s.vec} {name}_{s.suffix}({s.vec} x)", "{",
+                f"    {H} rlo = {P}_cvtpd_ps({core}({P}_cvtps_pd({lo})));",
+                f"    {H} rhi = {P}_cvtpd_ps({core}({P}_cvtps_pd({hi})));",
+                f"    return {join};", "}"]
     out += [f"#endif /* {isa} */", ""]
     return "\n".join(out)
 
@@ -312,10 +393,10 @@ def array_function(name: str, scalar: str, vector: str, storage: str = "", dtype
 
 def simd_entry_points(program: Program, name: str, dtype: str = "float32") -> str:
     """What a C export with float input and output appends after its scalar ``NAME``: its vector
-    functions (``NAME_v16``, and ``NAME_v8`` for float32 programs) and ``static inline void
+    functions ``NAME_v16`` and ``NAME_v8`` and ``static inline void
     NAME_array(const float *x, float *y, size_t n)`` on the widest the build enables."""
     guard = f"AUTONUMERICS_{name.upper()}_SIMD_H"
-    widths = "16 (AVX-512) or 8 (AVX2) floats" if dtype == "float32" else "16 floats (AVX-512)"
+    widths = "16 (AVX-512) or 8 (AVX2) floats"
     return "\n".join([
         "", f"/* {name}() on {widths} at once, where the build enables the ISA",
         "   (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as",

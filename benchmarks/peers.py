@@ -245,10 +245,11 @@ def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Varia
                            scalar_kernel(f'#include "{export}"', fn), libs=["-lm"], vectorized=True))
     cr = ROOT / "examples" / "cr" / f"{name}_f32_cr.c"  # correctly rounded (issue 15), if there is one
     fn_cr = project_function(cr) if cr.exists() else None
-    vcr = f"{name}_f32_cr_v16"
-    if fn_cr is not None and build != "AVX2" and re.search(rf"static\s+inline\s+__m512\s+{vcr}\s*\(", cr.read_text()):
+    width = 8 if build == "AVX2" else 16
+    vcr = f"{name}_f32_cr_v{width}"
+    if fn_cr is not None and re.search(rf"static\s+inline\s+__m\d+\s+{vcr}\s*\(", cr.read_text()):
         out.append(Variant(f"AutoNumerics `{vcr}`, correctly rounded (examples/cr/{cr.name})", build,
-                           vector_kernel(f'#include "{cr}"', vcr, 16), libs=["-lm"]))
+                           vector_kernel(f'#include "{cr}"', vcr, width), libs=["-lm"]))
     if fn_cr is not None:
         out.append(Variant(f"AutoNumerics `{name}_f32_cr`, correctly rounded (examples/cr/{cr.name})", build,
                            scalar_kernel(f'#include "{cr}"', fn_cr), libs=["-lm"], vectorized=True))

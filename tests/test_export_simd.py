@@ -161,26 +161,33 @@ def test_cli_c_export_has_the_vector_entry_points(tmp_path):
 
 
 @pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
-def test_every_op_float64_inside(tmp_path):
-    """Float in and out, float64 inside (the correctly rounded kernels): NAME_v16 computes on two
-    halves of 8 doubles and rounds each result once, like the scalar mixed-precision export."""
-    if not host_runs("avx512"):
-        pytest.skip("this CPU does not run x86-64-v4 code")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_every_op_float64_inside(isa, tmp_path):
+    """Float in and out, float64 inside (the correctly rounded kernels): NAME_v16 / NAME_v8 compute
+    on two halves of 8 / 4 doubles and round each result once, like the scalar mixed export."""
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
     progs = ([p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K]
              + random_programs(ALL_OPS, "float64", 15, seed=43))
+    W, D = (8, "_mm512") if isa == "avx512" else (4, "_mm256")
     parts = ["#include <stddef.h>"]
     for k, prog in enumerate(progs):
         parts += [export_source(prog, "c", f"p{k}", "float64", io_dtype="float32"), simd_entry_points(prog, f"p{k}", "float64"),
-                  f"void run{k}(const float *x, float *y, size_t n) {{ p{k}_array(x, y, n); }}"]
+                  f"void run{k}(const float *x, float *y, size_t n) {{ p{k}_array(x, y, n); }}",
+                  # the float64 core itself, on double inputs (subnormal doubles included)
+                  f"void core{k}(const double *x, double *y, size_t n) {{ for (size_t i = 0; i + {W} <= n; i += {W}) "
+                  f"{D}_storeu_pd(y + i, p{k}_d{W}({D}_loadu_pd(x + i))); }}"]
     src, so = tmp_path / "d.c", tmp_path / "d.so"
     src.write_text("\n".join(parts))
-    res = subprocess.run([CC, "-O2", "-march=x86-64-v4", "-ffp-contract=off", "-Wall", "-Werror", "-shared", "-fPIC",
-                          str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
+    res = subprocess.run([CC, "-O2", f"-march={ISAS[isa].march}", "-ffp-contract=off", "-Wall", "-Werror", "-shared",
+                          "-fPIC", str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     lib = ctypes.CDLL(str(so))
     x = special_inputs("float32", np.random.default_rng(16), 1000)
     with np.errstate(invalid="ignore"):  # signalling NaNs among the inputs
         xd = x.astype(np.float64)
+    x64 = special_inputs("float64", np.random.default_rng(17), 1000)
+    x64 = x64[: x64.size - x64.size % 8]
     for k, prog in enumerate(progs):
         fn = getattr(lib, f"run{k}")
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
@@ -189,3 +196,8 @@ def test_every_op_float64_inside(tmp_path):
         with np.errstate(all="ignore"):
             want = evaluate(prog, xd, "float64").astype(np.float32)
         assert_bit_identical(y, want, comparable(prog, xd, "float64"), f"float64 program {k}")
+        core = getattr(lib, f"core{k}")
+        core.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        zd = np.empty_like(x64)
+        core(x64.ctypes.data, zd.ctypes.data, x64.size)
+        assert_bit_identical(zd, evaluate(prog, x64, "float64"), comparable(prog, x64, "float64"), f"float64 core {k}")

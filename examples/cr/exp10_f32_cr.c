@@ -148,7 +148,7 @@ static inline float exp10_f32_cr(float x_in)
 
 #endif /* AUTONUMERICS_EXP10_F32_CR_H */
 
-/* exp10_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+/* exp10_f32_cr() on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
    (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
    exp10_f32_cr() lane by lane; exp10_f32_cr_array() runs the widest over an array. */
 #ifndef AUTONUMERICS_EXP10_F32_CR_SIMD_H
@@ -221,14 +221,77 @@ static inline __m512d exp10_f32_cr_d8(__m512d x)
 /* exp10_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
 static inline __m512 exp10_f32_cr_v16(__m512 x)
 {
-    __m256 lo = _mm512_castps512_ps256(x);
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-    __m256 rlo = _mm512_cvtpd_ps(exp10_f32_cr_d8(_mm512_cvtps_pd(lo)));
-    __m256 rhi = _mm512_cvtpd_ps(exp10_f32_cr_d8(_mm512_cvtps_pd(hi)));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
-                                               _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(exp10_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(exp10_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
 }
 #endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-2044, 2046] (NaN k to the lower
+   end: max returns its second operand for a NaN); n in int32 lanes (vcvttpd2dq truncates), the
+   powers of two built from the bits in int64 lanes. */
+static inline __m256d EXP10_F32_CR_avx2_ldexp2(__m256d a, __m256d k)
+{
+    __m256d kc = _mm256_min_pd(_mm256_max_pd(k, _mm256_set1_pd(-2044.0)), _mm256_set1_pd(2046.0));
+    __m128i n = _mm256_cvttpd_epi32(kc);
+    __m128i h = _mm_srai_epi32(n, 1);
+    __m256i bias = _mm256_set1_epi64x(1023);
+    __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(h), bias), 52));
+    __m256d s2 = _mm256_castsi256_pd(
+        _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm_sub_epi32(n, h)), bias), 52));
+    return _mm256_mul_pd(_mm256_mul_pd(a, s1), s2);
+}
+
+/* exp10_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d exp10_f32_cr_d4(__m256d x)
+{
+    const __m256d v1 = _mm256_set1_pd(0x1.a934f00000000p+1);
+    const __m256d v2 = _mm256_mul_pd(x, v1);
+    const __m256d v3 = _mm256_round_pd(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256d v4 = _mm256_set1_pd(-0x1.3440000000000p-2);
+    const __m256d v5 = _mm256_fmadd_pd(v3, v4, x);
+    const __m256d v6 = _mm256_set1_pd(-0x1.3509f79fef312p-18);
+    const __m256d v7 = _mm256_fmadd_pd(v3, v6, v5);
+    const __m256d v8 = _mm256_set1_pd(-0x1.5fd3c0de7372ap-20);
+    const __m256d v9 = _mm256_set1_pd(-0x1.e0bbc73965dc7p-17);
+    const __m256d v10 = _mm256_fmadd_pd(v7, v8, v9);
+    const __m256d v11 = _mm256_set1_pd(-0x1.4d5c02f172739p-13);
+    const __m256d v12 = _mm256_fmadd_pd(v7, v10, v11);
+    const __m256d v13 = _mm256_set1_pd(-0x1.a79aa5bd4c4b8p-10);
+    const __m256d v14 = _mm256_fmadd_pd(v7, v12, v13);
+    const __m256d v15 = _mm256_set1_pd(-0x1.a32b7208c84d5p-7);
+    const __m256d v16 = _mm256_fmadd_pd(v7, v14, v15);
+    const __m256d v17 = _mm256_set1_pd(-0x1.2f67b8139113ep-4);
+    const __m256d v18 = _mm256_fmadd_pd(v7, v16, v17);
+    const __m256d v19 = _mm256_set1_pd(-0x1.3c3dc1ef53276p-2);
+    const __m256d v20 = _mm256_fmadd_pd(v7, v18, v19);
+    const __m256d v21 = _mm256_set1_pd(-0x1.12af03c69eb25p+0);
+    const __m256d v22 = _mm256_fmadd_pd(v20, v7, v21);
+    const __m256d v23 = _mm256_mul_pd(v22, v22);
+    const __m256d v24 = _mm256_set1_pd(0x1.0000000000000p+0);
+    const __m256d v25 = _mm256_fmadd_pd(v7, v23, v24);
+    const __m256d v26 = _mm256_mul_pd(v25, v25);
+    const __m256d v27 = EXP10_F32_CR_avx2_ldexp2(v26, v3);
+    const __m256d v28 = _mm256_set1_pd(0x1.3441340000000p+5);
+    const __m256d v29 = _mm256_set1_pd(INFINITY);
+    const __m256d v30 = _mm256_blendv_pd(v27, v29, _mm256_cmp_pd(v28, x, _CMP_LT_OQ));
+    const __m256d v31 = _mm256_set1_pd(-0x1.693c6a0000000p+5);
+    const __m256d v32 = _mm256_set1_pd(0x0.0p+0);
+    const __m256d v33 = _mm256_blendv_pd(v30, v32, _mm256_cmp_pd(x, v31, _CMP_LT_OQ));
+    const __m256d v34 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v33));
+    return v34;
+}
+
+/* exp10_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+static inline __m256 exp10_f32_cr_v8(__m256 x)
+{
+    __m128 rlo = _mm256_cvtpd_ps(exp10_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(exp10_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+}
+#endif /* avx2 */
 
 /* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
    otherwise the two must not overlap */
@@ -238,6 +301,9 @@ static inline void exp10_f32_cr_array(const float *x, float *y, size_t n)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, exp10_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp10_f32_cr_v8(_mm256_loadu_ps(x + i)));
 #endif
     for (; i < n; i++)
         y[i] = exp10_f32_cr(x[i]);

@@ -171,7 +171,7 @@ static inline float log2_f32_cr(float x_in)
 
 #endif /* AUTONUMERICS_LOG2_F32_CR_H */
 
-/* log2_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+/* log2_f32_cr() on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
    (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
    log2_f32_cr() lane by lane; log2_f32_cr_array() runs the widest over an array. */
 #ifndef AUTONUMERICS_LOG2_F32_CR_SIMD_H
@@ -241,14 +241,101 @@ static inline __m512d log2_f32_cr_d8(__m512d x)
 /* log2_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
 static inline __m512 log2_f32_cr_v16(__m512 x)
 {
-    __m256 lo = _mm512_castps512_ps256(x);
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-    __m256 rlo = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(lo)));
-    __m256 rhi = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(hi)));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
-                                               _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
 }
 #endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**53 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN.  AVX2 has no int64 -> double conversion: |e| < 2**51, so
+   the bits of 1.5 * 2**52 plus e, read as a double, are 1.5 * 2**52 + e exactly. */
+static inline __m256d LOG2_F32_CR_avx2_frexp_m(__m256d a)
+{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256d sub = _mm256_castsi256_pd(_mm256_cmpeq_epi64(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi64x(0x7FFLL << 52), v),
+                                _mm256_set1_epi64x(1022LL << 52));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    return _mm256_blendv_pd(_mm256_castsi256_pd(m), a, _mm256_castsi256_pd(special));
+}
+
+static inline __m256d LOG2_F32_CR_avx2_frexp_e(__m256d a)
+{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256i sub = _mm256_cmpeq_epi64(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)),
+                                                     _mm256_castsi256_pd(sub)));
+    __m256i e = _mm256_sub_epi64(_mm256_and_si256(_mm256_srli_epi64(v, 52), emask),
+                                 _mm256_add_epi64(_mm256_set1_epi64x(1022), _mm256_and_si256(sub, _mm256_set1_epi64x(53))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    e = _mm256_andnot_si256(special, e);
+    return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
+}
+
+/* log2_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d log2_f32_cr_d4(__m256d x)
+{
+    const __m256d v1 = LOG2_F32_CR_avx2_frexp_m(x);
+    const __m256d v2 = LOG2_F32_CR_avx2_frexp_e(x);
+    const __m256d v3 = _mm256_set1_pd(0x1.6a09e60000000p-1);
+    const __m256d v4 = _mm256_add_pd(v1, v1);
+    const __m256d v5 = _mm256_blendv_pd(v1, v4, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v6 = _mm256_set1_pd(0x1.0000000000000p+0);
+    const __m256d v7 = _mm256_sub_pd(v2, v6);
+    const __m256d v8 = _mm256_blendv_pd(v2, v7, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v9 = _mm256_sub_pd(v5, v6);
+    const __m256d v10 = _mm256_set1_pd(0x1.0000000000000p+1);
+    const __m256d v11 = _mm256_add_pd(v9, v10);
+    const __m256d v12 = _mm256_div_pd(v9, v11);
+    const __m256d v13 = _mm256_mul_pd(v12, v12);
+    const __m256d v14 = _mm256_mul_pd(v12, v13);
+    const __m256d v15 = _mm256_set1_pd(0x1.ee6f7310cf35ep-3);
+    const __m256d v16 = _mm256_set1_pd(0x1.0bd8cede2503bp-2);
+    const __m256d v17 = _mm256_fmadd_pd(v15, v13, v16);
+    const __m256d v18 = _mm256_set1_pd(0x1.484e9d494d402p-2);
+    const __m256d v19 = _mm256_fmadd_pd(v13, v17, v18);
+    const __m256d v20 = _mm256_set1_pd(0x1.a6175a93ec8f2p-2);
+    const __m256d v21 = _mm256_fmadd_pd(v13, v19, v20);
+    const __m256d v22 = _mm256_set1_pd(0x1.2776c512e4fe6p-1);
+    const __m256d v23 = _mm256_fmadd_pd(v13, v21, v22);
+    const __m256d v24 = _mm256_set1_pd(0x1.ec709dc39f3bfp-1);
+    const __m256d v25 = _mm256_fmadd_pd(v13, v23, v24);
+    const __m256d v26 = _mm256_mul_pd(v14, v25);
+    const __m256d v27 = _mm256_set1_pd(0x1.71547652b82fep+1);
+    const __m256d v28 = _mm256_fmadd_pd(v12, v27, v26);
+    const __m256d v29 = _mm256_add_pd(v8, v28);
+    const __m256d v30 = _mm256_set1_pd(0x1.0000000000000p-149);
+    const __m256d v31 = _mm256_set1_pd((-INFINITY));
+    const __m256d v32 = _mm256_blendv_pd(v29, v31, _mm256_cmp_pd(x, v30, _CMP_LT_OQ));
+    const __m256d v33 = _mm256_set1_pd(-0x0.0p+0);
+    const __m256d v34 = _mm256_set1_pd(NAN);
+    const __m256d v35 = _mm256_blendv_pd(v32, v34, _mm256_cmp_pd(x, v33, _CMP_LT_OQ));
+    const __m256d v36 = _mm256_set1_pd(0x1.fffffe0000000p+127);
+    const __m256d v37 = _mm256_set1_pd(INFINITY);
+    const __m256d v38 = _mm256_blendv_pd(v35, v37, _mm256_cmp_pd(v36, x, _CMP_LT_OQ));
+    const __m256d v39 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v38));
+    return v39;
+}
+
+/* log2_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+static inline __m256 log2_f32_cr_v8(__m256 x)
+{
+    __m128 rlo = _mm256_cvtpd_ps(log2_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(log2_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+}
+#endif /* avx2 */
 
 /* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
    otherwise the two must not overlap */
@@ -258,6 +345,9 @@ static inline void log2_f32_cr_array(const float *x, float *y, size_t n)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, log2_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log2_f32_cr_v8(_mm256_loadu_ps(x + i)));
 #endif
     for (; i < n; i++)
         y[i] = log2_f32_cr(x[i]);

@@ -240,7 +240,7 @@ static inline float log_f32_cr(float x_in)
 
 #endif /* AUTONUMERICS_LOG_F32_CR_H */
 
-/* log_f32_cr() on 16 floats (AVX-512) at once, where the build enables the ISA
+/* log_f32_cr() on 16 (AVX-512) or 8 (AVX2) floats at once, where the build enables the ISA
    (-march=x86-64-v4, -march=x86-64-v3 or -march=native): explicit intrinsics, the same bits as
    log_f32_cr() lane by lane; log_f32_cr_array() runs the widest over an array. */
 #ifndef AUTONUMERICS_LOG_F32_CR_SIMD_H
@@ -344,14 +344,135 @@ static inline __m512d log_f32_cr_d8(__m512d x)
 /* log_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
 static inline __m512 log_f32_cr_v16(__m512 x)
 {
-    __m256 lo = _mm512_castps512_ps256(x);
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-    __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(lo)));
-    __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(hi)));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)),
-                                               _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
 }
 #endif /* avx512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* C frexp read off the bits, subnormals scaled by 2**53 into the normal range first (exactly);
+   m = a and e = 0 for 0, inf and NaN.  AVX2 has no int64 -> double conversion: |e| < 2**51, so
+   the bits of 1.5 * 2**52 plus e, read as a double, are 1.5 * 2**52 + e exactly. */
+static inline __m256d LOG_F32_CR_avx2_frexp_m(__m256d a)
+{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256d sub = _mm256_castsi256_pd(_mm256_cmpeq_epi64(biased, _mm256_setzero_si256()));
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)), sub));
+    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi64x(0x7FFLL << 52), v),
+                                _mm256_set1_epi64x(1022LL << 52));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    return _mm256_blendv_pd(_mm256_castsi256_pd(m), a, _mm256_castsi256_pd(special));
+}
+
+static inline __m256d LOG_F32_CR_avx2_frexp_e(__m256d a)
+{
+    const __m256i emask = _mm256_set1_epi64x(0x7FF);
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    __m256i u = _mm256_castpd_si256(a);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
+    __m256i sub = _mm256_cmpeq_epi64(biased, _mm256_setzero_si256());
+    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)),
+                                                     _mm256_castsi256_pd(sub)));
+    __m256i e = _mm256_sub_epi64(_mm256_and_si256(_mm256_srli_epi64(v, 52), emask),
+                                 _mm256_add_epi64(_mm256_set1_epi64x(1022), _mm256_and_si256(sub, _mm256_set1_epi64x(53))));
+    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
+                                      _mm256_cmpeq_epi64(biased, emask));
+    e = _mm256_andnot_si256(special, e);
+    return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
+}
+
+/* log_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d log_f32_cr_d4(__m256d x)
+{
+    const __m256d v1 = LOG_F32_CR_avx2_frexp_m(x);
+    const __m256d v2 = LOG_F32_CR_avx2_frexp_e(x);
+    const __m256d v3 = _mm256_set1_pd(0x1.6a09e60000000p-1);
+    const __m256d v4 = _mm256_add_pd(v1, v1);
+    const __m256d v5 = _mm256_blendv_pd(v1, v4, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v6 = _mm256_set1_pd(0x1.0000000000000p+0);
+    const __m256d v7 = _mm256_sub_pd(v2, v6);
+    const __m256d v8 = _mm256_blendv_pd(v2, v7, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v9 = _mm256_sub_pd(v5, v6);
+    const __m256d v10 = _mm256_set1_pd(0x1.0000000000000p+1);
+    const __m256d v11 = _mm256_add_pd(v9, v10);
+    const __m256d v12 = _mm256_div_pd(v9, v11);
+    const __m256d v13 = _mm256_mul_pd(v12, v12);
+    const __m256d v14 = _mm256_set1_pd(0x1.57e4d61f6a723p-3);
+    const __m256d v15 = _mm256_set1_pd(0x1.73370f46f34d3p-3);
+    const __m256d v16 = _mm256_fmadd_pd(v13, v14, v15);
+    const __m256d v17 = _mm256_set1_pd(0x1.c72227f097dd6p-3);
+    const __m256d v18 = _mm256_fmadd_pd(v13, v16, v17);
+    const __m256d v19 = _mm256_set1_pd(0x1.2492420b93179p-2);
+    const __m256d v20 = _mm256_fmadd_pd(v13, v18, v19);
+    const __m256d v21 = _mm256_set1_pd(0x1.999999a16e4cap-2);
+    const __m256d v22 = _mm256_fmadd_pd(v13, v20, v21);
+    const __m256d v23 = _mm256_set1_pd(0x1.5555555554167p-1);
+    const __m256d v24 = _mm256_fmadd_pd(v13, v22, v23);
+    const __m256d v25 = _mm256_mul_pd(v12, v13);
+    const __m256d v26 = _mm256_set1_pd(0x1.7f7d1cf79abcap-20);
+    const __m256d v27 = _mm256_mul_pd(v8, v26);
+    const __m256d v28 = _mm256_fmadd_pd(v25, v24, v27);
+    const __m256d v29 = _mm256_add_pd(v12, v12);
+    const __m256d v30 = _mm256_set1_pd(0x1.62e4000000000p-1);
+    const __m256d v31 = _mm256_fmadd_pd(v8, v30, v29);
+    const __m256d v32 = _mm256_add_pd(v31, v28);
+    const __m256d v33 = _mm256_add_pd(v29, v28);
+    const __m256d v34 = _mm256_fmadd_pd(v8, v30, v33);
+    const __m256d v35 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v8);
+    const __m256d v36 = _mm256_set1_pd(0x1.8000000000000p+0);
+    const __m256d v37 = _mm256_blendv_pd(v34, v32, _mm256_cmp_pd(v35, v36, _CMP_LT_OQ));
+    const __m256d v38 = _mm256_set1_pd(0x1.0000000000000p-149);
+    const __m256d v39 = _mm256_set1_pd((-INFINITY));
+    const __m256d v40 = _mm256_blendv_pd(v37, v39, _mm256_cmp_pd(x, v38, _CMP_LT_OQ));
+    const __m256d v41 = _mm256_set1_pd(-0x0.0p+0);
+    const __m256d v42 = _mm256_set1_pd(NAN);
+    const __m256d v43 = _mm256_blendv_pd(v40, v42, _mm256_cmp_pd(x, v41, _CMP_LT_OQ));
+    const __m256d v44 = _mm256_set1_pd(0x1.fffffe0000000p+127);
+    const __m256d v45 = _mm256_set1_pd(INFINITY);
+    const __m256d v46 = _mm256_blendv_pd(v43, v45, _mm256_cmp_pd(v44, x, _CMP_LT_OQ));
+    const __m256d v47 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v46));
+    const __m256d v48 = _mm256_set1_pd(0x1.0000000000000p-200);
+    const __m256d v49 = _mm256_set1_pd(0x1.827a740000000p-7);
+    const __m256d v50 = _mm256_sub_pd(x, v49);
+    const __m256d v51 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v50);
+    const __m256d v52 = _mm256_set1_pd(-0x1.1c2b1e0000000p+2);
+    const __m256d v53 = _mm256_blendv_pd(v47, v52, _mm256_cmp_pd(v51, v48, _CMP_LT_OQ));
+    const __m256d v54 = _mm256_set1_pd(0x1.2f1fd60000000p+3);
+    const __m256d v55 = _mm256_sub_pd(x, v54);
+    const __m256d v56 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v55);
+    const __m256d v57 = _mm256_set1_pd(0x1.1fcbce0000000p+1);
+    const __m256d v58 = _mm256_blendv_pd(v53, v57, _mm256_cmp_pd(v56, v48, _CMP_LT_OQ));
+    const __m256d v59 = _mm256_set1_pd(0x1.bacb4a0000000p+25);
+    const __m256d v60 = _mm256_sub_pd(x, v59);
+    const __m256d v61 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v60);
+    const __m256d v62 = _mm256_set1_pd(0x1.1e06960000000p+4);
+    const __m256d v63 = _mm256_blendv_pd(v58, v62, _mm256_cmp_pd(v61, v48, _CMP_LT_OQ));
+    const __m256d v64 = _mm256_set1_pd(0x1.b121a60000000p+76);
+    const __m256d v65 = _mm256_sub_pd(x, v64);
+    const __m256d v66 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v65);
+    const __m256d v67 = _mm256_set1_pd(0x1.a9a3f20000000p+5);
+    const __m256d v68 = _mm256_blendv_pd(v63, v67, _mm256_cmp_pd(v66, v48, _CMP_LT_OQ));
+    const __m256d v69 = _mm256_set1_pd(0x1.6351d80000000p+95);
+    const __m256d v70 = _mm256_sub_pd(x, v69);
+    const __m256d v71 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v70);
+    const __m256d v72 = _mm256_set1_pd(0x1.08b5120000000p+6);
+    const __m256d v73 = _mm256_blendv_pd(v68, v72, _mm256_cmp_pd(v71, v48, _CMP_LT_OQ));
+    return v73;
+}
+
+/* log_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+static inline __m256 log_f32_cr_v8(__m256 x)
+{
+    __m128 rlo = _mm256_cvtpd_ps(log_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(log_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+}
+#endif /* avx2 */
 
 /* y[i] = f(x[i]) for i < n; y may be x itself (each block is read before it is written),
    otherwise the two must not overlap */
@@ -361,6 +482,9 @@ static inline void log_f32_cr_array(const float *x, float *y, size_t n)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, log_f32_cr_v16(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, log_f32_cr_v8(_mm256_loadu_ps(x + i)));
 #endif
     for (; i < n; i++)
         y[i] = log_f32_cr(x[i]);
