@@ -484,6 +484,31 @@ def table(name: str, bname: str, march: str, impls: list[Impl], ns: dict, ulp_t:
     return "\n".join(lines)
 
 
+def summary_rows(name: str, bname: str, impls: list[Impl], ns: dict) -> list[str]:
+    """One summary line per build: each AutoNumerics row's median per-round ratio to SLEEF u10
+    (to the first SLEEF row: for a composed function, the float composition) and, for the
+    correctly rounded rows, to CORE-MATH."""
+    rows = [i for i in impls if i.build == bname]
+    key = lambda i: f"{i.build}|{i.label}"  # noqa: E731
+    sleef = next((key(i) for i in rows if i.label.startswith(SLEEF)), None)
+    core = next((key(i) for i in rows if i.label.startswith("CORE-MATH")), None)
+
+    def ratio(pred, base) -> str:
+        hit = next((key(i) for i in rows if pred(i.label)), None)
+        return f"{np.median(ns[hit] / ns[base]):.2f}" if hit and base else "-"
+
+    ours = lambda lab: lab.startswith("AutoNumerics") and "correctly rounded" not in lab  # noqa: E731
+    vec = ratio(lambda lab: ours(lab) and "_v" in lab.split("`")[1], sleef)
+    loop = ratio(lambda lab: ours(lab) and "GCC-vectorized" in lab, sleef)
+    crv = lambda lab: lab.startswith("AutoNumerics") and "correctly rounded" in lab and "_v" in lab.split("`")[1]  # noqa: E731
+    return [f"| {name} | {bname} | {vec} | {loop} | {ratio(crv, sleef)} | {ratio(crv, core)} |"]
+
+
+SUMMARY_HEAD = ("| function | build | `NAME_f32_vW` x SLEEF u10 | GCC-vectorized loop x SLEEF u10 "
+                "| correctly rounded `NAME_f32_cr_vW` x SLEEF u10 | correctly rounded x CORE-MATH |\n"
+                "|---|---|---:|---:|---:|---:|")
+
+
 def _version(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.splitlines()[0].strip()
@@ -552,7 +577,7 @@ def main(argv=None) -> None:
     peers, notes = Path(args.peers), []
     builds = host_builds(notes)
     tmp = Path(tempfile.mkdtemp(prefix="an-peers-"))
-    sections = []
+    sections, summary = [], []
     try:
         for name in args.functions:
             if name not in RANGES or (name not in BUILTIN and name not in EXTRA_TARGETS):
@@ -567,8 +592,10 @@ def main(argv=None) -> None:
             ulp_r = max_ulps(impls, target, inputs(name, args.accuracy_points, seed=1))
             for bname, march in builds.items():
                 sections.append(table(name, bname, march, impls, ns, ulp_t, ulp_r, args.accuracy_points))
+                summary += summary_rows(name, bname, impls, ns)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    notes = list(dict.fromkeys(notes))  # a note made once per build is said once
     for line in notes:
         print(line, file=sys.stderr)
     quick = " **Quick run (smoke test): not for quoting.**" if args.quick else ""
@@ -579,7 +606,9 @@ def main(argv=None) -> None:
             f"ns/elt median and min over rounds; \"x {SLEEF}\" = median per-round ratio to SLEEF u10 of the same "
             f"build. numpy (runtime dispatch, one ufunc call per pass over the array) is the same measurement in "
             f"every build's table. Max ULP against correctly rounded references (float64, mpmath near midpoints).")
-    parts = [head]
+    parts = [head, "Summary (median per-round time ratios, same run; below 1 is faster; for the sigmoid, "
+             "SLEEF u10 is the float composition 1/(1 + expf(-x)), 2.3 ULP off):\n\n" + SUMMARY_HEAD + "\n"
+             + "\n".join(summary)]
     if notes:
         parts.append("\n".join(f"- {s}" for s in notes))
     body = "\n\n".join(parts + sections)

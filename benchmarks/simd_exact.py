@@ -140,7 +140,7 @@ def main() -> None:
     if args.write:
         body = (f"Machine: {machine()}. Command: `python benchmarks/simd_exact.py{' --names ' + args.names if args.names else ''}`. "
                 "Each example's `NAME_array` (explicit intrinsics, `backends/export_simd.py`) against a scalar loop "
-                "over `NAME_inline` on all 2^32 float32 bit patterns, bit for bit (any NaN equal to any NaN), "
+                "over `NAME_inline` (`NAME` for the correctly rounded ones) on all 2^32 float32 bit patterns, bit for bit (any NaN equal to any NaN), "
                 "built with `-O3 -march=LEVEL -ffp-contract=off`.\n\n" + table)
         write_section("simd_exact", "Explicit SIMD entry points against the scalar code on all 2^32 inputs (issue 14)",
                       body)
