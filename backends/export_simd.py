@@ -17,6 +17,8 @@ semantics on the host's ISAs.  The IEEE facts each entry rests on are in its hel
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +103,12 @@ _LANES = {
     ("avx2", "float64"): dict(V="__m256d", s="pd", F="", cvt="_mm256_cvtps_pd(_mm256_cvtpd_ps({0}))"),
 }
 _INTEGRAL_OPS = ("round", "floor")
+
+# A select one of whose values is the constant +0.0 is a bitwise and with the compare mask on AVX2
+# (all-ones or all-zeros lanes): GCC turns a vblendvps with zero into vpcmpgtd (it keeps blendv's
+# sign-bit-only meaning) plus vandnps, one instruction more.  {z} is the other value.
+_ZERO_SELECT = {"avx2": {2: "_mm256_andnot_{s}(_mm256_cmp_{s}({0}, {1}, _CMP_LT_OQ), {z})",
+                         3: "_mm256_and_{s}(_mm256_cmp_{s}({0}, {1}, _CMP_LT_OQ), {z})"}}
 
 for _isa, _table in SIMD_EXPR.items():
     assert set(_table) == set(OPS), f"every op in dsl.ops.OPS needs a {_isa} expression"
@@ -313,6 +321,19 @@ static inline __m256d {p}_frexp_e(__m256d a)
 }
 
 
+def _drop_unused(lines: list[str], result: str) -> list[str]:
+    """The assignments whose variable a later line (or the result) reads: a constant a cheaper
+    form no longer needs (the zero of an and/andnot select) would be an unused variable."""
+    kept: list[str] = []
+    needed = {result}
+    for line in reversed(lines):
+        var = line.split("=", 1)[0].split()[-1]
+        if var in needed:
+            kept.append(line)
+            needed.update(re.findall(r"\bv\d+\b", line.split("=", 1)[1]))
+    return kept[::-1]
+
+
 def isas_for(dtype: str = "float32") -> list[str]:
     """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
     return list(ISAS)
@@ -347,13 +368,21 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     if not any(0 in n.args for _, n in ops):
         out.append("    (void)x; /* this program does not read x */")
     integral = {f"v{i}" for i, n in enumerate(program.nodes) if n.op in _INTEGRAL_OPS}
+    plus_zero = {f"v{i}" for i, n in enumerate(program.nodes)
+                 if n.op in ("const", "param") and _rounded(n.value, dt) == 0.0 and math.copysign(1.0, _rounded(n.value, dt)) > 0}
 
     def expr(op: str, args: list[str]) -> str:
         table = _INTEGRAL_K[isa] if op in _INTEGRAL_K[isa] and args[1] in integral else SIMD_EXPR[isa]
-        return table[op].replace("{cvt}", lanes["cvt"]).format(*args, P=s.pre, p=p, s=lanes["s"], F=lanes["F"])
+        text = table[op]
+        if op == "select_lt" and isa in _ZERO_SELECT:
+            zero = next((k for k in (2, 3) if args[k] in plus_zero), None)
+            if zero is not None:
+                text = _ZERO_SELECT[isa][zero].replace("{z}", "{%d}" % (5 - zero))
+        return text.replace("{cvt}", lanes["cvt"]).format(*args, P=s.pre, p=p, s=lanes["s"], F=lanes["F"])
 
     lines, result = _body(program, lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})",
                           expr, lambda var, e: f"    const {V} {var} = {e};")
+    lines = _drop_unused(lines, result)
     out += lines + [f"    return {result};", "}"]
     if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
         lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",

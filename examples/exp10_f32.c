@@ -263,8 +263,7 @@ static inline __m256 exp10_f32_v8(__m256 x)
     const __m256 v25 = _mm256_set1_ps(INFINITY);
     const __m256 v26 = _mm256_blendv_ps(v23, v25, _mm256_cmp_ps(v24, x, _CMP_LT_OQ));
     const __m256 v27 = _mm256_set1_ps(-0x1.693c6a0000000p+5f);
-    const __m256 v28 = _mm256_set1_ps(0x0.0p+0f);
-    const __m256 v29 = _mm256_blendv_ps(v26, v28, _mm256_cmp_ps(x, v27, _CMP_LT_OQ));
+    const __m256 v29 = _mm256_andnot_ps(_mm256_cmp_ps(x, v27, _CMP_LT_OQ), v26);
     return v29;
 }
 #endif /* avx2 */

@@ -258,8 +258,7 @@ static inline __m256 exp_f32_v8(__m256 x)
     const __m256 v24 = _mm256_set1_ps(INFINITY);
     const __m256 v25 = _mm256_blendv_ps(v22, v24, _mm256_cmp_ps(v23, x, _CMP_LT_OQ));
     const __m256 v26 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
-    const __m256 v27 = _mm256_set1_ps(0x0.0p+0f);
-    const __m256 v28 = _mm256_blendv_ps(v25, v27, _mm256_cmp_ps(x, v26, _CMP_LT_OQ));
+    const __m256 v28 = _mm256_andnot_ps(_mm256_cmp_ps(x, v26, _CMP_LT_OQ), v25);
     return v28;
 }
 #endif /* avx2 */

@@ -340,7 +340,6 @@ static inline __m256 TANH_F32_avx2_ldexp2(__m256 a, __m256 k)
 static inline __m256 tanh_f32_v8(__m256 x)
 {
     const __m256 v1 = _mm256_set1_ps(0x1.0000000000000p+0f);
-    const __m256 v2 = _mm256_set1_ps(0x0.0p+0f);
     const __m256 v3 = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
     const __m256 v4 = _mm256_set1_ps(-0x1.0000000000000p+1f);
     const __m256 v5 = _mm256_mul_ps(v3, v4);
@@ -375,9 +374,9 @@ static inline __m256 tanh_f32_v8(__m256 x)
     const __m256 v34 = _mm256_add_ps(v33, v30);
     const __m256 v35 = _mm256_set1_ps(-0x1.9fe3680000000p+6f);
     const __m256 v36 = TANH_F32_avx2_ldexp2(v31, v8);
-    const __m256 v37 = _mm256_blendv_ps(v36, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v37 = _mm256_andnot_ps(_mm256_cmp_ps(v5, v35, _CMP_LT_OQ), v36);
     const __m256 v38 = TANH_F32_avx2_ldexp2(v34, v8);
-    const __m256 v39 = _mm256_blendv_ps(v38, v2, _mm256_cmp_ps(v5, v35, _CMP_LT_OQ));
+    const __m256 v39 = _mm256_andnot_ps(_mm256_cmp_ps(v5, v35, _CMP_LT_OQ), v38);
     const __m256 v40 = _mm256_sub_ps(v1, v37);
     const __m256 v41 = _mm256_sub_ps(v1, v40);
     const __m256 v42 = _mm256_sub_ps(v41, v37);

@@ -41,6 +41,24 @@ r = ldexp2 m k
 return r
 """]
 
+# Selects with a zero value (the AVX2 export's and/andnot form for +0.0; -0.0 is not +0.0).
+ZERO_SELECTS = ["""
+c = const 0x1.8p+2
+z = const 0x0p+0
+r = select_lt x c z x
+return r
+""", """
+c = const -0x1.8p+2
+z = const 0x0p+0
+r = select_lt c x x z
+return r
+""", """
+c = const 0x1p-3
+z = const -0x0p+0
+r = select_lt x c z x
+return r
+"""]
+
 
 def host_runs(isa: str) -> bool:
     try:
@@ -105,7 +123,7 @@ def test_both_isas_compile_on_any_x86_host(tmp_path):
 def test_every_op_simd(isa, tmp_path):
     if not host_runs(isa):
         pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
-    progs = [p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K]
+    progs = [p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K + ZERO_SELECTS]
     check(progs, isa, special_inputs("float32", np.random.default_rng(13)), tmp_path)
 
 
@@ -167,7 +185,7 @@ def test_every_op_float64_inside(isa, tmp_path):
     on two halves of 8 / 4 doubles and round each result once, like the scalar mixed export."""
     if not host_runs(isa):
         pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
-    progs = ([p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K]
+    progs = ([p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K + ZERO_SELECTS]
              + random_programs(ALL_OPS, "float64", 15, seed=43))
     W, D = (8, "_mm512") if isa == "avx512" else (4, "_mm256")
     parts = ["#include <stddef.h>"]

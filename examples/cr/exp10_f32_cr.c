@@ -278,8 +278,7 @@ static inline __m256d exp10_f32_cr_d4(__m256d x)
     const __m256d v29 = _mm256_set1_pd(INFINITY);
     const __m256d v30 = _mm256_blendv_pd(v27, v29, _mm256_cmp_pd(v28, x, _CMP_LT_OQ));
     const __m256d v31 = _mm256_set1_pd(-0x1.693c6a0000000p+5);
-    const __m256d v32 = _mm256_set1_pd(0x0.0p+0);
-    const __m256d v33 = _mm256_blendv_pd(v30, v32, _mm256_cmp_pd(x, v31, _CMP_LT_OQ));
+    const __m256d v33 = _mm256_andnot_pd(_mm256_cmp_pd(x, v31, _CMP_LT_OQ), v30);
     const __m256d v34 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v33));
     return v34;
 }

@@ -281,8 +281,7 @@ static inline __m256d exp2_f32_cr_d4(__m256d x)
     const __m256d v25 = _mm256_set1_pd(INFINITY);
     const __m256d v26 = _mm256_blendv_pd(v23, v25, _mm256_cmp_pd(v24, x, _CMP_LT_OQ));
     const __m256d v27 = _mm256_set1_pd(-0x1.2e00000000000p+7);
-    const __m256d v28 = _mm256_set1_pd(0x0.0p+0);
-    const __m256d v29 = _mm256_blendv_pd(v26, v28, _mm256_cmp_pd(x, v27, _CMP_LT_OQ));
+    const __m256d v29 = _mm256_andnot_pd(_mm256_cmp_pd(x, v27, _CMP_LT_OQ), v26);
     const __m256d v30 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v29));
     const __m256d v31 = _mm256_set1_pd(0x1.0000000000000p-200);
     const __m256d v32 = _mm256_set1_pd(-0x1.e7526e0000000p-6);

@@ -282,8 +282,7 @@ static inline __m256d exp_f32_cr_d4(__m256d x)
     const __m256d v30 = _mm256_set1_pd(INFINITY);
     const __m256d v31 = _mm256_blendv_pd(v28, v30, _mm256_cmp_pd(v29, x, _CMP_LT_OQ));
     const __m256d v32 = _mm256_set1_pd(-0x1.9fe3680000000p+6);
-    const __m256d v33 = _mm256_set1_pd(0x0.0p+0);
-    const __m256d v34 = _mm256_blendv_pd(v31, v33, _mm256_cmp_pd(x, v32, _CMP_LT_OQ));
+    const __m256d v34 = _mm256_andnot_pd(_mm256_cmp_pd(x, v32, _CMP_LT_OQ), v31);
     const __m256d v35 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v34));
     return v35;
 }
