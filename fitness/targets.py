@@ -4,7 +4,8 @@ Each built-in target pairs an mpmath function (the truth, evaluated at >= 100 bi
 float64 numpy function (a fast first guess used only for dense verification, where every value
 that could round differently is recomputed with mpmath).  A user target is any importable
 ``module:function`` taking and returning an mpmath number; it is imported only when the user
-names it.
+names it.  If the module also defines ``function_f64`` (float64 array in and out, within a few
+float64 ulps), that is the user target's numpy function, checked against the mpmath one first.
 """
 
 from __future__ import annotations
@@ -181,7 +182,51 @@ def get_target(spec: str) -> Target:
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise TargetError(f"user target {spec!r}: {attr!r} is not a function in {module_name!r}")
-    return Target(spec, guarded(spec, fn), None, (0.0, 1.0), f"user target {spec}", fingerprint=_source_hash(module))
+    mp_fn = guarded(spec, fn)
+    np_fn = getattr(module, attr + F64_SUFFIX, None)
+    if np_fn is not None:
+        np_fn = checked_f64(spec, mp_fn, np_fn)
+    return Target(spec, mp_fn, np_fn, (0.0, 1.0), f"user target {spec}", fingerprint=_source_hash(module))
+
+
+#: a user module's float64 companion of FUNCTION is FUNCTION + this suffix
+F64_SUFFIX = "_f64"
+#: where the companion is compared with the mpmath function: spread over magnitudes and signs, moderate
+#: (a user's mpmath function may itself lose its value to cancellation far out, at 128 bits)
+F64_CHECK_POINTS = (0.0, 1e-30, 1e-8, 0.001, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 7.5, 20.0)
+#: the relative difference the companion may have from the mpmath value ("a few float64 ulps")
+F64_TOLERANCE = 1e-13
+
+
+def checked_f64(name: str, mp_fn: Callable, np_fn: Callable) -> Callable:
+    """A user module's float64 function (``FUNCTION_f64``: float64 array in, float64 array out),
+    checked against the mpmath function at ``F64_CHECK_POINTS`` and their negatives wherever the
+    mpmath function has a finite value.  With it a user target gets what the built-ins get from
+    their numpy functions: 2^22-point dense checks, exhaustive verification and the hard inputs of
+    ``--mode cr``; without it, or if it disagrees, a one-line error says so."""
+    if not callable(np_fn):
+        raise TargetError(f"user target {name}: {name.partition(':')[2]}{F64_SUFFIX} is not a function")
+    xs = np.array([s * v for v in F64_CHECK_POINTS for s in (1.0, -1.0)], np.float64)
+    try:
+        with np.errstate(all="ignore"):
+            got = np.asarray(np_fn(xs.copy()), np.float64)
+    except Exception as exc:
+        raise TargetError(f"user target {name}: {F64_SUFFIX} function raised {type(exc).__name__} on a float64 array: "
+                          f"{exc}") from None
+    if got.shape != xs.shape:
+        raise TargetError(f"user target {name}: {F64_SUFFIX} function returned shape {got.shape} for {xs.shape} inputs")
+    for x, y in zip(xs, got):
+        try:
+            with mpmath.workprec(128):
+                want = float(mp_fn(mpmath.mpf(float(x))))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError, TargetError):
+            continue  # outside the function's domain (or failing there): not a point to compare at
+        if not math.isfinite(want):
+            continue
+        if not (abs(y - want) <= F64_TOLERANCE * abs(want) or (want == 0.0 and abs(y) <= 1e-300)):
+            raise TargetError(f"user target {name}: its {F64_SUFFIX} function gives {y!r} at x = {float(x)!r}, "
+                              f"the mpmath function {want!r}")
+    return np_fn
 
 
 def _source_hash(module) -> str:

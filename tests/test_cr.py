@@ -137,3 +137,52 @@ def test_exceptions_replace_the_result_at_exactly_those_inputs():
     assert list(got[[0, 2, 3]]) == [7.0, 8.0, 9.0]
     keep = [1, 4, 5, 6, 7]
     assert np.array_equal(got[keep], plain[keep], equal_nan=True)
+
+
+USER_MODULE = '''
+import mpmath
+import numpy as np
+
+def softplus(x):
+    return mpmath.log(1 + mpmath.exp(x))
+
+def softplus_f64(x):
+    return np.logaddexp(0.0, x)
+
+def nof64(x):
+    return mpmath.exp(x)
+
+def off(x):
+    return mpmath.exp(x)
+
+def off_f64(x):
+    return np.exp(x) * (1 + 1e-9)
+
+def notfn(x):
+    return mpmath.exp(x)
+
+notfn_f64 = 3.0
+'''
+
+
+def test_a_user_target_with_a_float64_companion_gets_hard_inputs(tmp_path, monkeypatch):
+    """A user module's FUNCTION_f64 is the target's float64 function once it agrees with the mpmath
+    one: then --mode cr gets hard inputs for it; a wrong or non-callable one is a one-line error."""
+    from fitness.cr import hard_inputs, midpoint_margin
+    from fitness.points import all_floats
+    from fitness.targets import TargetError
+
+    (tmp_path / "cr_user_mod.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = get_target("cr_user_mod:softplus")
+    assert target.np_fn is not None and get_target("cr_user_mod:nof64").np_fn is None
+    assert len(hard_inputs(get_target("cr_user_mod:nof64"), 0.5, 0.75)) == 0
+    lo, hi = 0.5, 0.5 + 2.0**-12
+    hard = hard_inputs(target, lo, hi, k=16, chunk=1 << 8)
+    x = np.concatenate(list(all_floats(lo, hi, "float32"))).astype(np.float64)
+    m = midpoint_margin(x.astype(np.float32), np.logaddexp(0.0, x))
+    assert len(hard) >= 16 and set(np.sort(x[np.argsort(m)[:4]])) <= set(hard)
+    for name, says in (("off", "gives"), ("notfn", "is not a function")):
+        with pytest.raises(TargetError, match=says) as err:
+            get_target(f"cr_user_mod:{name}")
+        assert "\n" not in str(err.value)
