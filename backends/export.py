@@ -26,9 +26,10 @@ it looks the way it does (see also shared/NOTES-numerics.md):
 - ``sqrt`` vectorizes only with ``-fno-math-errno`` (GCC keeps the scalar ``errno`` path
   otherwise); results are identical either way.
 
-For float32 programs ``backends.export_simd`` adds the same function in explicit AVX-512 and AVX2
-intrinsics (``NAME_v16``, ``NAME_v8``): the vectorizer cannot find vgetmantps, vgetexpps or
-vscalefps in the bit-level scalar C, and those are what close the gap to SLEEF.
+For programs with float input and output (float32, or float64 inside with ``io_dtype``)
+``backends.export_simd`` adds the same function in explicit AVX-512 and AVX2 intrinsics
+(``NAME_v16``, ``NAME_v8``): the vectorizer cannot find vgetmantps, vgetexpps or vscalefps in
+the bit-level scalar C, and those are what close the gap to SLEEF.
 
 numpy: a module with ``def NAME(x)``, explicit dtype at every step; the exact fma emulation and
 the range-reduction helpers are copied from ``dsl.semantics`` (their source lines, found by
