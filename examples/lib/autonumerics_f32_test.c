@@ -2775,7 +2775,7 @@ static const double log1p_f32_exact[] = {
 };
 
 static const uint32_t log_f32_x[] = {
-    0x3fa42740u, 0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0x00000000u,
+    0x3f319f56u, 0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0x00000000u,
     0x80000000u, 0x7f800000u, 0xff800000u, 0xbf800000u, 0x80000001u, 0xff7fffffu,
     0x3f800000u, 0x00000001u, 0x00800000u, 0x7f7fffffu, 0x3f7fffffu, 0x3f800001u,
     0x40000000u, 0x3f000000u, 0x2adca49cu, 0xb31c0a25u, 0x3687d5aau, 0xc1f1902eu,
@@ -2866,7 +2866,7 @@ static const uint32_t log_f32_x[] = {
     0x45c60ccfu, 0x0ed66f2au, 0x9aca5bf0u, 0x0bae48c9u
 };
 static const uint32_t log_f32_want[] = {
-    0x3e7ebdb8u, 0x7fc00000u, 0xffc00000u, 0x7fc00001u, 0x7fffffffu, 0xff800000u,
+    0xbebb251au, 0x7fc00000u, 0xffc00000u, 0x7fc00001u, 0x7fffffffu, 0xff800000u,
     0xff800000u, 0x7f800000u, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u,
     0x00000000u, 0xc2ce8ed0u, 0xc2aeac50u, 0x42b17218u, 0xb3800000u, 0x33ffffffu,
     0x3f317218u, 0xbf317218u, 0xc1e48a94u, 0x7fc00000u, 0xc146ad05u, 0x7fc00000u,
@@ -2957,7 +2957,7 @@ static const uint32_t log_f32_want[] = {
     0x410c116eu, 0xc286d32du, 0x7fc00000u, 0xc28f8eabu
 };
 static const double log_f32_exact[] = {
-    0x1.fd7b71aea94abp-3, NAN, NAN, NAN,
+    -0x1.764a35a487990p-2, NAN, NAN, NAN,
     NAN, -INFINITY, -INFINITY, INFINITY,
     NAN, NAN, NAN, NAN,
     0x0.0p+0, -0x1.9d1d9fccf4770p+6, -0x1.5d589f2fe5107p+6, 0x1.62e42feba39efp+6,
@@ -3733,7 +3733,7 @@ int main(void)
     ok &= check("expm1_f32", expm1_f32_array, expm1_f32, expm1_f32_x, expm1_f32_want, expm1_f32_exact, 534, 0.8548224454203844);
     ok &= check("log10_f32", log10_f32_array, log10_f32, log10_f32_x, log10_f32_want, log10_f32_exact, 550, 0.8460190517286063);
     ok &= check("log1p_f32", log1p_f32_array, log1p_f32, log1p_f32_x, log1p_f32_want, log1p_f32_exact, 533, 0.8305546340922118);
-    ok &= check("log_f32", log_f32_array, log_f32, log_f32_x, log_f32_want, log_f32_exact, 532, 0.8411363435367346);
+    ok &= check("log_f32", log_f32_array, log_f32, log_f32_x, log_f32_want, log_f32_exact, 532, 0.8213480280170441);
     ok &= check("sigmoid_f32", sigmoid_f32_array, sigmoid_f32, sigmoid_f32_x, sigmoid_f32_want, sigmoid_f32_exact, 526, 0.9856887382844687);
     ok &= check("tanh_f32", tanh_f32_array, tanh_f32, tanh_f32_x, tanh_f32_want, tanh_f32_exact, 528, 0.895773147923708);
     printf(ok ? "all functions ok\n" : "FAILED\n");
