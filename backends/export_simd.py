@@ -41,19 +41,31 @@ class Isa:
 
     name: str
     vec: str  # __m512
-    ivec: str  # __m512i
     width: int
     guard: str  # preprocessor condition under which the vector function exists
     pre: str  # _mm512
     suffix: str  # v16: the function is NAME_v16
     march: str  # the -march level that enables it
+    cpu_flags: frozenset  # the /proc/cpuinfo flags a CPU needs to run that level's code
 
 
 ISAS: dict[str, Isa] = {
-    "avx512": Isa("avx512", "__m512", "__m512i", 16, "defined(__AVX512F__) && defined(__AVX512DQ__)",
-                  "_mm512", "v16", "x86-64-v4"),
-    "avx2": Isa("avx2", "__m256", "__m256i", 8, "defined(__AVX2__) && defined(__FMA__)", "_mm256", "v8", "x86-64-v3"),
+    "avx512": Isa("avx512", "__m512", 16, "defined(__AVX512F__) && defined(__AVX512DQ__)", "_mm512", "v16", "x86-64-v4",
+                  frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
+    "avx2": Isa("avx2", "__m256", 8, "defined(__AVX2__) && defined(__FMA__)", "_mm256", "v8", "x86-64-v3",
+                frozenset({"avx2", "fma", "bmi2", "f16c", "movbe"})),
 }
+
+
+def cpu_flags() -> frozenset:
+    """This CPU's feature flags (/proc/cpuinfo; empty where there is none)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "flags:")
+    return frozenset(line.split(":", 1)[1].split())
+
 
 # Ops that are one intrinsic (or a short expression) on both ISAs; ``{P}`` is the intrinsic
 # prefix, ``{p}`` the file's helper prefix.

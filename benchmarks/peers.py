@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _markdown import ROOT, machine, write_section  # noqa: E402
 
+from backends.export_simd import ISAS, cpu_flags  # noqa: E402
 from backends.speed_cost import aligned_empty, output_buffer  # noqa: E402
 from backends.timing import interleaved  # noqa: E402
 from fitness.fullrange import reference_f32  # noqa: E402
@@ -104,10 +105,7 @@ VECTOR_OPS = {8: ("__m256", "_mm256"), 16: ("__m512", "_mm512")}
 EXTRA_TARGETS: dict[str, Target] = {
 }
 
-BUILDS = {  # name: (-march, /proc/cpuinfo flags it needs)
-    "AVX2": ("x86-64-v3", {"avx2", "fma", "bmi2", "f16c", "movbe"}),
-    "AVX-512": ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
-}
+BUILDS = {"AVX2": ISAS["avx2"], "AVX-512": ISAS["avx512"]}  # name: the vector level (-march, CPU flags)
 
 DRIVER = """\
 #include <stddef.h>
@@ -366,17 +364,13 @@ def build(v: Variant, march: str, where: Path, notes: list[str]) -> Callable[[np
 
 def host_builds(notes: list[str]) -> dict[str, str]:
     """The builds this CPU can run: name -> -march."""
-    try:
-        flags = set(next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                         if ln.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        flags = set()
+    flags = cpu_flags()
     out = {}
-    for name, (march, need) in BUILDS.items():
-        if need <= flags:
-            out[name] = march
+    for name, isa in BUILDS.items():
+        if isa.cpu_flags <= flags:
+            out[name] = isa.march
         else:
-            notes.append(f"skipped: {name} build: the CPU lacks {', '.join(sorted(need - flags))}")
+            notes.append(f"skipped: {name} build: the CPU lacks {', '.join(sorted(isa.cpu_flags - flags))}")
     return out
 
 

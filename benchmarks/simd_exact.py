@@ -30,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from backends.export_simd import ISAS, isas_for, simd_entry_points  # noqa: E402
+from backends.export_simd import ISAS, cpu_flags, isas_for, simd_entry_points  # noqa: E402
 from dsl.text import parse_program  # noqa: E402
 from full_range import c_example  # noqa: E402
 from reframe_examples import header_of  # noqa: E402
@@ -77,15 +76,13 @@ int main(void)
 
 
 def regenerate(path: Path) -> None:
+    report = json.loads(path.with_name(path.name + ".verify.json").read_text())
     if path.parent.name == "cr":  # an `autonumerics export` file: its scalar part, then the vector part anew
-        from test_examples import recorded_program
-
         text = path.read_text()
         cut = text.find(f"\n/* {path.stem}() on ")
         scalar = text if cut < 0 else text[:cut]
-        path.write_text(scalar + simd_entry_points(recorded_program(text, "float64"), path.stem, "float64"))
+        path.write_text(scalar + simd_entry_points(parse_program(report["program"]), path.stem, "float64"))
         return
-    report = json.loads(path.with_name(path.name + ".verify.json").read_text())
     path.write_text(c_example(parse_program(report["program"]), path.stem, header_of(path.read_text())))
 
 
@@ -109,8 +106,6 @@ def main() -> None:
     ap.add_argument("--regenerate", action="store_true", help="rewrite the examples' C from their reports first")
     ap.add_argument("--write", action="store_true", help="record the table in BENCHMARKS.md")
     args = ap.parse_args()
-    from test_export_simd import host_runs
-
     paths = sorted((ROOT / "examples").glob("*_f32.c")) + sorted((ROOT / "examples" / "cr").glob("*_f32_cr.c"))
     if args.names:
         wanted = {f"{n}_f32" for n in args.names.split(",")} | {f"{n}_f32_cr" for n in args.names.split(",")}
@@ -119,7 +114,7 @@ def main() -> None:
         for p in paths:
             regenerate(p)
             print(f"regenerated {p.relative_to(ROOT)}", file=sys.stderr)
-    isas = [s for isa, s in ISAS.items() if host_runs(isa)]
+    isas = [s for s in ISAS.values() if s.cpu_flags <= cpu_flags()]
     if not isas:
         raise SystemExit("this CPU runs neither AVX2 nor AVX-512 code: nothing to compare")
     rows = []

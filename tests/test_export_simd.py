@@ -17,17 +17,13 @@ import pytest
 from test_backends import assert_bit_identical, comparable, random_programs, single_op_programs, special_inputs
 
 from backends.export import export_source
-from backends.export_simd import ISAS, SIMD_EXPR, array_function, simd_entry_points, vector_function, vector_functions
+from backends.export_simd import ISAS, SIMD_EXPR, cpu_flags, array_function, simd_entry_points, vector_function, vector_functions
 from backends.numpy_backend import evaluate
 from dsl.ops import ALL_OPS, OPS
 from dsl.text import parse_program
 
 CC = shutil.which("cc") or shutil.which("gcc")
 X86 = platform.machine() in ("x86_64", "AMD64")
-
-# /proc/cpuinfo flags each -march level needs (of those the code can use).
-_LEVEL_FLAGS = {"avx2": {"avx2", "fma", "bmi2", "f16c", "movbe"},
-                "avx512": {"avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"}}
 
 # Programs where ldexp2's k is a round or floor result (the AVX-512 export's integral-k form).
 INTEGRAL_K = ["""
@@ -74,18 +70,7 @@ def cc_targets(march: str) -> bool:
 
 def host_runs(isa: str) -> bool:
     """Whether this CPU runs the ISA's code and the compiler can build it."""
-    if not cc_targets(ISAS[isa].march):
-        return False
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return _LEVEL_FLAGS[isa] <= flags
+    return cc_targets(ISAS[isa].march) and ISAS[isa].cpu_flags <= cpu_flags()
 
 
 def build(programs, isa: str, tmp_path: Path, march: str) -> ctypes.CDLL:
