@@ -46,6 +46,19 @@ its exact residual, with 1/(1 + e) = (1 + y0)/2, and copysign puts the sign back
 cbrt(t) only roughly (about 2^-13), and one Newton step whose residual y0^3 - t is computed from
 the exact square of y0 (fma) rounds once; sign(x) and 2^q are put back exactly.
 
+``sin`` and ``cos`` (float64 evaluation, ``--mode cr``: float32 in and out): x/pi = n + g with n an
+integer and |g| <= 1/2, sin x = (-1)^n sin(pi g), and the core approximates S(v) = sin(pi v / 2) at
+v = 2g in [-1, 1]; cos x = sin(x + pi/2) is the same with x/pi + 1/2.  The reduction is exact for
+every finite float32 without a table.  For |x| < 2^20, q = x INV_PI_HI (1/pi to 29 bits) is exact
+in float64, q - round(q) too (Sterbenz), and one fma adds x INV_PI_LO, so g rounds once relative to
+itself (the 1/pi bits left out weigh 2^20 * 6.5e-26).  From 2^20 (x = m 2^e, e up to 104), 1/(2 pi)
+is split into seven 29-bit chunks TURN_0..TURN_6 (2^-1 to 2^-203): each x TURN_i is exact, so is
+its fraction t_i = p - round(p), and x/(2 pi) mod 1 = sum t_i to 2^-75, summed as a float64 and its
+exact remainders (2Sum); the integer part of the sum goes exactly, doubling gives x/pi mod 2.  A
+vector export computes that seven-chunk arm only when a lane needs it (``backends.export_simd``: a
+select's long arm behind a branch).  inf gives NaN (inf - inf), x for |x| < 2^-12 (sin, -0 kept)
+and 1 (cos) by select.
+
 ``erf_small``, ``erf_mid`` and ``erf_tail``: the three pieces of ``erf``, a *split* (``SPLITS``): no
 single float32 formula of a dozen operations is within 1 ULP of erf on [0, 4] (BENCHMARKS
 ``erf_conditioning``), so |x| < 1, [1, 2) and [2, inf) get a core each, searched apart, and
@@ -128,6 +141,15 @@ INV_LN2_HI = float.fromhex("0x1.715476p+0")  # 1/ln2 rounded to float32
 INV_LN2_LO = float.fromhex("0x1.4ae0bf85ddf44p-26")  # 1/ln2 - INV_LN2_HI, rounded
 INV_LN10_HI = float.fromhex("0x1.bcb7b2p-2")  # 1/ln10 rounded to float32
 INV_LN10_LO = float.fromhex("-0x1.5b235e39ab2a9p-27")  # 1/ln10 - INV_LN10_HI, rounded
+# sin, cos: 1/(2 pi) in seven chunks of at most 29 significant bits (bits 2^-1 to 2^-203), so that a
+# float32 x (24 bits) times each is exact in float64; enough for x up to 2^128 (x 2^-203 <= 2^-75)
+TURN_CHUNKS = tuple(float.fromhex(h) for h in (
+    "0x1.45f306cp-3", "0x1.c9c882ap-31", "0x1.4fe13a8p-61", "0x1.f47d4d3p-88", "0x1.dc0db62p-118",
+    "0x1.2b32788p-147", "0x1.c820ffp-177"))
+INV_PI_HI = float.fromhex("0x1.45f306cp-2")  # 1/pi to 29 bits: x INV_PI_HI exact in float64
+INV_PI_LO = float.fromhex("0x1.c9c882a53f84fp-30")  # 1/pi - INV_PI_HI, rounded (the rest: 6.5e-26)
+TRIG_FAST = 2.0**20  # |x| below this: the two-constant reduction; from here the seven chunks
+TRIG_TINY = 2.0**-12  # |x| below this: sin x rounds to x and cos x to 1
 ERF_BOUNDS = (1.0, 2.0)  # |x| below 1: erf_small; [1, 2): erf_mid; from 2: erf_tail
 ERF_SHIFTS = {"erf_mid": 1.5, "erf_tail": 3.0}  # core variable t = |x| - shift, exact (Sterbenz) on the piece
 ERF_ONE_LAST = float.fromhex("0x1.f5a888p+1")  # largest float32 with erf(x) rounding below 1 (~3.9192)
@@ -144,6 +166,7 @@ class Frame:
     description: str
     core_target: str = ""  # what the core approximates, in words
     constants: Mapping[str, float] = field(default_factory=dict)  # named, overridable frame constants
+    float64_only: bool = False  # its exactness needs float64 arithmetic (float32 in and out: --mode cr)
 
 
 class FrameError(ValueError):
@@ -505,6 +528,60 @@ def _erfc_piece_frame(shift: float, b: _Builder, core: Program) -> int:
     return b.add("copysign", y, 0)
 
 
+def _trig_fast(b: _Builder, offset: bool) -> tuple[int, int]:
+    """(g, odd) with x/pi (+ 1/2 for cos) = n + g, |g| <= 1/2 + tiny, odd = 1/2 for odd n, else 0,
+    for |x| < TRIG_FAST: q = x INV_PI_HI is exact, q - n (and q + (1/2 - n) where g is small) is
+    exact by Sterbenz, and one fma adds x INV_PI_LO, so g rounds once relative to itself."""
+    q = b.add("mul", 0, b.named("INV_PI_HI"))
+    half = b.const(0.5)
+    if offset:
+        n = b.add("round", b.add("add", q, half))
+        a = b.add("add", q, b.add("sub", half, n))
+    else:
+        n = b.add("round", q)
+        a = b.add("sub", q, n)
+    g = b.add("fma", 0, b.named("INV_PI_LO"), a)
+    h = b.add("mul", n, half)
+    return g, b.add("sub", h, b.add("floor", h))
+
+
+def _trig_slow(b: _Builder, offset: bool) -> tuple[int, int]:
+    """(g, odd) as ``_trig_fast``, for every finite x (Payne-Hanek without a table): each chunk
+    product p = x TURN_i is exact and so is t = p - round(p), x/(2 pi) mod 1 = sum t (+ 1/4 for
+    cos) to 2^-75, summed as an exact high part and a low part (2Sum); the high part loses its
+    integer exactly, and doubling gives x/pi mod 2 = h + hl, whose nearest integer n is -1, 0 or 1.
+    inf and NaN give NaN (inf - inf)."""
+    s = b.const(0.25) if offset else None
+    lo = None
+    for i in range(len(TURN_CHUNKS)):
+        p = b.add("mul", 0, b.named(f"TURN_{i}"))
+        t = b.add("sub", p, b.add("round", p))
+        if s is None:
+            s = t
+            continue
+        s, err = _two_sum(b, s, t)
+        lo = err if lo is None else b.add("add", lo, err)
+    s = b.add("sub", s, b.add("round", s))
+    h, hl = b.add("add", s, s), b.add("add", lo, lo)
+    n = b.add("round", h)
+    g = b.add("add", b.add("sub", h, n), hl)
+    return g, b.add("mul", b.add("abs", n), b.const(0.5))
+
+
+def _trig_frame(offset: bool, b: _Builder, core: Program) -> int:
+    """sin x (cos x = sin(x + pi/2): ``offset``) = (-1)^n sin(pi g) with x/pi = n + g, and the core
+    S(v) ~ sin(pi v / 2) at v = 2g in [-1, 1] (float64 evaluation: ``--mode cr``)."""
+    ax = b.add("abs", 0)
+    fast = b.named("TRIG_FAST")
+    g_fast, odd_fast = _trig_fast(b, offset)
+    g_slow, odd_slow = _trig_slow(b, offset)
+    g = b.add("select_lt", ax, fast, g_fast, g_slow)
+    odd = b.add("select_lt", ax, fast, odd_fast, odd_slow)
+    y0 = b.core(core, b.add("add", g, g))
+    y = b.add("select_lt", odd, b.const(0.25), y0, b.add("neg", y0))
+    return b.add("select_lt", ax, b.named("TRIG_TINY"), b.const(1.0) if offset else 0, y)
+
+
 def _check_exp_constants(c: Mapping[str, float]) -> None:
     m, _ = math.frexp(c["LN2_HI"])
     if (m * 2**15) != int(m * 2**15):
@@ -530,6 +607,8 @@ def _check_log_constants(c: Mapping[str, float]) -> None:
 
 
 _SQ = SQRT_HALF
+_TRIG_CONSTANTS = {"INV_PI_HI": INV_PI_HI, "INV_PI_LO": INV_PI_LO, "TRIG_FAST": TRIG_FAST, "TRIG_TINY": TRIG_TINY,
+                   **{f"TURN_{i}": c for i, c in enumerate(TURN_CHUNKS)}}
 _HALF_LN2 = math.log(2) / 2  # the exp reduction's |r| bound
 _ATANH_U_MAX = 0.02944  # s^2 at the ends of the log reduction: ((sqrt 2 - 1)/(sqrt 2 + 1))^2 = 0.029437...
 FRAMES: dict[str, Frame] = {
@@ -582,6 +661,14 @@ FRAMES: dict[str, Frame] = {
         Frame("erf_tail", "erf", (ERF_BOUNDS[1] - 3.0, ERF_ONE_LAST - 3.0), partial(_erfc_piece_frame, ERF_SHIFTS["erf_tail"]),
               "sign(x) (1 - core(|x| - 3)), core ~ erfc, 1 past 3.9192: the third piece of the split erf (|x| >= 2)",
               "erfc(t + 3) on [-1, 0.9192]"),
+        Frame("sin", "sin", (-1.0, 1.0), partial(_trig_frame, False),
+              "x/pi = n + g (|x| < 2^20: 1/pi in two parts, fma; beyond: 1/(2 pi) in seven exact 29-bit chunks, "
+              "2Sum), result (-1)^n core(2g), x for |x| < 2^-12; NaN for inf (float64 evaluation, cr mode)",
+              "sin(pi v / 2) on [-1, 1]", _TRIG_CONSTANTS, float64_only=True),
+        Frame("cos", "cos", (-1.0, 1.0), partial(_trig_frame, True),
+              "x/pi + 1/2 = n + g as for sin, result (-1)^n core(2g), 1 for |x| < 2^-12; NaN for inf "
+              "(float64 evaluation, cr mode)",
+              "sin(pi v / 2) on [-1, 1]", _TRIG_CONSTANTS, float64_only=True),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "
               "result e ln2 + t + t^2 g (split ln2, exact-order select); -inf/NaN/inf by select",
@@ -591,12 +678,12 @@ FRAMES: dict[str, Frame] = {
               "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/s^3 in u = s^2, result "
               "e ln2 + 2s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
               "(2 atanh(sqrt u) / sqrt u - 2) / u on [0, 0.02944]",
-              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
+              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}, float64_only=True),
         Frame("log2_atanh", "log2", (0.0, _ATANH_U_MAX), _log2_atanh_frame,
               "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/(s^3 ln2) in u = s^2, result "
               "e + (2/ln2) s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
               "(2 atanh(sqrt u) / sqrt u - 2) / (u ln2) on [0, 0.02944]",
-              {"SPLIT": SQRT_HALF}),
+              {"SPLIT": SQRT_HALF}, float64_only=True),
         Frame("log10", "log10", (_SQ - 1.0, 2 * _SQ - 1.0), _log10_frame,
               "x = (1 + t) 2^e as for log, core g ~ (log10(1+t) - t/ln10)/t^2, result e log10(2) + t/ln10 + "
               "t^2 g (split constants, the two large terms by Fast2Sum, one final rounding); -inf/NaN/inf by select",
@@ -774,6 +861,8 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
             return np.expm1(t)
         if f.name == "cbrt":
             return np.cbrt(t)
+        if f.name in ("sin", "cos"):
+            return np.sin(np.pi / 2 * t)
         if f.name == "erf_small":
             from scipy.special import erf
 

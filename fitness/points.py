@@ -52,7 +52,8 @@ def binade_edges(lo: float, hi: float, dtype) -> np.ndarray:
     top = int(np.floor(np.log2(max(mags)))) + 1 if max(mags) > 0 else 0
     bottom = max(top - 40, np.finfo(dt).minexp)
     for e in range(bottom, top + 1):
-        p = dt.type(np.ldexp(1.0, e))
+        with np.errstate(over="ignore"):  # 2^top may overflow dt: its neighbour below is the largest finite
+            p = dt.type(np.ldexp(1.0, e))
         for v in (p, np.nextafter(p, dt.type(0)), np.nextafter(p, dt.type(np.inf)), -p,
                   np.nextafter(-p, dt.type(0)), np.nextafter(-p, dt.type(-np.inf))):
             if lo <= float(v) <= hi:

@@ -258,6 +258,28 @@ def _odd_saturating_cases(name: str, tiny_is_x: bool) -> list[SpecialCase]:
     return c
 
 
+def _trig_cases(name: str) -> list[SpecialCase]:
+    """sin and cos: NaN at +-inf, the sign of zero kept by sin, and landmarks where the reduction is
+    hard: near multiples of pi/2, at the largest floats (the seven-chunk reduction), and at the
+    boundary of the two reductions (2^20)."""
+    sin = name == "sin"
+    c = _nan_cases() + [
+        SpecialCase(INF, NAN, f"{name}(+inf) is NaN"),
+        SpecialCase(-INF, NAN, f"{name}(-inf) is NaN"),
+        SpecialCase(0.0, 0.0 if sin else 1.0, f"{name}(+0) = {'+0' if sin else '1'}"),
+        SpecialCase(-0.0, -0.0 if sin else 1.0, f"{name}(-0) = {'-0' if sin else '1'}"),
+        SpecialCase(FLT_TRUE_MIN, FLT_TRUE_MIN if sin else 1.0, f"{name}(tiny) = {'tiny' if sin else '1'}"),
+        SpecialCase(-FLT_TRUE_MIN, -FLT_TRUE_MIN if sin else 1.0, f"{name}(-tiny) = {'-tiny' if sin else '1'}"),
+        SpecialCase(2.0**-13, 2.0**-13 if sin else 1.0, f"{name}(2^-13) rounds to {'2^-13' if sin else '1'}"),
+    ]
+    for x, what in ((float.fromhex("0x1.921fb6p+0"), "pi/2 rounded"), (float.fromhex("0x1.921fb6p+1"), "pi rounded"),
+                    (16367173 * 2.0**72, "a float32 close to a multiple of pi/2"), (2.0**20, "2^20"),
+                    (_next_down(2.0**20), "just below 2^20"), (FLT_MAX, "FLT_MAX"), (-FLT_MAX, "-FLT_MAX"),
+                    (1.0, "1")):
+        c.append(SpecialCase(x, None, f"{name}({what}), within 1 ULP"))
+    return c
+
+
 def _sigmoid_cases() -> list[SpecialCase]:
     return _nan_cases() + [
         SpecialCase(INF, 1.0, "sigmoid(+inf) = 1"),
@@ -306,6 +328,10 @@ for _spec in (
                   "erf x: odd, +-1 at +-inf and past 3.9192 (the split erf: frames erf_small, erf_mid, erf_tail)"),
     FullRangeSpec("cbrt", "cbrt", (-8.0, 8.0), tuple(_cbrt_cases()),
                   "cube root: odd, +-0 and +-inf kept, exact at the cubes of small integers"),
+    FullRangeSpec("sin", "sin", (-10.0, 10.0), tuple(_trig_cases("sin")),
+                  "sin x: NaN at +-inf, x for |x| < 2^-12 (-0 kept), exact reduction for every finite x"),
+    FullRangeSpec("cos", "cos", (-10.0, 10.0), tuple(_trig_cases("cos")),
+                  "cos x: NaN at +-inf, 1 for |x| < 2^-12, exact reduction for every finite x"),
     FullRangeSpec("sigmoid", "sigmoid", (-104.0, 20.0), tuple(_sigmoid_cases()),
                   "1/(1+e^-x): 1 at +inf, +0 at -inf and below -103.97"),
 ):

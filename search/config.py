@@ -120,6 +120,9 @@ class RunConfig:
 
             if get_frame(self.frame).target != self.target:
                 raise ConfigError(f"frame {self.frame!r} is for target {get_frame(self.frame).target!r}, not {self.target!r}")
+            if get_frame(self.frame).float64_only and self.mode != "cr":
+                raise ConfigError(f"frame {self.frame!r} computes in float64 (its reduction is exact only there): "
+                                  "use --mode cr (float32 in and out, float64 inside)")
 
     @property
     def problem_spec(self) -> ProblemSpec:

@@ -454,3 +454,57 @@ def test_log_atanh_frame_in_float64_rounds_correctly(frame):
     assert y[0] == y[1] == -np.inf and np.isnan(y[2]) and y[3] == np.inf and np.isnan(y[4]) and y[5] == 0.0
     if frame == "log2_atanh":
         assert y[6] == -140.0
+
+
+def _sin_core() -> Program:
+    """An accurate float64 core for the sin/cos frames: v P(v^2) ~ sin(pi v / 2) on [-1, 1]."""
+    u = np.linspace(0.0, 1.0, 2000)
+    v = np.sqrt(u)
+    f = np.where(u > 0, np.sin(np.pi / 2 * v) / np.where(v > 0, v, 1.0), np.pi / 2)
+    c = np.polynomial.chebyshev.Chebyshev.fit(u, f, 9).convert(kind=np.polynomial.Polynomial).coef
+    nodes, acc = [Node("x"), Node("mul", (0, 0)), Node("param", (), float(c[-1]))], 2
+    for v in c[-2::-1]:
+        nodes.append(Node("param", (), float(v)))
+        nodes.append(Node("fma", (1, acc, len(nodes) - 1)))
+        acc = len(nodes) - 1
+    nodes.append(Node("mul", (0, acc)))
+    return Program(tuple(nodes), len(nodes) - 1)
+
+
+def test_turn_chunks_are_one_over_two_pi():
+    """The seven chunks of 1/(2 pi) are its leading 203 bits, each at most 29 significant bits (so
+    that a float32 times each is exact in float64), and INV_PI_HI + INV_PI_LO is 1/pi to 2^-82."""
+    import mpmath
+
+    from fitness.frames import INV_PI_HI, INV_PI_LO, TURN_CHUNKS
+
+    with mpmath.workprec(400):
+        total = sum(mpmath.mpf(c) for c in TURN_CHUNKS)
+        assert 0 <= 1 / (2 * mpmath.pi) - total < mpmath.mpf(2) ** -203
+        assert abs(mpmath.mpf(INV_PI_HI) + mpmath.mpf(INV_PI_LO) - 1 / mpmath.pi) < mpmath.mpf(2) ** -82
+    for c in TURN_CHUNKS + (INV_PI_HI,):
+        m, _ = math.frexp(c)
+        assert (int(m * 2**53) & ((1 << 24) - 1)) == 0  # at most 29 significant bits
+
+
+@pytest.mark.parametrize("frame", ["sin", "cos"])
+def test_trig_frames_reduce_every_range_exactly(frame):
+    """sin/cos in float64 with an accurate core: every float32 of slices near multiples of pi/2, at
+    the two reductions' boundary 2^20, and among the largest floats rounds correctly (the table-free
+    seven-chunk reduction), and the special values come out right (+-0, tiny, inf, NaN)."""
+    prog = compose(frame, _sin_core())
+    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    big = 16367173 * 2.0**72  # a float32 close to a multiple of pi/2
+    for a, b in ((1.5707, 1.5709), (3.14159, 3.1416), (2.0**20 - 0.5, 2.0**20 + 1.0), (big * 0.9999, big * 1.0001),
+                 (3.0e38, 3.00001e38), (-1e-3, -0.999e-3)):
+        rep = verify_full_range(prog, frame, a, b, chunk=1 << 20, compute="float64")
+        assert rep.n_misrounded == 0 and rep.n_points > 10, (a, b, rep.n_misrounded)
+    assert check_specials(lambda x: evaluate(prog, np.asarray(x, np.float64), "float64").astype(np.float32),
+                          get_spec(frame)) == []
+
+
+def test_float64_only_frames_need_cr_mode():
+    from search.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="--mode cr"):
+        RunConfig(target="sin", domain=(-10.0, 10.0), frame="sin").validate()
