@@ -350,6 +350,97 @@ def _drop_unused(lines: list[str], result: str) -> list[str]:
     return kept[::-1]
 
 
+# A select's arm of at least this many ops, whose other arm computes something too (at least
+# _LAZY_OTHER ops), is computed only when a lane takes it: a fast path and a slow path (the sin and
+# cos frames' table-free Payne-Hanek reduction for |x| >= 2^20), as SLEEF branches on its vectors.
+_LAZY_MIN = 24
+_LAZY_OTHER = 4
+
+
+def _arm_nodes(program: Program, live: list[bool], selects: list[int], side: int) -> set[int]:
+    """The nodes only the ``side`` arm (2: taken, 3: not taken) of ``selects`` (one condition) uses."""
+    consumers: dict[int, list[tuple[int, int]]] = {}
+    for j, n in enumerate(program.nodes):
+        if live[j]:
+            for pos, a in enumerate(n.args):
+                consumers.setdefault(a, []).append((j, pos))
+    chosen = set(selects)
+    arm: set[int] = set()
+    for i in range(len(program.nodes) - 1, 0, -1):
+        uses = consumers.get(i, [])
+        if live[i] and i != program.output and uses and all(
+                (j in chosen and pos == side) or j in arm for j, pos in uses):
+            arm.add(i)
+    return arm
+
+
+def lazy_arms(program: Program) -> list[tuple[tuple[int, int], int, frozenset[int]]]:
+    """((a, b), side, nodes) for each select arm worth a branch (see ``_LAZY_MIN``): the selects
+    ``a < b ? c : d`` on one condition, side 3 (d: needed where a < b fails) or 2; arms never
+    overlap.  Skipping an arm no lane takes leaves every result as it is."""
+    live = program.live()
+    by_cond: dict[tuple[int, int], list[int]] = {}
+    for j, n in enumerate(program.nodes):
+        if live[j] and n.op == "select_lt":
+            by_cond.setdefault((n.args[0], n.args[1]), []).append(j)
+
+    def ops(nodes: set[int]) -> int:
+        return sum(program.nodes[i].op not in ("const", "param") for i in nodes)
+
+    found = []
+    for cond, sel in by_cond.items():
+        for side in (2, 3):
+            arm = _arm_nodes(program, live, sel, side)
+            if ops(arm) >= _LAZY_MIN and ops(_arm_nodes(program, live, sel, 5 - side)) >= _LAZY_OTHER:
+                found.append((cond, side, frozenset(arm), frozenset(sel)))
+    kept: list[tuple[tuple[int, int], int, frozenset[int], frozenset[int]]] = []
+    for cond, side, arm, sel in sorted(found, key=lambda g: len(g[2])):
+        if all(not (arm & a or sel & a or s & arm) for _, _, a, s in kept):
+            kept.append((cond, side, arm, sel))
+    return [(cond, side, arm) for cond, side, arm, _ in kept]
+
+
+def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V: str) -> list[str]:
+    """``lines`` (one per node, ``v<i>``) with each lazy arm moved into an ``if`` on its select's
+    compare mask, placed before the first select that reads it; the arm's values the selects read
+    are declared before it (zero where no lane takes the arm: never selected then)."""
+    arms = lazy_arms(program)
+    if not arms:
+        return lines
+    by_var = {line.split("=", 1)[0].split()[-1]: line for line in lines}
+    var_of = lambda i: "x" if i == 0 else f"v{i}"  # noqa: E731
+    moved = set().union(*(arm for _, _, arm in arms))
+    out: list[str] = []
+    for line in lines:
+        var = line.split("=", 1)[0].split()[-1]
+        i = int(var[1:])
+        if i in moved:
+            continue
+        node = program.nodes[i]
+        for k, (cond, side, arm) in enumerate(arms):
+            if node.op == "select_lt" and (node.args[0], node.args[1]) == cond and node.args[side] in arm:
+                arms[k] = (cond, side, frozenset())  # emitted once, before its first select
+                a, b = (var_of(c) for c in cond)
+                body = [i2 for i2 in sorted(arm) if f"v{i2}" in by_var]
+                read = {n.args[side] for n in program.nodes if n.op == "select_lt" and (n.args[0], n.args[1]) == cond}
+                if isa == "avx512":
+                    full = "0x" + "F" * (int(lanes["M"].removeprefix("__mmask")) // 4)
+                    test = f"_mm512_cmp_{lanes['s']}_mask({a}, {b}, _CMP_LT_OQ)"
+                else:
+                    full = "0x" + "F" * (2 if lanes["s"] == "ps" else 1)
+                    test = f"_mm256_movemask_{lanes['s']}(_mm256_cmp_{lanes['s']}({a}, {b}, _CMP_LT_OQ))"
+                cmp = f"({test} != {full})" if side == 3 else f"({test} != 0)"
+                out += [f"    {V} v{r} = {'_mm512' if isa == 'avx512' else '_mm256'}_setzero_{lanes['s']}();"
+                        for r in sorted(read) if r in arm]
+                out.append(f"    if {cmp} {{ /* some lane takes this arm of v{i}: {len(body)} nodes */")
+                for i2 in body:
+                    text = by_var[f"v{i2}"]
+                    out.append("    " + (text.replace(f"const {V} ", "", 1) if i2 in read else text))
+                out.append("    }")
+        out.append(line)
+    return out
+
+
 def isas_for(dtype: str = "float32") -> list[str]:
     """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
     return list(ISAS)
@@ -398,7 +489,7 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
 
     lines, result = _body(program, lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})",
                           expr, lambda var, e: f"    const {V} {var} = {e};")
-    lines = _drop_unused(lines, result)
+    lines = _with_lazy_arms(program, _drop_unused(lines, result), isa, lanes, V)
     out += lines + [f"    return {result};", "}"]
     if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
         lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",

@@ -221,3 +221,59 @@ def test_every_op_float64_inside(isa, tmp_path):
         zd = np.empty_like(x64)
         core(x64.ctypes.data, zd.ctypes.data, x64.size)
         assert_bit_identical(zd, evaluate(prog, x64, "float64"), comparable(prog, x64, "float64"), f"float64 core {k}")
+
+
+def _arm_program(n_slow: int) -> str:
+    """x < 1 ? (a few ops) : (a chain of n_slow ops): a select with a long arm."""
+    lines = ["one = const 0x1p+0", "c = const 0x1.8p-1", "f1 = mul x c", "f2 = add f1 one", "f3 = mul f2 f2", "f4 = sub f3 c"]
+    prev = "x"
+    for i in range(n_slow):
+        lines.append(f"s{i} = fma {prev} c one" if i % 2 else f"s{i} = mul {prev} c")
+        prev = f"s{i}"
+    return "\n".join(lines + [f"r = select_lt x one f4 {prev}", "return r"])
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_lazy_arms_keep_every_bit(isa, tmp_path):
+    """A long select arm (the sin/cos frames' seven-chunk reduction for |x| >= 2^20) is computed
+    only when a lane of the vector takes it: vectors where no lane does, where all do, and mixed
+    ones (NaN takes the not-taken side) give the same bits as the numpy semantics."""
+    from backends.export_simd import lazy_arms
+    from fitness.frames import compose
+
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
+    core = parse_program("v2 = mul x x\nc3 = param -0x1.4abbcep-2\nc1 = param 0x1.921fb6p+0\n"
+                         "p = fma v2 c3 c1\nr = mul x p\nreturn r")
+    f64 = [compose("sin", core), compose("cos", core)]
+    f32 = [parse_program(_arm_program(30))]
+    assert all(len(lazy_arms(p)) == 1 for p in f64 + f32) and not lazy_arms(parse_program(_arm_program(10)))
+    rng = np.random.default_rng(5)
+    small = rng.uniform(-1e5, 1e5, 64)
+    large = np.ldexp(rng.uniform(1, 2, 64), rng.integers(20, 128, 64)) * rng.choice([-1, 1], 64)
+    mixed = np.where(np.arange(64) % 7 == 3, large, small)
+    x = np.concatenate([small, large, mixed, [np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0**20, 1.0]]).astype(np.float32)
+    parts = ["#include <stddef.h>"]
+    for k, prog in enumerate(f64):
+        parts += [export_source(prog, "c", f"p{k}", "float64", io_dtype="float32"), simd_entry_points(prog, f"p{k}", "float64"),
+                  f"void run{k}(const float *x, float *y, size_t n) {{ p{k}_array(x, y, n); }}"]
+    parts += [export_source(f32[0], "c", "q0", "float32"), simd_entry_points(f32[0], "q0", "float32"),
+              "void runq(const float *x, float *y, size_t n) { q0_array(x, y, n); }"]
+    text = "\n".join(parts)
+    assert text.count("if (") >= 3 * len(ISAS)
+    src, so = tmp_path / "lazy.c", tmp_path / "lazy.so"
+    src.write_text(text)
+    res = subprocess.run([CC, "-O2", f"-march={ISAS[isa].march}", "-ffp-contract=off", "-Wall", "-Werror", "-shared",
+                          "-fPIC", str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lib = ctypes.CDLL(str(so))
+    for fname, prog, dt in [("run0", f64[0], "float64"), ("run1", f64[1], "float64"), ("runq", f32[0], "float32")]:
+        fn = getattr(lib, fname)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        xin = x.astype(np.float64) if dt == "float64" else x
+        with np.errstate(all="ignore"):
+            want = evaluate(prog, xin, dt).astype(np.float32)
+        assert_bit_identical(y, want, comparable(prog, xin, dt), f"{isa} {fname}")
