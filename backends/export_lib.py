@@ -42,6 +42,7 @@ class LibFunction:
     x: np.ndarray  # sample inputs (float32)
     expected: np.ndarray  # the project's float32 results there (float32)
     exact: np.ndarray  # the target's values there (float64; NaN where it has none)
+    inside: str = "float32"  # float64: float in and out, computed in double (a --mode cr export: sin, cos)
 
 
 def _check_name(name: str) -> None:
@@ -81,10 +82,11 @@ def source(lib: str, functions: list[LibFunction]) -> str:
     parts = [f"/* {lib}.c: the functions of {lib}.h.  Build: cc {CFLAGS} -c {lib}.c */", "",
              f'#include "{lib}.h"', ""]
     for f in functions:
-        parts.append(export_source(f.program, "c", f"{f.name}_inline", "float32", f.summary))
+        io = "float32" if f.inside == "float64" else None
+        parts.append(export_source(f.program, "c", f"{f.name}_inline", f.inside, f.summary, io_dtype=io))
         parts.append(f"float {f.name}(float x)\n{{\n    return {f.name}_inline(x);\n}}\n")
-        parts.append(vector_functions(f.program, f.name, f.name.upper()))
-        parts.append(array_function(f"{f.name}_array", f"{f.name}_inline", f.name))
+        parts.append(vector_functions(f.program, f.name, f.name.upper(), f.inside))
+        parts.append(array_function(f"{f.name}_array", f"{f.name}_inline", f.name, dtype=f.inside))
     return "\n".join(parts)
 
 
