@@ -27,8 +27,9 @@ scalar ones in both.  A peer that is missing or does not build is skipped with a
 
 Method: 16,384 float32 inputs (64 KiB, cache-resident with the output) over each function's typical
 range (``RANGES``: exp [-87, 88], exp2 [-126, 127], log, log2 and log10 random bit patterns of
-positive normal floats, i.e. log-uniform over the normal range; the others as the table's header
-says).  Every implementation of one function, of
+positive normal floats, i.e. log-uniform over the normal range; ``sin_wide`` and ``cos_wide``:
+sin and cos again over random finite bit patterns, where each library's large-argument reduction
+runs; the others as the table's header says).  Every implementation of one function, of
 both builds, is timed round-robin in each of ``--rounds`` rounds (``backends.timing.interleaved``:
 order reversed every other round, so the machine's slow phases hit all alike); one round of one
 implementation is a block of repetitions over the array lasting about ``--block-ms``, far above the
@@ -92,7 +93,14 @@ RANGES: dict[str, tuple] = {
     "sigmoid": ("uniform", -20.0, 20.0),
     "log1p": ("uniform", -0.99, 10.0),
     "cbrt": ("uniform", -1000.0, 1000.0),
+    "sin": ("uniform", -100.0, 100.0),
+    "cos": ("uniform", -100.0, 100.0),
+    "sin_wide": ("finite",),
+    "cos_wide": ("finite",),
 }
+# The same function again over another range (its own table): sin and cos over every finite float,
+# where most |x| are beyond 2^20 and each library's large-argument reduction runs.
+SAME_AS: dict[str, str] = {"sin_wide": "sin", "cos_wide": "cos"}
 
 # Functions no peer library has: each peer's row is the composition of its own functions that a
 # user would write, (the peer function it calls, the scalar C expression in x and that function).
@@ -225,6 +233,7 @@ def double_composition(name: str, build: str) -> Variant:
 
 def variants(name: str, build: str, peers: Path, notes: list[str]) -> list[Variant]:
     """The C implementations of ``name`` for one build, in table order (project first)."""
+    name = SAME_AS.get(name, name)
     export = ROOT / "examples" / f"{name}_f32.c"
     f = f"{COMPOSED[name][0] if name in COMPOSED else name}f"
     out = []
@@ -383,7 +392,7 @@ def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, n
                 out.append(Impl(v.label, bname, build(v, march, tmp / f"{name}-{march}-{i}", notes)))
             except BuildError as exc:
                 notes.append(f"skipped: {v.label}, {bname} build: {exc}")
-    ufunc, label = getattr(np, name, None), f"numpy `np.{name}` (float32)"
+    ufunc, label = getattr(np, SAME_AS.get(name, name), None), f"numpy `np.{SAME_AS.get(name, name)}` (float32)"
     if name == "sigmoid":  # numpy has none; SciPy's ufunc is what a numpy user calls
         from scipy.special import expit as ufunc
 
@@ -406,6 +415,9 @@ def inputs(name: str, n: int, seed: int) -> np.ndarray:
     x = aligned_empty(n, np.float32)
     if kind[0] == "uniform":
         x[:] = rng.uniform(kind[1], kind[2], n).astype(np.float32)
+    elif kind[0] == "finite":  # every finite float32 bit pattern equally likely (both signs)
+        mag = rng.integers(0, 0x7F800000, n, dtype=np.uint32)
+        x[:] = (mag | (rng.integers(0, 2, n, dtype=np.uint32) << np.uint32(31))).view(np.float32)
     else:  # every positive normal float32 bit pattern equally likely
         x[:] = rng.integers(0x00800000, 0x7F800000, n, dtype=np.uint32).view(np.float32)
     return x
@@ -437,10 +449,12 @@ def timings(impls: list[Impl], x: np.ndarray, rounds: int, block_s: float) -> di
 
 def describe_range(name: str) -> str:
     kind = RANGES[name]
-    return f"[{kind[1]:g}, {kind[2]:g}]" if kind[0] == "uniform" else "random positive normal bit patterns"
+    return (f"[{kind[1]:g}, {kind[2]:g}]" if kind[0] == "uniform" else "random finite bit patterns (both signs)"
+            if kind[0] == "finite" else "random positive normal bit patterns")
 
 
 def target_of(name: str) -> Target:
+    name = SAME_AS.get(name, name)
     return BUILTIN[name] if name in BUILTIN else EXTRA_TARGETS[name]
 
 
@@ -536,8 +550,9 @@ def command(args) -> str:
 def discovered() -> list[str]:
     """Functions with an export in examples/: NAME for every examples/NAME_f32.c and every
     correctly rounded examples/cr/NAME_f32_cr.c."""
-    return sorted({p.name[:-len("_f32.c")] for p in (ROOT / "examples").glob("*_f32.c")}
-                  | {p.name[:-len("_f32_cr.c")] for p in (ROOT / "examples" / "cr").glob("*_f32_cr.c")})
+    found = ({p.name[:-len("_f32.c")] for p in (ROOT / "examples").glob("*_f32.c")}
+             | {p.name[:-len("_f32_cr.c")] for p in (ROOT / "examples" / "cr").glob("*_f32_cr.c")})
+    return sorted(found | {alias for alias, name in SAME_AS.items() if name in found})
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -574,7 +589,7 @@ def main(argv=None) -> None:
     sections, summary = [], []
     try:
         for name in args.functions:
-            if name not in RANGES or (name not in BUILTIN and name not in EXTRA_TARGETS):
+            if name not in RANGES or (SAME_AS.get(name, name) not in BUILTIN and name not in EXTRA_TARGETS):
                 notes.append(f"skipped: {name}: no input range or reference in benchmarks/peers.py (RANGES, EXTRA_TARGETS)")
                 continue
             impls = implementations(name, builds, peers, tmp, notes)
