@@ -32,6 +32,12 @@ a single float32 e would let its relative rounding error (up to 2^-24 / 0.7) thr
 together with the division's, more than 1 ULP at e = 0.3.  -|x| below -103.97 (and -inf) gives
 e = +0, so sigmoid(-inf) = +0 and sigmoid(+inf) = 1; NaN propagates.
 
+``sigmoid_f64`` (float64 evaluation, ``--mode cr``): the sigmoid as n / (1 + e) with e = e^-|x| from
+the exp reduction and the core ~ e^r, all in double: every rounding inside is 2^-53, so none of the
+float32 frame's two-float bookkeeping.  Near 0, for x an odd multiple of 2^-23 (2^-24 below 0),
+1/2 + x/4 is exactly a float32 rounding midpoint and the exact value lies only x^3/48 from it, on the
+side of -x: for |x| < 2^-11 the frame computes 1/2 + x/4 (exact) and steps one double ulp that way.
+
 ``expm1``: e^x - 1 = (2^k - 1) + 2^k s with s = e^r - 1 in two floats as for tanh (core
 (e^r - 1 - r)/r^2); 2^k - 1 and its sum with 2^k s_hi are split exactly by 2Sum, so that the
 cancellation of 1 + 2s at k = 1 (s near -0.29) costs nothing and the result rounds once; from
@@ -303,6 +309,28 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     n_lo = b.add("select_lt", 0, zero, e_lo, zero)
     # 1/d is y0 itself (x >= 0) or 1 - e/d = 1 - y0 (x < 0)
     return _corrected_quotient(b, n, n_lo, d, ndl, lambda y0: b.add("select_lt", 0, zero, b.add("sub", one, y0), y0))
+
+
+def _sigmoid_f64_frame(b: _Builder, core: Program) -> int:
+    """1/(1 + e^-x) = n / (1 + e), e = e^-|x| = core(r) 2^k, n = e (x < 0) or 1, all in float64 with
+    one final rounding (``--mode cr``): e's and 1 + e's roundings and the division's are each
+    2^-53 relative, far below float32's, so no two-float bookkeeping; e = +0 below -103.97."""
+    one, zero = b.const(1.0), b.const(0.0)
+    ax = b.add("abs", 0)
+    a = b.add("neg", ax)
+    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
+    r = b.add("fma", k, b.named("LN2_LO", negate=True), b.add("fma", k, b.named("LN2_HI", negate=True), a))
+    e = b.add("ldexp2", b.core(core, r), k)
+    e = b.add("select_lt", a, b.named("UNDERFLOW"), zero, e)
+    n = b.add("select_lt", 0, zero, e, one)
+    y = b.add("div", n, b.add("add", one, e))
+    # |x| < 2^-11: sigmoid x = 1/2 + x/4 - x^3/48 + ..., and 1/2 + x/4 (exact in float64) is a
+    # float32 rounding midpoint for every x = odd multiple of 2^-23 (2^-24 below 0): the exact value
+    # lies x^3/48 from it, below float64's reach.  It lies on the side of -x, and no other midpoint
+    # is nearer than 2^-50: one float64 step that way (2^-53 above 1/2, 2^-54 below) rounds right.
+    small = b.add("add", b.add("fma", 0, b.const(0.25), b.const(0.5)),
+                  b.add("select_lt", zero, 0, b.const(-(2.0**-53)), b.const(2.0**-54)))
+    return b.add("select_lt", ax, b.named("SMALL"), small, y)
 
 
 def _expm1_two_floats(b: _Builder, core: Program, a: int) -> tuple[int, int, int]:
@@ -634,6 +662,13 @@ FRAMES: dict[str, Frame] = {
               "select",
               "e^r - 1 on [-ln2/2, ln2/2]",
               {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
+        Frame("sigmoid_f64", "sigmoid", (-_HALF_LN2, _HALF_LN2), _sigmoid_f64_frame,
+              "e = e^-|x| = core(r) 2^k (Cody-Waite, fma), result n / (1 + e) with n = e (x < 0) or 1, all in "
+              "float64, one final rounding; 1/2 + x/4 stepped off the midpoint for |x| < 2^-11; 1/+0/NaN by "
+              "select (float64 evaluation, cr mode)",
+              "e^r on [-ln2/2, ln2/2]",
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW, "SMALL": 2.0**-11},
+              float64_only=True),
         Frame("expm1", "expm1", (-_HALF_LN2, _HALF_LN2), _expm1_frame,
               "x = k ln2 + r (Cody-Waite, fma, r's rounding recovered), core g ~ (e^r - 1 - r)/r^2, "
               "s = r + r^2 g in two floats, result (2^k - 1) + 2^k s by exact 2Sums and one rounding "
@@ -851,7 +886,7 @@ def core_reference(frame: str | Frame, t: np.ndarray) -> np.ndarray:
     f = get_frame(frame) if isinstance(frame, str) else frame
     t = np.asarray(t, np.float64)
     with np.errstate(all="ignore"):
-        if f.name == "exp":
+        if f.name in ("exp", "sigmoid_f64"):
             return np.exp(t)
         if f.name == "exp2":
             return np.exp2(t)

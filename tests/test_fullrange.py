@@ -508,3 +508,26 @@ def test_float64_only_frames_need_cr_mode():
 
     with pytest.raises(ConfigError, match="--mode cr"):
         RunConfig(target="sin", domain=(-10.0, 10.0), frame="sin").validate()
+
+
+def test_sigmoid_f64_frame_steps_off_the_midpoints_near_zero():
+    """The float64 sigmoid frame: for |x| < 2^-11, 1/2 + x/4 is a float32 rounding midpoint at every
+    odd multiple of 2^-23 (2^-24 below 0) while the exact value lies only x^3/48 from it; the frame's
+    one step off it rounds all of them right, and the main path rounds slices elsewhere right with an
+    accurate core; special values."""
+    h = math.log(2) / 2
+    t = np.linspace(-h, h, 4000)
+    c = np.polynomial.chebyshev.Chebyshev.fit(t, np.exp(t), 12).convert(kind=np.polynomial.Polynomial).coef
+    nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
+    for v in c[-2::-1]:
+        nodes.append(Node("param", (), float(v)))
+        nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
+        acc = len(nodes) - 1
+    prog = compose("sigmoid_f64", Program(tuple(nodes), acc))
+    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    for a, b in ((2.0**-20, 2.0**-16), (-(2.0**-16), -(2.0**-20)), (-25.0, -24.9), (0.1, 0.101), (3.0, 3.01),
+                 (-103.0, -102.9)):
+        rep = verify_full_range(prog, "sigmoid", a, b, chunk=1 << 20, compute="float64")
+        assert rep.n_misrounded == 0 and rep.n_points > 1000, (a, b, rep.n_misrounded)
+    assert check_specials(lambda x: evaluate(prog, np.asarray(x, np.float64), "float64").astype(np.float32),
+                          get_spec("sigmoid")) == []
