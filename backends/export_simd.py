@@ -407,6 +407,7 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
     arms = lazy_arms(program)
     if not arms:
         return lines
+    live = program.live()
     by_var = {line.split("=", 1)[0].split()[-1]: line for line in lines}
     var_of = lambda i: "x" if i == 0 else f"v{i}"  # noqa: E731
     moved = set().union(*(arm for _, _, arm in arms))
@@ -422,7 +423,8 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
                 arms[k] = (cond, side, frozenset())  # emitted once, before its first select
                 a, b = (var_of(c) for c in cond)
                 body = [i2 for i2 in sorted(arm) if f"v{i2}" in by_var]
-                read = {n.args[side] for n in program.nodes if n.op == "select_lt" and (n.args[0], n.args[1]) == cond}
+                read = {n.args[side] for j, n in enumerate(program.nodes)
+                        if live[j] and n.op == "select_lt" and (n.args[0], n.args[1]) == cond}
                 if isa == "avx512":
                     full = "0x" + "F" * (int(lanes["M"].removeprefix("__mmask")) // 4)
                     test = f"_mm512_cmp_{lanes['s']}_mask({a}, {b}, _CMP_LT_OQ)"

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dsl.program import Node, Program  # noqa: E402
+from fitness.cr import rounded_once  # noqa: E402
 from fitness.frames import compose, get_frame  # noqa: E402
 from fitness.fullrange import verify_full_range  # noqa: E402
 
@@ -67,8 +68,7 @@ def core_program(frame: str, degree: int) -> Program:
 
 def mixed(frame: str, core: Program) -> Program:
     """The frame in float64 around ``core``, then the one rounding to float32."""
-    prog = compose(frame, core)
-    return Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    return rounded_once(compose(frame, core))
 
 
 def probe(target: str, degree: int, workers: int) -> dict:

@@ -24,11 +24,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from dsl.program import Node, Program
+
 from .metrics import correctly_rounded
 from .reference import Reference
 
 CR_LIMIT = 1.0  # cr ratio below this: correctly rounded
 MIN_ROOM = 2.0**-60  # relative to v's spacing: an exact value on a midpoint still gets a finite weight
+
+
+def rounded_once(program: Program) -> Program:
+    """A float64 program followed by its one rounding to float32 (``cvt_f32``): how a ``--mode cr``
+    program runs, float32 in and out."""
+    return Program(program.nodes + (Node("cvt_f32", (program.output,)),), len(program.nodes))
 
 
 def rounding_room(ref: Reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

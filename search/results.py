@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsl.program import Node, Program
+from dsl.program import Program
 from dsl.text import DSLSyntaxError, parse_program
 
 from . import checkpoint
@@ -86,7 +86,9 @@ def complete_program(config: RunConfig, entry: FrontEntry) -> Program:
         except (FrameError, TypeError, ValueError) as exc:
             raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
     if config.mode == "cr":
-        prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+        from fitness.cr import rounded_once
+
+        prog = rounded_once(prog)
     return prog
 
 

@@ -20,6 +20,7 @@ from backends.llvm_backend import compile_program
 from backends.numpy_backend import evaluate
 from dsl.program import Node, Program
 from dsl.text import format_program, parse_program
+from fitness.cr import rounded_once
 from fitness.frames import (ERF_ONE_LAST, FRAMES, FrameError, compose, compose_split, compose_trainable,
                             core_reference, frame_constants, get_frame, get_split, piece_range, split_params)
 from fitness.fullrange import reference_f32, verify_full_range
@@ -40,6 +41,23 @@ def horner(coeffs) -> Program:
     acc = len(coeffs)
     for i in range(len(coeffs) - 2, -1, -1):
         nodes.append(Node("fma", (0, acc, 1 + i)))
+        acc = len(nodes) - 1
+    return Program(tuple(nodes), acc)
+
+
+def horner64(coeffs, in_square: bool = False) -> Program:
+    """c0 + t (c1 + t (c2 + ...)) with float64 parameters (``coeffs`` lowest degree first), t = x;
+    ``in_square``: t = x^2 and the result times x (an odd core)."""
+    nodes = [Node("x")] + ([Node("mul", (0, 0))] if in_square else [])
+    t = len(nodes) - 1
+    nodes.append(Node("param", (), float(coeffs[-1])))
+    acc = len(nodes) - 1
+    for v in coeffs[-2::-1]:
+        nodes.append(Node("param", (), float(v)))
+        nodes.append(Node("fma", (acc, t, len(nodes) - 1)))
+        acc = len(nodes) - 1
+    if in_square:
+        nodes.append(Node("mul", (0, acc)))
         acc = len(nodes) - 1
     return Program(tuple(nodes), acc)
 
@@ -406,14 +424,7 @@ def test_mixed_precision_program_verifies_in_float64():
     lo, hi = get_frame("exp").core_domain
     t = np.cos(np.linspace(0.0, math.pi, 400)) * (hi - lo) * 0.51 + (hi + lo) / 2
     c = np.polynomial.polynomial.polyfit(t, np.exp(t), 10)
-    nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
-    for v in c[-2::-1]:  # Horner with fma, float64 coefficients
-        nodes.append(Node("param", (), float(v)))
-        nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
-        acc = len(nodes) - 1
-    core = Program(tuple(nodes), acc)
-    prog = compose("exp", core)
-    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    prog = rounded_once(compose("exp", horner64(c)))
     rep = verify_full_range(prog, "exp", 0.5, 0.5001, chunk=1 << 20, compute="float64")
     from fitness.points import all_floats
 
@@ -440,13 +451,7 @@ def test_log_atanh_frame_in_float64_rounds_correctly(frame):
     lo, hi = get_frame(frame).core_domain
     u = np.linspace(lo, hi * 1.01, 400)
     c = np.polynomial.polynomial.polyfit(u, core_reference(frame, u), 7)
-    nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
-    for v in c[-2::-1]:
-        nodes.append(Node("param", (), float(v)))
-        nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
-        acc = len(nodes) - 1
-    prog = compose(frame, Program(tuple(nodes), acc))
-    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    prog = rounded_once(compose(frame, horner64(c)))
     for a, b in ((0.9999, 1.0002), (0.70, 0.7001), (1e30, 1.0001e30), (1e-40, 1.01e-40)):
         rep = verify_full_range(prog, target, a, b, chunk=1 << 20, compute="float64")
         assert rep.n_misrounded == 0 and rep.n_points > 500, (a, b, rep.n_misrounded)
@@ -461,14 +466,7 @@ def _sin_core() -> Program:
     u = np.linspace(0.0, 1.0, 2000)
     v = np.sqrt(u)
     f = np.where(u > 0, np.sin(np.pi / 2 * v) / np.where(v > 0, v, 1.0), np.pi / 2)
-    c = np.polynomial.chebyshev.Chebyshev.fit(u, f, 9).convert(kind=np.polynomial.Polynomial).coef
-    nodes, acc = [Node("x"), Node("mul", (0, 0)), Node("param", (), float(c[-1]))], 2
-    for v in c[-2::-1]:
-        nodes.append(Node("param", (), float(v)))
-        nodes.append(Node("fma", (1, acc, len(nodes) - 1)))
-        acc = len(nodes) - 1
-    nodes.append(Node("mul", (0, acc)))
-    return Program(tuple(nodes), len(nodes) - 1)
+    return horner64(np.polynomial.chebyshev.Chebyshev.fit(u, f, 9).convert(kind=np.polynomial.Polynomial).coef, True)
 
 
 def test_turn_chunks_are_one_over_two_pi():
@@ -492,8 +490,7 @@ def test_trig_frames_reduce_every_range_exactly(frame):
     """sin/cos in float64 with an accurate core: every float32 of slices near multiples of pi/2, at
     the two reductions' boundary 2^20, and among the largest floats rounds correctly (the table-free
     seven-chunk reduction), and the special values come out right (+-0, tiny, inf, NaN)."""
-    prog = compose(frame, _sin_core())
-    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    prog = rounded_once(compose(frame, _sin_core()))
     big = 16367173 * 2.0**72  # a float32 close to a multiple of pi/2
     for a, b in ((1.5707, 1.5709), (3.14159, 3.1416), (2.0**20 - 0.5, 2.0**20 + 1.0), (big * 0.9999, big * 1.0001),
                  (3.0e38, 3.00001e38), (-1e-3, -0.999e-3)):
@@ -518,13 +515,7 @@ def test_sigmoid_f64_frame_steps_off_the_midpoints_near_zero():
     h = math.log(2) / 2
     t = np.linspace(-h, h, 4000)
     c = np.polynomial.chebyshev.Chebyshev.fit(t, np.exp(t), 12).convert(kind=np.polynomial.Polynomial).coef
-    nodes, acc = [Node("x"), Node("param", (), float(c[-1]))], 1
-    for v in c[-2::-1]:
-        nodes.append(Node("param", (), float(v)))
-        nodes.append(Node("fma", (acc, 0, len(nodes) - 1)))
-        acc = len(nodes) - 1
-    prog = compose("sigmoid_f64", Program(tuple(nodes), acc))
-    prog = Program(prog.nodes + (Node("cvt_f32", (prog.output,)),), len(prog.nodes))
+    prog = rounded_once(compose("sigmoid_f64", horner64(c)))
     for a, b in ((2.0**-20, 2.0**-16), (-(2.0**-16), -(2.0**-20)), (-25.0, -24.9), (0.1, 0.101), (3.0, 3.01),
                  (-103.0, -102.9)):
         rep = verify_full_range(prog, "sigmoid", a, b, chunk=1 << 20, compute="float64")
