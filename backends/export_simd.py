@@ -17,6 +17,11 @@ one fold (``dsl.interpret.fold``), and computes exactly what ``dsl.semantics`` d
 payloads aside (every NaN is a NaN): ``tests/test_export_simd.py`` checks each entry against the
 numpy semantics on the host's ISAs, and ``benchmarks/simd_exact.py`` whole examples on all 2^32
 inputs.  The IEEE facts each entry rests on are in its helper's comment.
+
+A float64-inside program's last nodes (its final ``cvt_f32`` and the selects on x after it:
+overflow, underflow, the exceptions) run once on the float lanes after the double halves are
+rounded and joined, not once per half (``float32_tail``): rounding commutes with a select, and a
+compare of a float32 input with a float32 constant is the same in both precisions.
 """
 
 from __future__ import annotations
@@ -106,8 +111,9 @@ SIMD_EXPR: dict[str, dict[str, str]] = {
     },
 }
 # Cheaper forms of an op whose k argument is already an integer (the value of a round or floor
-# node): only the AVX-512 ldexp2, whose truncation is then the identity.
-_INTEGRAL_K = {"avx512": {"ldexp2": "{p}_ldexp2_n({0}, {p}_ldexp2_clamp({1}))"}, "avx2": {}}
+# node): the AVX-512 ldexp and ldexp2, whose truncation is then the identity.
+_INTEGRAL_K = {"avx512": {"ldexp2": "{p}_ldexp2_n({0}, {p}_ldexp2_clamp({1}))", "ldexp": "{p}_ldexp_n({0}, {1})"},
+               "avx2": {}}
 
 # The lane types of the generic entries: float32 programs, and float64 programs with float32
 # input and output (the correctly rounded kernels of ``--mode cr``), 8 or 4 doubles a register.
@@ -150,6 +156,12 @@ static inline {V} {p}_ldexp({V} a, {V} k)
 {{
     {V} kc = _mm512_min_{s}(_mm512_set1_{s}({LC}.0{F}), _mm512_max_{s}(_mm512_set1_{s}(-{LC}.0{F}), k));
     return _mm512_scalef_{s}(a, _mm512_roundscale_{s}(kc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
+}}
+
+/* the same for a k that is already an integer (a round or floor result): the clamp alone */
+static inline {V} {p}_ldexp_n({V} a, {V} k)
+{{
+    return _mm512_scalef_{s}(a, _mm512_min_{s}(_mm512_set1_{s}({LC}.0{F}), _mm512_max_{s}(_mm512_set1_{s}(-{LC}.0{F}), k)));
 }}
 """,
         "ldexp2": """\
@@ -443,6 +455,134 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
     return out
 
 
+# --- the float32 tail of a float64-inside program ------------------------------------------------
+# A correctly rounded kernel ends in its final cvt_f32 and a few selects on the input alone (overflow,
+# underflow, tiny arguments, the exceptions of ``fitness.cr.with_exceptions``).  Rounding to float
+# commutes with a select (round(c ? a : b) = c ? round(a) : round(b)), cvt_f32 is the rounding the
+# halves' conversion does anyway, and a compare of the float32 input with a float32 constant is the
+# same in float and in double: so those nodes run once on the 16 (8) float lanes after the halves are
+# joined, instead of once per half in double lanes.
+
+_SAME_FLOAT = 2.0**-149  # |x - c| below this (exactly, or rounded in double) only at x = c
+
+
+def _f32_exact(program: Program, j: int) -> bool:
+    n = program.nodes[j]
+    return n.op in ("const", "param") and (math.isnan(n.value) or float(np.float32(n.value)) == n.value)
+
+
+def _f32_operand(program: Program, j: int) -> str | None:
+    """A compare operand as float lanes, where it equals its double value: x, |x|, -x, or a float32
+    constant (None otherwise)."""
+    n = program.nodes[j]
+    if j == 0:
+        return "x"
+    if n.op in ("abs", "neg") and n.args == (0,):
+        return n.op
+    return "c" if _f32_exact(program, j) else None
+
+
+def _f32_condition(program: Program, node) -> tuple | None:
+    """``a < b`` of a select as a float-lane compare: ("lt", a, b), ("eq", c) for the exception test
+    |x - c| < t with c a float32 and 0 < t <= 2^-149 (true only at x = c, false for NaN), or None."""
+    a, b = node.args[0], node.args[1]
+    na, nb = program.nodes[a], program.nodes[b]
+    if (na.op == "abs" and nb.op in ("const", "param") and 0.0 < nb.value <= _SAME_FLOAT):
+        d = program.nodes[na.args[0]]
+        if d.op == "sub" and 0 in d.args:
+            other = d.args[1] if d.args[0] == 0 else d.args[0]
+            if other != 0 and _f32_exact(program, other) and not math.isnan(program.nodes[other].value):
+                return ("eq", other)
+    if _f32_operand(program, a) and _f32_operand(program, b):
+        return ("lt", a, b)
+    return None
+
+
+def float32_tail(program: Program) -> tuple[int, tuple[int, ...]]:
+    """(root, tail) of a float64-inside program: ``tail`` (inner first) is the chain of output nodes
+    that can run on float lanes after the halves' rounding (a ``cvt_f32``, or a select whose
+    condition ``_f32_condition`` reads and one of whose values is x or a constant), ``root`` the node
+    the chain starts from, the last one the halves compute.  An empty tail: root is the output."""
+    chain: list[int] = []
+    i = program.output
+    simple = lambda j: j == 0 or program.nodes[j].op in ("const", "param")  # noqa: E731
+    while True:
+        n = program.nodes[i]
+        if n.op == "cvt_f32":
+            chain.append(i)
+            i = n.args[0]
+            continue
+        if n.op == "select_lt" and _f32_condition(program, n) is not None:
+            c, d = n.args[2], n.args[3]
+            if simple(c) != simple(d):
+                chain.append(i)
+                i = d if simple(c) else c
+                continue
+        break
+    if program.nodes[i].op in ("x", "const", "param"):
+        return program.output, ()  # nothing for the double lanes to compute
+    return i, tuple(reversed(chain))
+
+
+def _cone(program: Program, i: int) -> set[int]:
+    seen, todo = set(), [i]
+    while todo:
+        j = todo.pop()
+        if j not in seen:
+            seen.add(j)
+            todo.extend(program.nodes[j].args)
+    return seen
+
+
+def tail_nodes(program: Program, root: int, tail: tuple[int, ...]) -> set[int]:
+    """The nodes the tail reads besides the root: its conditions' (x, |x|, x - c, constants) and
+    its constant values; cheap, so the double-lane function recomputes them after the root's."""
+    need = set(tail)
+    for t in tail:
+        n = program.nodes[t]
+        for a in n.args:
+            if a != root and a not in tail:
+                need |= _cone(program, a)
+    return need - {0}
+
+
+def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str, y: str) -> list[str]:
+    """The tail on float lanes: ``y`` holds the root's value rounded to float."""
+    P = ISAS[isa].pre
+    V = ISAS[isa].vec
+
+    def lit(j: int) -> str:
+        return f"{P}_set1_ps({_c_literal(_rounded(program.nodes[j].value, F32), F32)})"
+
+    def operand(j: int) -> str:
+        kind = _f32_operand(program, j)
+        return {"x": "x", "abs": SIMD_EXPR[isa]["abs"].format("x", s="ps", F="f"),
+                "neg": SIMD_EXPR[isa]["neg"].format("x", s="ps", F="f")}.get(kind) or lit(j)
+
+    names = {root: y}
+    out = []
+    for t in tail:
+        n = program.nodes[t]
+        if n.op == "cvt_f32":
+            names[t] = names[n.args[0]]
+            continue
+        cond = _f32_condition(program, n)
+        val = lambda j: names.get(j) or ("x" if j == 0 else lit(j))  # noqa: E731
+        c, d = val(n.args[2]), val(n.args[3])
+        if cond[0] == "eq":
+            mask = (f"_mm512_cmp_ps_mask(x, {lit(cond[1])}, _CMP_EQ_OQ)" if isa == "avx512"
+                    else f"_mm256_cmp_ps(x, {lit(cond[1])}, _CMP_EQ_OQ)")
+        else:
+            a, b = operand(cond[1]), operand(cond[2])
+            mask = (f"_mm512_cmp_ps_mask({a}, {b}, _CMP_LT_OQ)" if isa == "avx512"
+                    else f"_mm256_cmp_ps({a}, {b}, _CMP_LT_OQ)")
+        blend = (f"_mm512_mask_blend_ps({mask}, {d}, {c})" if isa == "avx512"
+                 else f"_mm256_blendv_ps({d}, {c}, {mask})")
+        out.append(f"    const {V} t{t} = {blend};")
+        names[t] = f"t{t}"
+    return out + [f"    return {names[tail[-1]] if tail else y};"]
+
+
 def isas_for(dtype: str = "float32") -> list[str]:
     """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
     return list(ISAS)
@@ -470,11 +610,16 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     out += [table[h].format(**fields) for h in helpers]
     half = s.width // 2  # doubles per register
     core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d{half}"
+    root, tail = float32_tail(program) if dtype == "float64" else (program.output, ())
+    body_prog = Program(program.nodes, root) if tail else program
+    body_fn = f"{name}_h{half}" if tail else core
     V = lanes["V"]
     what = f"{s.width} floats at once" if dtype == "float32" else f"{half} doubles at once (the float64 program)"
+    if tail:
+        what = f"{half} doubles at once: the float64 program up to v{root}, before its float32 tail"
     out += [f"/* {name}() on {what} ({isa}); the same bits as the scalar function, lane by lane */",
-            f"static inline {V} {core}({V} x)", "{"]
-    if not any(0 in n.args for _, n in ops):
+            f"static inline {V} {body_fn}({V} x)", "{"]
+    if not any(0 in n.args for _, n in _live_ops(body_prog)):
         out.append("    (void)x; /* this program does not read x */")
     integral = {f"v{i}" for i, n in enumerate(program.nodes) if n.op in _INTEGRAL_OPS}
     plus_zero = {f"v{i}" for i, n in enumerate(program.nodes)
@@ -489,10 +634,18 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
                 text = _ZERO_SELECT[isa][zero].replace("{z}", "{%d}" % (5 - zero))
         return text.replace("{cvt}", lanes["cvt"]).format(*args, P=s.pre, p=p, s=lanes["s"], F=lanes["F"])
 
-    lines, result = _body(program, lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})",
-                          expr, lambda var, e: f"    const {V} {var} = {e};")
-    lines = _with_lazy_arms(program, _drop_unused(lines, result), isa, lanes, V)
+    leaf = lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})"  # noqa: E731
+    line = lambda var, e: f"    const {V} {var} = {e};"  # noqa: E731
+    lines, result = _body(body_prog, leaf, expr, line)
+    lines = _with_lazy_arms(body_prog, _drop_unused(lines, result), isa, lanes, V)
     out += lines + [f"    return {result};", "}"]
+    if tail:  # the whole float64 program: the tail's few nodes after the root's value
+        need = {f"v{i}" for i in tail_nodes(program, root, tail)}
+        full, fres = _body(program, leaf, expr, line)
+        kept = [ln for ln in full if ln.split("=", 1)[0].split()[-1] in need]
+        out += ["", f"/* {name}() on {half} doubles at once (the float64 program, {isa}) */",
+                f"static inline {V} {core}({V} x)", "{", f"    const {V} v{root} = {body_fn}(x);"]
+        out += _drop_unused(kept, fres) + [f"    return {fres};", "}"]
     if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
         lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",
                          "_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), "
@@ -500,11 +653,16 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
                         ("_mm256_castps256_ps128(x)", "_mm256_extractf128_ps(x, 1)",
                          "_mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1)"))
         P, H = s.pre, "__m256" if isa == "avx512" else "__m128"
-        out += ["", f"/* {name}() on {s.width} floats: two halves widened exactly, each result rounded to float once */",
+        tell = (f"each result rounded to float once, then the program's last {len(tail)} nodes on float lanes "
+                f"(float32_tail)" if tail else "each result rounded to float once")
+        out += ["", f"/* {name}() on {s.width} floats: two halves widened exactly, {tell} */",
                 f"static inline {s.vec} {name}_{s.suffix}({s.vec} x)", "{",
-                f"    {H} rlo = {P}_cvtpd_ps({core}({P}_cvtps_pd({lo})));",
-                f"    {H} rhi = {P}_cvtpd_ps({core}({P}_cvtps_pd({hi})));",
-                f"    return {join};", "}"]
+                f"    {H} rlo = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({lo})));",
+                f"    {H} rhi = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({hi})));"]
+        if tail:
+            out += [f"    const {s.vec} y = {join};"] + _f32_tail_lines(program, root, tail, isa, "y") + ["}"]
+        else:
+            out += [f"    return {join};", "}"]
     out += [f"#endif /* {isa} */", ""]
     return "\n".join(out)
 

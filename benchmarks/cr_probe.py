@@ -68,7 +68,7 @@ def core_program(frame: str, degree: int) -> Program:
 
 def mixed(frame: str, core: Program) -> Program:
     """The frame in float64 around ``core``, then the one rounding to float32."""
-    return rounded_once(compose(frame, core))
+    return rounded_once(compose(frame, core, float64=True))
 
 
 def probe(target: str, degree: int, workers: int) -> dict:

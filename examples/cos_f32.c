@@ -344,8 +344,8 @@ static inline float cos_f32(float x_in)
 #include <stddef.h>
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
-/* cos_f32() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
-static inline __m512d cos_f32_d8(__m512d x)
+/* cos_f32() on 8 doubles at once: the float64 program up to v126, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d cos_f32_h8(__m512d x)
 {
     const __m512d v1 = _mm512_abs_pd(x);
     const __m512d v2 = _mm512_set1_pd(0x1.0000000000000p+20);
@@ -477,6 +477,14 @@ static inline __m512d cos_f32_d8(__m512d x)
     const __m512d v124 = _mm512_mul_pd(v103, v123);
     const __m512d v125 = _mm512_xor_pd(v124, _mm512_set1_pd(-0.0));
     const __m512d v126 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v102, v15, _CMP_LT_OQ), v125, v124);
+    return v126;
+}
+
+/* cos_f32() on 8 doubles at once (the float64 program, avx512) */
+static inline __m512d cos_f32_d8(__m512d x)
+{
+    const __m512d v126 = cos_f32_h8(x);
+    const __m512d v1 = _mm512_abs_pd(x);
     const __m512d v127 = _mm512_set1_pd(0x1.0000000000000p-12);
     const __m512d v128 = _mm512_set1_pd(0x1.0000000000000p+0);
     const __m512d v129 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v127, _CMP_LT_OQ), v126, v128);
@@ -484,19 +492,21 @@ static inline __m512d cos_f32_d8(__m512d x)
     return v130;
 }
 
-/* cos_f32() on 16 floats: two halves widened exactly, each result rounded to float once */
+/* cos_f32() on 16 floats: two halves widened exactly, each result rounded to float once, then the program's last 2 nodes on float lanes (float32_tail) */
 static inline __m512 cos_f32_v16(__m512 x)
 {
-    __m256 rlo = _mm512_cvtpd_ps(cos_f32_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
-    __m256 rhi = _mm512_cvtpd_ps(cos_f32_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(cos_f32_h8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(cos_f32_h8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    const __m512 t129 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0x1.0000000000000p-12f), _CMP_LT_OQ), y, _mm512_set1_ps(0x1.0000000000000p+0f));
+    return t129;
 }
 #endif /* avx512 */
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-/* cos_f32() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d cos_f32_d4(__m256d x)
+/* cos_f32() on 4 doubles at once: the float64 program up to v126, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d cos_f32_h4(__m256d x)
 {
     const __m256d v1 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
     const __m256d v2 = _mm256_set1_pd(0x1.0000000000000p+20);
@@ -628,6 +638,14 @@ static inline __m256d cos_f32_d4(__m256d x)
     const __m256d v124 = _mm256_mul_pd(v103, v123);
     const __m256d v125 = _mm256_xor_pd(v124, _mm256_set1_pd(-0.0));
     const __m256d v126 = _mm256_blendv_pd(v125, v124, _mm256_cmp_pd(v102, v15, _CMP_LT_OQ));
+    return v126;
+}
+
+/* cos_f32() on 4 doubles at once (the float64 program, avx2) */
+static inline __m256d cos_f32_d4(__m256d x)
+{
+    const __m256d v126 = cos_f32_h4(x);
+    const __m256d v1 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
     const __m256d v127 = _mm256_set1_pd(0x1.0000000000000p-12);
     const __m256d v128 = _mm256_set1_pd(0x1.0000000000000p+0);
     const __m256d v129 = _mm256_blendv_pd(v126, v128, _mm256_cmp_pd(v1, v127, _CMP_LT_OQ));
@@ -635,12 +653,14 @@ static inline __m256d cos_f32_d4(__m256d x)
     return v130;
 }
 
-/* cos_f32() on 8 floats: two halves widened exactly, each result rounded to float once */
+/* cos_f32() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 2 nodes on float lanes (float32_tail) */
 static inline __m256 cos_f32_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(cos_f32_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(cos_f32_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    __m128 rlo = _mm256_cvtpd_ps(cos_f32_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(cos_f32_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    const __m256 t129 = _mm256_blendv_ps(y, _mm256_set1_ps(0x1.0000000000000p+0f), _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0x1.0000000000000p-12f), _CMP_LT_OQ));
+    return t129;
 }
 #endif /* avx2 */
 

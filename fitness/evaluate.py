@@ -139,7 +139,8 @@ def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOption
         return score(fitted, problem)
     from .frames import FITTED, compose_trainable, split_params
 
-    full, layout = compose_trainable(problem.spec.frame, program, FITTED[problem.spec.frame], frame)
+    full, layout = compose_trainable(problem.spec.frame, program, FITTED[problem.spec.frame], frame,
+                                     float64=problem.spec.mode == "cr")
     fitted = fit_constants(full, problem, rng, opts)
     core_params, trained = split_params(layout, fitted.params)
     frame = dict(frame, **{k: float(np.dtype(problem.spec.eval_dtype).type(v)) for k, v in trained.items()})

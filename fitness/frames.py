@@ -12,7 +12,10 @@ Cody-Waite split with fma (k * LN2_HI is exact for |k| < 2**9 because LN2_HI has
 bits); the core approximates e^r on [-ln2/2, ln2/2]; the result is core(r) * 2^k, which also
 rounds subnormal results once: ``ldexp2`` (two float32 multiplies by 2^(k>>1) and 2^(k - (k>>1))),
 equal to a single-rounding ldexp here because core(r) * 2^(k>>1) stays normal (core(r) near 1,
-|k| <= 152), and it needs no double lanes, which halved the vector width of the exported C.  Overflow (x > ~88.72) gives +inf and underflow (x < ~-103.97)
+|k| <= 152), and it needs no double lanes, which halved the vector width of the exported C.  A
+program composed for float64 (``compose(..., float64=True)``, ``--mode cr``) scales with one
+``ldexp`` instead (2^k is a normal double, so the product is exact: the same values, and one
+vscalefpd in place of two).  Overflow (x > ~88.72) gives +inf and underflow (x < ~-103.97)
 gives +0 through two branch-free selects; NaN propagates.
 
 ``exp2``: x = k + r with k = round(x) and r = x - k (exact); the core approximates 2^r on
@@ -182,8 +185,10 @@ class FrameError(ValueError):
 class _Builder:
     """Appends nodes to a growing program; ``core`` inlines a core program."""
 
-    def __init__(self, constants: Mapping[str, float] | None = None, trainable: tuple[str, ...] = ()) -> None:
+    def __init__(self, constants: Mapping[str, float] | None = None, trainable: tuple[str, ...] = (),
+                 float64: bool = False) -> None:
         self.nodes: list[Node] = [Node("x")]
+        self.float64 = float64  # the program computes in float64 (--mode cr): 2^k is one exact ldexp
         self._consts: dict[float, int] = {}
         self.constants = dict(constants or {})
         self.trainable = tuple(trainable)
@@ -236,10 +241,17 @@ def _cody_waite_frame(b: _Builder, core: Program, inv: str, hi: str, lo: str) ->
     r1 = b.add("fma", k, b.named(hi, negate=True), 0)
     r = b.add("fma", k, b.named(lo, negate=True), r1)
     p = b.core(core, r)
-    y = b.add("ldexp2", p, k)  # = ldexp here (p near 1, |k| <= 152), in float32 lanes only
+    y = b.add(_scale_op(b), p, k)
     y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
     y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
     return y
+
+
+def _scale_op(b: _Builder) -> str:
+    """core(r) * 2^k for the exp frames: ``ldexp2`` (= ldexp here: p near 1, |k| <= 152) needs no
+    double lanes in a float32 program; in a float64 program 2^k is a normal double for every k the
+    frame makes, so one ``ldexp`` (one vscalef) rounds the same, at half the exported ops."""
+    return "ldexp" if b.float64 else "ldexp2"
 
 
 def _exp_frame(b: _Builder, core: Program) -> int:
@@ -254,7 +266,7 @@ def _exp2_frame(b: _Builder, core: Program) -> int:
     k = b.add("round", 0)
     r = b.add("sub", 0, k)  # exact: |x - round(x)| <= 1/2 and x, k share the binade or r = 0
     p = b.core(core, r)
-    y = b.add("ldexp2", p, k)  # = ldexp here (p near 1, |k| <= 152), in float32 lanes only
+    y = b.add(_scale_op(b), p, k)
     y = b.add("select_lt", b.named("OVERFLOW"), 0, b.const(math.inf), y)
     y = b.add("select_lt", 0, b.named("UNDERFLOW"), b.const(0.0), y)
     return y
@@ -320,7 +332,7 @@ def _sigmoid_f64_frame(b: _Builder, core: Program) -> int:
     a = b.add("neg", ax)
     k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
     r = b.add("fma", k, b.named("LN2_LO", negate=True), b.add("fma", k, b.named("LN2_HI", negate=True), a))
-    e = b.add("ldexp2", b.core(core, r), k)
+    e = b.add("ldexp", b.core(core, r), k)  # 2^k, |k| <= 150, is a normal double: exact
     e = b.add("select_lt", a, b.named("UNDERFLOW"), zero, e)
     n = b.add("select_lt", 0, zero, e, one)
     y = b.add("div", n, b.add("add", one, e))
@@ -763,23 +775,27 @@ def frame_constants(frame: str | Frame, overrides: Mapping[str, float] | None = 
     return consts
 
 
-def compose(frame: str | Frame, core: Program, constants: Mapping[str, float] | None = None) -> Program:
+def compose(frame: str | Frame, core: Program, constants: Mapping[str, float] | None = None,
+            float64: bool = False) -> Program:
     """The complete program: ``frame`` around ``core`` (constants overridden by ``constants``).
 
-    Its parameters are the core's, in order: fitting it fits the core.
+    Its parameters are the core's, in order: fitting it fits the core.  ``float64``: the program
+    will compute in float64 (``--mode cr``), where a frame may use a shortcut that is exact only
+    there (the exp frames' one-ldexp scaling); the values are the same either way.
     """
     f = get_frame(frame) if isinstance(frame, str) else frame
-    return _build(f, core, frame_constants(f, constants) if constants else dict(f.constants), ())[0]
+    return _build(f, core, frame_constants(f, constants) if constants else dict(f.constants), (), float64)[0]
 
 
-def _build(f: Frame, core: Program, consts: Mapping[str, float], trainable: tuple[str, ...]) -> tuple[Program, tuple]:
-    b = _Builder(consts, trainable)
+def _build(f: Frame, core: Program, consts: Mapping[str, float], trainable: tuple[str, ...],
+           float64: bool = False) -> tuple[Program, tuple]:
+    b = _Builder(consts, trainable, float64)
     prog = b.program(f.build(b, core))
     return prog, b.layout
 
 
 def compose_trainable(frame: str | Frame, core: Program, trainable: tuple[str, ...],
-                      constants: Mapping[str, float] | None = None) -> tuple[Program, tuple]:
+                      constants: Mapping[str, float] | None = None, float64: bool = False) -> tuple[Program, tuple]:
     """``compose`` with the frame constants named in ``trainable`` as ``param`` nodes.
 
     Returns (program, layout): ``layout[i]`` says what the program's i-th parameter is, ``("core",)``
@@ -794,7 +810,7 @@ def compose_trainable(frame: str | Frame, core: Program, trainable: tuple[str, .
         raise FrameError(f"frame {f.name!r} has no constant {', '.join(map(repr, unknown))}; "
                          f"its constants: {', '.join(f.constants)}")
     consts = frame_constants(f, constants) if constants else dict(f.constants)
-    return _build(f, core, consts, tuple(trainable))
+    return _build(f, core, consts, tuple(trainable), float64)
 
 
 def split_params(layout: tuple, params) -> tuple[tuple[float, ...], dict[str, float]]:

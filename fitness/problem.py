@@ -161,7 +161,7 @@ class Problem:
             return program
         from .frames import compose
 
-        return compose(self.spec.frame, program, frame_constants or None)
+        return compose(self.spec.frame, program, frame_constants or None, float64=self.spec.mode == "cr")
 
     def problem_hash(self, ops: tuple[str, ...]) -> str:
         """Identifies the problem a checkpoint belongs to: spec, points and op set."""

@@ -82,7 +82,7 @@ def complete_program(config: RunConfig, entry: FrontEntry) -> Program:
         try:
             if constants is not None and not isinstance(constants, dict):
                 raise FrameError("not a table of constants")
-            prog = compose(config.frame, core, constants)
+            prog = compose(config.frame, core, constants, float64=config.mode == "cr")
         except (FrameError, TypeError, ValueError) as exc:
             raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
     if config.mode == "cr":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import platform
 import shutil
@@ -20,12 +21,13 @@ from backends.export import export_source
 from backends.export_simd import ISAS, SIMD_EXPR, cpu_flags, array_function, simd_entry_points, vector_function, vector_functions
 from backends.numpy_backend import evaluate
 from dsl.ops import ALL_OPS, OPS
+from dsl.program import Node, Program
 from dsl.text import parse_program
 
 CC = shutil.which("cc") or shutil.which("gcc")
 X86 = platform.machine() in ("x86_64", "AMD64")
 
-# Programs where ldexp2's k is a round or floor result (the AVX-512 export's integral-k form).
+# Programs where ldexp's or ldexp2's k is a round or floor result (the AVX-512 export's integral-k form).
 INTEGRAL_K = ["""
 c = const 0x1.715476p+0
 t = mul x c
@@ -36,6 +38,19 @@ return r
 k = floor x
 m = frexp_m x
 r = ldexp2 m k
+return r
+""", """
+c = const 0x1.715476p+0
+t = mul x c
+k = round t
+r = ldexp x k
+return r
+""", """
+c = const 0x1p+4
+t = mul x c
+k = floor t
+m = frexp_m x
+r = ldexp m k
 return r
 """]
 
@@ -189,6 +204,14 @@ def test_every_op_float64_inside(isa, tmp_path):
         pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
     progs = ([p for op in OPS for p in single_op_programs(op)] + [parse_program(t) for t in INTEGRAL_K + ZERO_SELECTS]
              + random_programs(ALL_OPS, "float64", 15, seed=43))
+    x = special_inputs("float32", np.random.default_rng(16), 1000)
+    x64 = special_inputs("float64", np.random.default_rng(17), 1000)
+    check_float64_inside(progs, isa, x, x64[: x64.size - x64.size % 8], tmp_path)
+
+
+def check_float64_inside(progs: list[Program], isa: str, x: np.ndarray, x64: np.ndarray, tmp_path: Path) -> None:
+    """Each float64-inside program's NAME_array on float inputs ``x``, and its whole float64
+    program NAME_d8 / NAME_d4 on double inputs ``x64`` (a multiple of 8 long), bit for bit."""
     W, D = (8, "_mm512") if isa == "avx512" else (4, "_mm256")
     parts = ["#include <stddef.h>"]
     for k, prog in enumerate(progs):
@@ -203,11 +226,8 @@ def test_every_op_float64_inside(isa, tmp_path):
                           "-fPIC", str(src), "-o", str(so), "-lm"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     lib = ctypes.CDLL(str(so))
-    x = special_inputs("float32", np.random.default_rng(16), 1000)
     with np.errstate(invalid="ignore"):  # signalling NaNs among the inputs
         xd = x.astype(np.float64)
-    x64 = special_inputs("float64", np.random.default_rng(17), 1000)
-    x64 = x64[: x64.size - x64.size % 8]
     for k, prog in enumerate(progs):
         fn = getattr(lib, f"run{k}")
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
@@ -221,6 +241,68 @@ def test_every_op_float64_inside(isa, tmp_path):
         zd = np.empty_like(x64)
         core(x64.ctypes.data, zd.ctypes.data, x64.size)
         assert_bit_identical(zd, evaluate(prog, x64, "float64"), comparable(prog, x64, "float64"), f"float64 core {k}")
+
+
+def _tail_programs() -> list[Program]:
+    """float64-inside programs ending in the nodes ``float32_tail`` moves to float lanes: the final
+    cvt_f32, selects on x against float32 constants (overflow and underflow values, x itself for
+    tiny |x|, a -x compare), the exceptions' |x - c| < 2^-200 test; and one whose compare constant is
+    not a float32, which must stay in double lanes."""
+    def prog(tail: list) -> Program:
+        nodes = [Node("x"), Node("const", (), 0.75), Node("mul", (0, 1)), Node("fma", (2, 2, 1)), Node("div", (3, 2))]
+        y = 4
+        for kind, *rest in tail:
+            start = len(nodes)
+            if kind == "cvt":
+                nodes.append(Node("cvt_f32", (y,)))
+            elif kind == "lt":  # (a, b, taken, value): a, b in {"x", "abs", "neg", a float}
+                a, b, taken, v = rest
+                ref = []
+                for o in (a, b):
+                    if o == "x":
+                        ref.append(0)
+                    else:
+                        nodes.append(Node(o, (0,)) if o in ("abs", "neg") else Node("const", (), o))
+                        ref.append(len(nodes) - 1)
+                if v == "x":
+                    val = 0
+                else:
+                    nodes.append(Node("const", (), v))
+                    val = len(nodes) - 1
+                nodes.append(Node("select_lt", (ref[0], ref[1], val, y) if taken else (ref[0], ref[1], y, val)))
+            else:  # ("eq", c, v): the exception test
+                c, v = rest
+                nodes += [Node("const", (), 2.0**-200), Node("const", (), c), Node("sub", (0, start + 1)),
+                          Node("abs", (start + 2,)), Node("const", (), v), Node("select_lt", (start + 3, start, start + 4, y))]
+            y = len(nodes) - 1
+        return Program(tuple(nodes), y)
+
+    return [prog([("lt", 4.5, "x", True, math.inf), ("lt", "x", -3.25, True, 0.0), ("cvt",), ("eq", 1.5, 2.25),
+                  ("eq", -0.1875, -7.0)]),
+            prog([("cvt",), ("lt", "abs", 2.0**-12, True, "x"), ("lt", "neg", 2.5, False, -1.0)]),
+            prog([("lt", "x", 0.1, True, 3.0), ("cvt",)]),  # 0.1 is no float32: only the cvt moves
+            prog([("lt", 0.5, 0.25, True, 1.0e-3)])]  # a compare of constants: float32 ones, it moves
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_float32_tail_keeps_every_bit(isa, tmp_path):
+    """The float64-inside vector functions run the program's last selects and its cvt_f32 once on
+    float lanes after rounding the double halves (``float32_tail``): the same bits as the numpy
+    semantics, at the exceptions' inputs, at the compare constants and their neighbours, and NaN;
+    the whole float64 program (NAME_d8 / NAME_d4, tail in double lanes) too."""
+    from backends.export_simd import float32_tail
+
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
+    progs = _tail_programs()
+    assert [len(float32_tail(p)[1]) for p in progs] == [5, 3, 1, 1]
+    edges = np.array([4.5, -3.25, 1.5, -0.1875, 2.0**-12, -2.0**-12, -2.5, 2.5, 0.1, 0.0, -0.0], np.float32)
+    near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
+    x = np.concatenate([near, special_inputs("float32", np.random.default_rng(18), 600)])
+    x = x[: x.size - x.size % 16]
+    with np.errstate(invalid="ignore"):
+        check_float64_inside(progs, isa, x, x.astype(np.float64), tmp_path)
 
 
 def _arm_program(n_slow: int) -> str:

@@ -443,6 +443,23 @@ def test_mixed_precision_program_verifies_in_float64():
     assert not np.any(same_float32(y32, reference_f32(get_target("exp"), listed)[0]))
 
 
+@pytest.mark.parametrize("frame", ["exp", "exp2", "exp10"])
+def test_float64_exp_frames_scale_with_one_ldexp_bit_for_bit(frame):
+    """In float64 (cr mode) the exp frames scale by one ldexp instead of ldexp2: the same values
+    on every kind of float32 input (subnormal results, overflow, underflow, inf, NaN), fewer ops."""
+    lo, hi = get_frame(frame).core_domain
+    t = np.linspace(lo, hi, 400)
+    c = np.polynomial.polynomial.polyfit(t, core_reference(frame, t), 10)
+    wide = rounded_once(compose(frame, horner64(c), float64=True))
+    narrow = rounded_once(compose(frame, horner64(c)))
+    ops = [n.op for n in wide.nodes]
+    assert "ldexp" in ops and "ldexp2" not in ops and "ldexp2" in [n.op for n in narrow.nodes]
+    with np.errstate(invalid="ignore"):
+        x = np.concatenate([random_full_range(200_000, seed=9).astype(np.float64),
+                            np.linspace(-160.0, 130.0, 200_001), [np.inf, -np.inf, np.nan, 0.0, -0.0]])
+    assert np.all(same_float32(evaluate(wide, x, "float64"), evaluate(narrow, x, "float64")))
+
+
 @pytest.mark.parametrize("frame", ["log_atanh", "log2_atanh"])
 def test_log_atanh_frame_in_float64_rounds_correctly(frame):
     """The float64 log frames for cr mode: a degree-7 float64 core in u = s^2 already rounds every

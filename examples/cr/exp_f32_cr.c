@@ -33,7 +33,7 @@
  *   v25 = mul v24 v24
  *   v26 = param 0x1.0000000000000p+0
  *   v27 = fma v7 v25 v26
- *   v28 = ldexp2 v27 v3
+ *   v28 = ldexp v27 v3
  *   v29 = const 0x1.62e42e0000000p+6
  *   v30 = const inf
  *   v31 = select_lt v29 x v30 v28
@@ -91,20 +91,23 @@ static inline double EXP_F32_CR_AN_select(int cond, double a, double b)
     return a;
 }
 
-/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-2044, 2046] (NaN k to the
-   lower end): two multiplies by powers of two built from integer bits, all in double lanes (GCC
-   12, AVX-512: two compares and two blends clamp k; plain ?: here gave it three more masks). */
-static inline double EXP_F32_CR_AN_ldexp2(double a, double k)
+/* a * 2**trunc(k), k clamped to [-512, 512], NaN k gives NaN.  2**k is then an exact normal
+   double, so the product is one correctly rounded multiply.  NaN is handled with integer masks
+   (converting NaN to an integer is undefined). */
+static inline double EXP_F32_CR_AN_ldexp(double a, double k)
 {
-    double kc = EXP_F32_CR_AN_select(k > (double)-2044, k, (double)-2044);
-    kc = EXP_F32_CR_AN_select(kc < (double)2046, kc, (double)2046);
+    uint64_t kb, cb;
+    memcpy(&kb, &k, sizeof kb);
+    int is_nan = (kb & 0x7FFFFFFFFFFFFFFFu) > 0x7FF0000000000000u;
+    double kc = EXP_F32_CR_AN_select(k < (double)-512, (double)-512, EXP_F32_CR_AN_select(k > (double)512, (double)512, k));
+    memcpy(&cb, &kc, sizeof cb);
+    cb &= ~-(uint64_t)is_nan; /* NaN -> +0 */
+    memcpy(&kc, &cb, sizeof kc);
     int32_t n = (int32_t)kc; /* C conversion truncates toward zero */
-    int32_t h = n >> 1; /* arithmetic shift (GCC, Clang): the floor of n / 2 */
-    uint64_t b1 = (uint64_t)(h + 1023) << 52, b2 = (uint64_t)(n - h + 1023) << 52;
-    double s1, s2;
-    memcpy(&s1, &b1, sizeof s1);
-    memcpy(&s2, &b2, sizeof s2);
-    return (a * s1) * s2;
+    uint64_t bits = (uint64_t)(int64_t)(n + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return EXP_F32_CR_AN_select(is_nan, (double)NAN, (double)((double)a * scale));
 }
 
 static inline float exp_f32_cr(float x_in)
@@ -137,7 +140,7 @@ static inline float exp_f32_cr(float x_in)
     const double v25 = v24 * v24;
     const double v26 = 0x1.0000000000000p+0;
     const double v27 = EXP_F32_CR_AN_FMA(v7, v25, v26);
-    const double v28 = EXP_F32_CR_AN_ldexp2(v27, v3);
+    const double v28 = EXP_F32_CR_AN_ldexp(v27, v3);
     const double v29 = 0x1.62e42e0000000p+6;
     const double v30 = INFINITY;
     const double v31 = EXP_F32_CR_AN_select(v29 < x, v30, v28);
@@ -158,30 +161,23 @@ static inline float exp_f32_cr(float x_in)
 #include <stddef.h>
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
-/* (a * 2**h) * 2**(n - h), h = floor(n / 2), for n = trunc(k) clamped to [-2044, 2046] (NaN k to
-   the lower end: max returns its second operand for a NaN).  vscalef multiplies by 2**floor(b) and
-   rounds once, so b = n / 2 gives 2**h and b = (n + 1) / 2 gives 2**(n - h) (both exact halves of
-   an integer); h and n - h are normal exponents: two multiplies by exact powers of two, as the
-   semantics say.  The clamp alone serves a k that is already an integer (a round or floor result):
-   truncation is then the identity. */
-static inline __m512d EXP_F32_CR_avx512_ldexp2_clamp(__m512d k)
+/* a * 2**trunc(k), k clamped to [-512, 512], one rounding: vscalef rounds a * 2**floor(b) once,
+   and b = trunc(kc) is an integer.  max/min return their second operand for a NaN, so a NaN k
+   stays NaN through the clamp and scalef makes the result NaN, as the semantics say. */
+static inline __m512d EXP_F32_CR_avx512_ldexp(__m512d a, __m512d k)
 {
-    return _mm512_min_pd(_mm512_max_pd(k, _mm512_set1_pd(-2044.0)), _mm512_set1_pd(2046.0));
+    __m512d kc = _mm512_min_pd(_mm512_set1_pd(512.0), _mm512_max_pd(_mm512_set1_pd(-512.0), k));
+    return _mm512_scalef_pd(a, _mm512_roundscale_pd(kc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
 }
 
-static inline __m512d EXP_F32_CR_avx512_ldexp2_n(__m512d a, __m512d n)
+/* the same for a k that is already an integer (a round or floor result): the clamp alone */
+static inline __m512d EXP_F32_CR_avx512_ldexp_n(__m512d a, __m512d k)
 {
-    const __m512d half = _mm512_set1_pd(0.5);
-    return _mm512_scalef_pd(_mm512_scalef_pd(a, _mm512_mul_pd(n, half)), _mm512_fmadd_pd(n, half, half));
+    return _mm512_scalef_pd(a, _mm512_min_pd(_mm512_set1_pd(512.0), _mm512_max_pd(_mm512_set1_pd(-512.0), k)));
 }
 
-static inline __m512d EXP_F32_CR_avx512_ldexp2(__m512d a, __m512d k)
-{
-    return EXP_F32_CR_avx512_ldexp2_n(a, _mm512_roundscale_pd(EXP_F32_CR_avx512_ldexp2_clamp(k), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
-}
-
-/* exp_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
-static inline __m512d exp_f32_cr_d8(__m512d x)
+/* exp_f32_cr() on 8 doubles at once: the float64 program up to v28, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d exp_f32_cr_h8(__m512d x)
 {
     const __m512d v1 = _mm512_set1_pd(0x1.7154760000000p+0);
     const __m512d v2 = _mm512_mul_pd(x, v1);
@@ -210,7 +206,14 @@ static inline __m512d exp_f32_cr_d8(__m512d x)
     const __m512d v25 = _mm512_mul_pd(v24, v24);
     const __m512d v26 = _mm512_set1_pd(0x1.0000000000000p+0);
     const __m512d v27 = _mm512_fmadd_pd(v7, v25, v26);
-    const __m512d v28 = EXP_F32_CR_avx512_ldexp2_n(v27, EXP_F32_CR_avx512_ldexp2_clamp(v3));
+    const __m512d v28 = EXP_F32_CR_avx512_ldexp_n(v27, v3);
+    return v28;
+}
+
+/* exp_f32_cr() on 8 doubles at once (the float64 program, avx512) */
+static inline __m512d exp_f32_cr_d8(__m512d x)
+{
+    const __m512d v28 = exp_f32_cr_h8(x);
     const __m512d v29 = _mm512_set1_pd(0x1.62e42e0000000p+6);
     const __m512d v30 = _mm512_set1_pd(INFINITY);
     const __m512d v31 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v29, x, _CMP_LT_OQ), v28, v30);
@@ -221,34 +224,33 @@ static inline __m512d exp_f32_cr_d8(__m512d x)
     return v35;
 }
 
-/* exp_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+/* exp_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once, then the program's last 3 nodes on float lanes (float32_tail) */
 static inline __m512 exp_f32_cr_v16(__m512 x)
 {
-    __m256 rlo = _mm512_cvtpd_ps(exp_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
-    __m256 rhi = _mm512_cvtpd_ps(exp_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(exp_f32_cr_h8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(exp_f32_cr_h8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    const __m512 t31 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_set1_ps(0x1.62e42e0000000p+6f), x, _CMP_LT_OQ), y, _mm512_set1_ps(INFINITY));
+    const __m512 t34 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x1.9fe3680000000p+6f), _CMP_LT_OQ), t31, _mm512_set1_ps(0x0.0p+0f));
+    return t34;
 }
 #endif /* avx512 */
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-/* (a * 2**h) * 2**(n - h), h = n >> 1, n = trunc(k) clamped to [-2044, 2046] (NaN k to the lower
-   end: max returns its second operand for a NaN); n in int32 lanes (vcvttpd2dq truncates), the
-   powers of two built from the bits in int64 lanes. */
-static inline __m256d EXP_F32_CR_avx2_ldexp2(__m256d a, __m256d k)
+/* a * 2**trunc(k), k clamped to [-512, 512]: 2**n is a normal double (its bits built from n, which
+   vcvttpd2dq truncates), so the product is the one rounding.  max/min keep a NaN k NaN (they return
+   their second operand then); the blend gives NaN for it, as the semantics say. */
+static inline __m256d EXP_F32_CR_avx2_ldexp(__m256d a, __m256d k)
 {
-    __m256d kc = _mm256_min_pd(_mm256_max_pd(k, _mm256_set1_pd(-2044.0)), _mm256_set1_pd(2046.0));
-    __m128i n = _mm256_cvttpd_epi32(kc);
-    __m128i h = _mm_srai_epi32(n, 1);
-    __m256i bias = _mm256_set1_epi64x(1023);
-    __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(h), bias), 52));
-    __m256d s2 = _mm256_castsi256_pd(
-        _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm_sub_epi32(n, h)), bias), 52));
-    return _mm256_mul_pd(_mm256_mul_pd(a, s1), s2);
+    __m256d kc = _mm256_min_pd(_mm256_set1_pd(512.0), _mm256_max_pd(_mm256_set1_pd(-512.0), k));
+    __m256i n = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(kc));
+    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(1023)), 52));
+    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
 }
 
-/* exp_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d exp_f32_cr_d4(__m256d x)
+/* exp_f32_cr() on 4 doubles at once: the float64 program up to v28, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d exp_f32_cr_h4(__m256d x)
 {
     const __m256d v1 = _mm256_set1_pd(0x1.7154760000000p+0);
     const __m256d v2 = _mm256_mul_pd(x, v1);
@@ -277,7 +279,14 @@ static inline __m256d exp_f32_cr_d4(__m256d x)
     const __m256d v25 = _mm256_mul_pd(v24, v24);
     const __m256d v26 = _mm256_set1_pd(0x1.0000000000000p+0);
     const __m256d v27 = _mm256_fmadd_pd(v7, v25, v26);
-    const __m256d v28 = EXP_F32_CR_avx2_ldexp2(v27, v3);
+    const __m256d v28 = EXP_F32_CR_avx2_ldexp(v27, v3);
+    return v28;
+}
+
+/* exp_f32_cr() on 4 doubles at once (the float64 program, avx2) */
+static inline __m256d exp_f32_cr_d4(__m256d x)
+{
+    const __m256d v28 = exp_f32_cr_h4(x);
     const __m256d v29 = _mm256_set1_pd(0x1.62e42e0000000p+6);
     const __m256d v30 = _mm256_set1_pd(INFINITY);
     const __m256d v31 = _mm256_blendv_pd(v28, v30, _mm256_cmp_pd(v29, x, _CMP_LT_OQ));
@@ -287,12 +296,15 @@ static inline __m256d exp_f32_cr_d4(__m256d x)
     return v35;
 }
 
-/* exp_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+/* exp_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 3 nodes on float lanes (float32_tail) */
 static inline __m256 exp_f32_cr_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(exp_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(exp_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    __m128 rlo = _mm256_cvtpd_ps(exp_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(exp_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    const __m256 t31 = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.62e42e0000000p+6f), x, _CMP_LT_OQ));
+    const __m256 t34 = _mm256_blendv_ps(t31, _mm256_set1_ps(0x0.0p+0f), _mm256_cmp_ps(x, _mm256_set1_ps(-0x1.9fe3680000000p+6f), _CMP_LT_OQ));
+    return t34;
 }
 #endif /* avx2 */
 

@@ -193,8 +193,8 @@ static inline __m512d LOG2_F32_CR_avx512_frexp_e(__m512d a)
     return _mm512_maskz_add_pd((__mmask8)~special, _mm512_getexp_pd(a), _mm512_set1_pd(1.0));
 }
 
-/* log2_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
-static inline __m512d log2_f32_cr_d8(__m512d x)
+/* log2_f32_cr() on 8 doubles at once: the float64 program up to v29, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d log2_f32_cr_h8(__m512d x)
 {
     const __m512d v1 = LOG2_F32_CR_avx512_frexp_m(x);
     const __m512d v2 = LOG2_F32_CR_avx512_frexp_e(x);
@@ -225,6 +225,13 @@ static inline __m512d log2_f32_cr_d8(__m512d x)
     const __m512d v27 = _mm512_set1_pd(0x1.71547652b82fep+1);
     const __m512d v28 = _mm512_fmadd_pd(v12, v27, v26);
     const __m512d v29 = _mm512_add_pd(v8, v28);
+    return v29;
+}
+
+/* log2_f32_cr() on 8 doubles at once (the float64 program, avx512) */
+static inline __m512d log2_f32_cr_d8(__m512d x)
+{
+    const __m512d v29 = log2_f32_cr_h8(x);
     const __m512d v30 = _mm512_set1_pd(0x1.0000000000000p-149);
     const __m512d v31 = _mm512_set1_pd((-INFINITY));
     const __m512d v32 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v30, _CMP_LT_OQ), v29, v31);
@@ -238,12 +245,16 @@ static inline __m512d log2_f32_cr_d8(__m512d x)
     return v39;
 }
 
-/* log2_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+/* log2_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once, then the program's last 4 nodes on float lanes (float32_tail) */
 static inline __m512 log2_f32_cr_v16(__m512 x)
 {
-    __m256 rlo = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
-    __m256 rhi = _mm512_cvtpd_ps(log2_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log2_f32_cr_h8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(log2_f32_cr_h8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    const __m512 t32 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ), y, _mm512_set1_ps((-INFINITY)));
+    const __m512 t35 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x0.0p+0f), _CMP_LT_OQ), t32, _mm512_set1_ps(NAN));
+    const __m512 t38 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ), t35, _mm512_set1_ps(INFINITY));
+    return t38;
 }
 #endif /* avx512 */
 
@@ -283,8 +294,8 @@ static inline __m256d LOG2_F32_CR_avx2_frexp_e(__m256d a)
     return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
 }
 
-/* log2_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d log2_f32_cr_d4(__m256d x)
+/* log2_f32_cr() on 4 doubles at once: the float64 program up to v29, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d log2_f32_cr_h4(__m256d x)
 {
     const __m256d v1 = LOG2_F32_CR_avx2_frexp_m(x);
     const __m256d v2 = LOG2_F32_CR_avx2_frexp_e(x);
@@ -315,6 +326,13 @@ static inline __m256d log2_f32_cr_d4(__m256d x)
     const __m256d v27 = _mm256_set1_pd(0x1.71547652b82fep+1);
     const __m256d v28 = _mm256_fmadd_pd(v12, v27, v26);
     const __m256d v29 = _mm256_add_pd(v8, v28);
+    return v29;
+}
+
+/* log2_f32_cr() on 4 doubles at once (the float64 program, avx2) */
+static inline __m256d log2_f32_cr_d4(__m256d x)
+{
+    const __m256d v29 = log2_f32_cr_h4(x);
     const __m256d v30 = _mm256_set1_pd(0x1.0000000000000p-149);
     const __m256d v31 = _mm256_set1_pd((-INFINITY));
     const __m256d v32 = _mm256_blendv_pd(v29, v31, _mm256_cmp_pd(x, v30, _CMP_LT_OQ));
@@ -328,12 +346,16 @@ static inline __m256d log2_f32_cr_d4(__m256d x)
     return v39;
 }
 
-/* log2_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+/* log2_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 4 nodes on float lanes (float32_tail) */
 static inline __m256 log2_f32_cr_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(log2_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(log2_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    __m128 rlo = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    const __m256 t32 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
+    const __m256 t35 = _mm256_blendv_ps(t32, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
+    const __m256 t38 = _mm256_blendv_ps(t35, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ));
+    return t38;
 }
 #endif /* avx2 */
 

@@ -262,8 +262,8 @@ static inline __m512d LOG_F32_CR_avx512_frexp_e(__m512d a)
     return _mm512_maskz_add_pd((__mmask8)~special, _mm512_getexp_pd(a), _mm512_set1_pd(1.0));
 }
 
-/* log_f32_cr() on 8 doubles at once (the float64 program) (avx512); the same bits as the scalar function, lane by lane */
-static inline __m512d log_f32_cr_d8(__m512d x)
+/* log_f32_cr() on 8 doubles at once: the float64 program up to v37, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
+static inline __m512d log_f32_cr_h8(__m512d x)
 {
     const __m512d v1 = LOG_F32_CR_avx512_frexp_m(x);
     const __m512d v2 = LOG_F32_CR_avx512_frexp_e(x);
@@ -302,6 +302,13 @@ static inline __m512d log_f32_cr_d8(__m512d x)
     const __m512d v35 = _mm512_abs_pd(v8);
     const __m512d v36 = _mm512_set1_pd(0x1.8000000000000p+0);
     const __m512d v37 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v35, v36, _CMP_LT_OQ), v34, v32);
+    return v37;
+}
+
+/* log_f32_cr() on 8 doubles at once (the float64 program, avx512) */
+static inline __m512d log_f32_cr_d8(__m512d x)
+{
+    const __m512d v37 = log_f32_cr_h8(x);
     const __m512d v38 = _mm512_set1_pd(0x1.0000000000000p-149);
     const __m512d v39 = _mm512_set1_pd((-INFINITY));
     const __m512d v40 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v38, _CMP_LT_OQ), v37, v39);
@@ -341,12 +348,21 @@ static inline __m512d log_f32_cr_d8(__m512d x)
     return v73;
 }
 
-/* log_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once */
+/* log_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once, then the program's last 9 nodes on float lanes (float32_tail) */
 static inline __m512 log_f32_cr_v16(__m512 x)
 {
-    __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
-    __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_d8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_h8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_h8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
+    const __m512 t40 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ), y, _mm512_set1_ps((-INFINITY)));
+    const __m512 t43 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x0.0p+0f), _CMP_LT_OQ), t40, _mm512_set1_ps(NAN));
+    const __m512 t46 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ), t43, _mm512_set1_ps(INFINITY));
+    const __m512 t53 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ), t46, _mm512_set1_ps(-0x1.1c2b1e0000000p+2f));
+    const __m512 t58 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ), t53, _mm512_set1_ps(0x1.1fcbce0000000p+1f));
+    const __m512 t63 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ), t58, _mm512_set1_ps(0x1.1e06960000000p+4f));
+    const __m512 t68 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ), t63, _mm512_set1_ps(0x1.a9a3f20000000p+5f));
+    const __m512 t73 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ), t68, _mm512_set1_ps(0x1.08b5120000000p+6f));
+    return t73;
 }
 #endif /* avx512 */
 
@@ -386,8 +402,8 @@ static inline __m256d LOG_F32_CR_avx2_frexp_e(__m256d a)
     return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
 }
 
-/* log_f32_cr() on 4 doubles at once (the float64 program) (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d log_f32_cr_d4(__m256d x)
+/* log_f32_cr() on 4 doubles at once: the float64 program up to v37, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d log_f32_cr_h4(__m256d x)
 {
     const __m256d v1 = LOG_F32_CR_avx2_frexp_m(x);
     const __m256d v2 = LOG_F32_CR_avx2_frexp_e(x);
@@ -426,6 +442,13 @@ static inline __m256d log_f32_cr_d4(__m256d x)
     const __m256d v35 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v8);
     const __m256d v36 = _mm256_set1_pd(0x1.8000000000000p+0);
     const __m256d v37 = _mm256_blendv_pd(v34, v32, _mm256_cmp_pd(v35, v36, _CMP_LT_OQ));
+    return v37;
+}
+
+/* log_f32_cr() on 4 doubles at once (the float64 program, avx2) */
+static inline __m256d log_f32_cr_d4(__m256d x)
+{
+    const __m256d v37 = log_f32_cr_h4(x);
     const __m256d v38 = _mm256_set1_pd(0x1.0000000000000p-149);
     const __m256d v39 = _mm256_set1_pd((-INFINITY));
     const __m256d v40 = _mm256_blendv_pd(v37, v39, _mm256_cmp_pd(x, v38, _CMP_LT_OQ));
@@ -465,12 +488,21 @@ static inline __m256d log_f32_cr_d4(__m256d x)
     return v73;
 }
 
-/* log_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once */
+/* log_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 9 nodes on float lanes (float32_tail) */
 static inline __m256 log_f32_cr_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(log_f32_cr_d4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(log_f32_cr_d4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    __m128 rlo = _mm256_cvtpd_ps(log_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 rhi = _mm256_cvtpd_ps(log_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
+    const __m256 t40 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
+    const __m256 t43 = _mm256_blendv_ps(t40, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
+    const __m256 t46 = _mm256_blendv_ps(t43, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ));
+    const __m256 t53 = _mm256_blendv_ps(t46, _mm256_set1_ps(-0x1.1c2b1e0000000p+2f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ));
+    const __m256 t58 = _mm256_blendv_ps(t53, _mm256_set1_ps(0x1.1fcbce0000000p+1f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ));
+    const __m256 t63 = _mm256_blendv_ps(t58, _mm256_set1_ps(0x1.1e06960000000p+4f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ));
+    const __m256 t68 = _mm256_blendv_ps(t63, _mm256_set1_ps(0x1.a9a3f20000000p+5f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ));
+    const __m256 t73 = _mm256_blendv_ps(t68, _mm256_set1_ps(0x1.08b5120000000p+6f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ));
+    return t73;
 }
 #endif /* avx2 */
 
