@@ -107,13 +107,15 @@ def differences(path: Path, march: str, work: Path) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--names", default="", help="comma-separated (default: every examples/*_f32.c)")
+    ap.add_argument("--names", default="",
+                    help="comma-separated: exp (exp_f32 and exp_f32_cr) or a file's stem, exp_f32_cr (default: every example)")
     ap.add_argument("--regenerate", action="store_true", help="rewrite the examples' C from their reports first")
     ap.add_argument("--write", action="store_true", help="record the table in BENCHMARKS.md")
     args = ap.parse_args()
     paths = sorted((ROOT / "examples").glob("*_f32.c")) + sorted((ROOT / "examples" / "cr").glob("*_f32_cr.c"))
     if args.names:
-        wanted = {f"{n}_f32" for n in args.names.split(",")} | {f"{n}_f32_cr" for n in args.names.split(",")}
+        names = args.names.split(",")
+        wanted = {f"{n}_f32" for n in names} | {f"{n}_f32_cr" for n in names} | set(names)
         paths = [p for p in paths if p.stem in wanted]
     if args.regenerate:
         for p in paths:
