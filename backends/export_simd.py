@@ -111,9 +111,10 @@ SIMD_EXPR: dict[str, dict[str, str]] = {
     },
 }
 # Cheaper forms of an op whose k argument is already an integer (the value of a round or floor
-# node): the AVX-512 ldexp and ldexp2, whose truncation is then the identity.
+# node): the AVX-512 ldexp and ldexp2, whose truncation is then the identity, and the AVX2 float64
+# ldexp, whose 2^k then comes from the bits of k + 1.5 * 2^52 with no integer conversion.
 _INTEGRAL_K = {"avx512": {"ldexp2": "{p}_ldexp2_n({0}, {p}_ldexp2_clamp({1}))", "ldexp": "{p}_ldexp_n({0}, {1})"},
-               "avx2": {}}
+               "avx2": {}, "avx2_f64": {"ldexp": "{p}_ldexp_n({0}, {1})"}}
 
 # The lane types of the generic entries: float32 programs, and float64 programs with float32
 # input and output (the correctly rounded kernels of ``--mode cr``), 8 or 4 doubles a register.
@@ -291,6 +292,17 @@ static inline __m256d {p}_ldexp(__m256d a, __m256d k)
     __m256d kc = _mm256_min_pd(_mm256_set1_pd({LC}.0), _mm256_max_pd(_mm256_set1_pd(-{LC}.0), k));
     __m256i n = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(kc));
     __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(1023)), 52));
+    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
+}}
+
+/* the same for a k that is already an integer (a round or floor result): kc + 1.5 * 2**52 + 1023 is
+   exact and its low 11 mantissa bits are kc + 1023, which the shift moves into the exponent field
+   (the 2**51 bit above them leaves the register): 2**kc with no integer conversion */
+static inline __m256d {p}_ldexp_n(__m256d a, __m256d k)
+{{
+    __m256d kc = _mm256_min_pd(_mm256_set1_pd({LC}.0), _mm256_max_pd(_mm256_set1_pd(-{LC}.0), k));
+    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(kc, _mm256_set1_pd(0x1.8p52 + 1023.0)));
+    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52));
     return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
 }}
 """,
@@ -626,7 +638,8 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
                  if n.op in ("const", "param") and _rounded(n.value, dt) == 0.0 and math.copysign(1.0, _rounded(n.value, dt)) > 0}
 
     def expr(op: str, args: list[str]) -> str:
-        table = _INTEGRAL_K[isa] if op in _INTEGRAL_K[isa] and args[1] in integral else SIMD_EXPR[isa]
+        cheap = _INTEGRAL_K[f"{isa}_f64" if isa == "avx2" and dtype == "float64" else isa]
+        table = cheap if op in cheap and args[1] in integral else SIMD_EXPR[isa]
         text = table[op]
         if op == "select_lt" and isa in _ZERO_SELECT:
             zero = next((k for k in (2, 3) if args[k] in plus_zero), None)

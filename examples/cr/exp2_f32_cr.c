@@ -254,6 +254,17 @@ static inline __m256d EXP2_F32_CR_avx2_ldexp(__m256d a, __m256d k)
     return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
 }
 
+/* the same for a k that is already an integer (a round or floor result): kc + 1.5 * 2**52 + 1023 is
+   exact and its low 11 mantissa bits are kc + 1023, which the shift moves into the exponent field
+   (the 2**51 bit above them leaves the register): 2**kc with no integer conversion */
+static inline __m256d EXP2_F32_CR_avx2_ldexp_n(__m256d a, __m256d k)
+{
+    __m256d kc = _mm256_min_pd(_mm256_set1_pd(512.0), _mm256_max_pd(_mm256_set1_pd(-512.0), k));
+    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(kc, _mm256_set1_pd(0x1.8p52 + 1023.0)));
+    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52));
+    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
+}
+
 /* exp2_f32_cr() on 4 doubles at once: the float64 program up to v23, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
 static inline __m256d exp2_f32_cr_h4(__m256d x)
 {
@@ -279,7 +290,7 @@ static inline __m256d exp2_f32_cr_h4(__m256d x)
     const __m256d v20 = _mm256_set1_pd(0x1.0000000000000p+0);
     const __m256d v21 = _mm256_fmadd_pd(v19, v2, v20);
     const __m256d v22 = _mm256_mul_pd(v21, v21);
-    const __m256d v23 = EXP2_F32_CR_avx2_ldexp(v22, v1);
+    const __m256d v23 = EXP2_F32_CR_avx2_ldexp_n(v22, v1);
     return v23;
 }
 

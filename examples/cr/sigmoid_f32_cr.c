@@ -283,6 +283,17 @@ static inline __m256d SIGMOID_F32_CR_avx2_ldexp(__m256d a, __m256d k)
     return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
 }
 
+/* the same for a k that is already an integer (a round or floor result): kc + 1.5 * 2**52 + 1023 is
+   exact and its low 11 mantissa bits are kc + 1023, which the shift moves into the exponent field
+   (the 2**51 bit above them leaves the register): 2**kc with no integer conversion */
+static inline __m256d SIGMOID_F32_CR_avx2_ldexp_n(__m256d a, __m256d k)
+{
+    __m256d kc = _mm256_min_pd(_mm256_set1_pd(512.0), _mm256_max_pd(_mm256_set1_pd(-512.0), k));
+    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(kc, _mm256_set1_pd(0x1.8p52 + 1023.0)));
+    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52));
+    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
+}
+
 /* sigmoid_f32_cr() on 4 doubles at once: the float64 program up to v46, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
 static inline __m256d sigmoid_f32_cr_h4(__m256d x)
 {
@@ -317,7 +328,7 @@ static inline __m256d sigmoid_f32_cr_h4(__m256d x)
     const __m256d v29 = _mm256_fmadd_pd(v11, v27, v28);
     const __m256d v30 = _mm256_set1_pd(0x1.0000000000003p+0);
     const __m256d v31 = _mm256_fmadd_pd(v29, v11, v30);
-    const __m256d v32 = SIGMOID_F32_CR_avx2_ldexp(v31, v7);
+    const __m256d v32 = SIGMOID_F32_CR_avx2_ldexp_n(v31, v7);
     const __m256d v33 = _mm256_set1_pd(-0x1.9fe3680000000p+6);
     const __m256d v34 = _mm256_andnot_pd(_mm256_cmp_pd(v4, v33, _CMP_LT_OQ), v32);
     const __m256d v35 = _mm256_blendv_pd(v1, v34, _mm256_cmp_pd(x, v2, _CMP_LT_OQ));
