@@ -21,7 +21,11 @@ inputs.  The IEEE facts each entry rests on are in its helper's comment.
 A float64-inside program's last nodes (its final ``cvt_f32`` and the selects on x after it:
 overflow, underflow, the exceptions) run once on the float lanes after the double halves are
 rounded and joined, not once per half (``float32_tail``): rounding commutes with a select, and a
-compare of a float32 input with a float32 constant is the same in both precisions.
+compare of a float32 input with a float32 constant is the same in both precisions.  On the lanes
+those selects take, the body's value is never read; on the others (``backends.live_lanes``) an exp
+frame's k is a small integer and a log frame's frexp argument a normal number, so the AVX2 body
+builds 2^k and reads m and e off the bits without the clamps, NaN blends and zero, infinity and
+subnormal fix-ups that only the dead lanes would need (``live_forms``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 
 from .export import _body, _c_literal, _live_ops, _rounded
+from .live_lanes import live_inputs, nan_follows_x, node_ranges
 
 F32 = np.dtype(np.float32)
 
@@ -357,8 +362,76 @@ static inline __m256d {p}_frexp_e(__m256d a)
     return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
 }}
 """,
+        "ldexp_live": """\
+/* ldexp for a k that is an integer in [-{LC}, {LC}] wherever x is a number, of an a that is NaN
+   wherever x is NaN (backends.live_lanes): 2**k from the bits of k + 1.5 * 2**52 + 1023, no clamp
+   and no NaN blend (a NaN a makes the product NaN whatever the bits of a NaN k give). */
+static inline __m256d {p}_ldexp_live(__m256d a, __m256d k)
+{{
+    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(0x1.8p52 + 1023.0)));
+    return _mm256_mul_pd(a, _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52)));
+}}
+""",
+        "frexp_live": """\
+/* frexp of an a that is a normal double wherever x is a number, NaN wherever x is NaN
+   (backends.live_lanes): no subnormal scaling, no zero or infinity case; NaN still gives m = a and
+   e = 0.  e comes from the biased exponent added to the bits of 1.5 * 2**52 - 1022. */
+static inline __m256d {p}_frexp_m_live(__m256d a)
+{{
+    __m256d m = _mm256_or_pd(_mm256_andnot_pd(_mm256_set1_pd(INFINITY), a), _mm256_set1_pd(0.5));
+    return _mm256_blendv_pd(m, a, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
+}}
+
+static inline __m256d {p}_frexp_e_live(__m256d a)
+{{
+    const __m256d magic = _mm256_set1_pd(0x1.8p52);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(_mm256_castpd_si256(a), 52), _mm256_set1_epi64x(0x7FF));
+    __m256i bits = _mm256_add_epi64(biased, _mm256_set1_epi64x(0x4338000000000000LL - 1022));
+    return _mm256_andnot_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q), _mm256_sub_pd(_mm256_castsi256_pd(bits), magic));
+}}
+""",
     },
 }
+
+# Cheaper forms of ldexp and frexp in a float64-inside program's body, where the lanes its float32
+# tail leaves to it bound their arguments (``backends.live_lanes``): (template, helper or None).
+# AVX2 only, for now: there they replace some twenty integer and blend instructions per half.  The
+# AVX-512 forms would save one or two (vscalefpd alone for an integral k in the clamp's range,
+# vgetmantpd alone for a normal argument), and stay out until an AVX-512 host has checked them on
+# all 2^32 inputs (benchmarks/simd_exact.py), as every form here was.
+_LIVE_FORMS = {
+    "avx512": {},
+    "avx2": {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live"),
+             "frexp_m": ("{p}_frexp_m_live({0})", "frexp_live"),
+             "frexp_e": ("{p}_frexp_e_live({0})", "frexp_live")},
+}
+_NORMAL64 = 2.0**-1022
+
+
+def live_forms(program: Program, root: int, tail: tuple[int, ...], isa: str) -> dict[tuple, tuple[str, str | None]]:
+    """{(op, argument names): (template, helper)} for the body's ldexp and frexp nodes that the
+    tail's live lanes allow in their cheaper form: ldexp of an integral k whose range there lies in
+    [-LDEXP_CLAMP, LDEXP_CLAMP]; frexp of an argument whose range there holds only normal numbers;
+    in both, where NaN inputs are live, an a (argument) that is NaN on them."""
+    live = live_inputs(program, tail)
+    body = Program(program.nodes, root)
+    ranges, nan_x = node_ranges(body, live), nan_follows_x(body)
+    name = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
+    out = {}
+    for _, n in _live_ops(body):
+        form = _LIVE_FORMS[isa].get(n.op)
+        if form is None or (live.nan and not nan_x[n.args[0]]):
+            continue
+        if n.op == "ldexp":
+            k = ranges[n.args[1]]
+            if program.nodes[n.args[1]].op not in _INTEGRAL_OPS or k is None or not -LDEXP_CLAMP <= k[0] <= k[1] <= LDEXP_CLAMP:
+                continue
+        else:
+            a = ranges[n.args[0]]
+            if a is None or not (a[0] >= _NORMAL64 or a[1] <= -_NORMAL64):
+                continue
+        out[n.op, tuple(name(j) for j in n.args)] = form
+    return out
 
 
 def _drop_unused(lines: list[str], result: str) -> list[str]:
@@ -615,14 +688,15 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     table = _HELPERS[f"{isa}_f64" if isa == "avx2" and dtype == "float64" else isa]
     p = f"{prefix}_{isa}"
     fields = dict(p=p, LC=LDEXP_CLAMP, L2_LO=LDEXP2_RANGE[dtype][0], L2_HI=LDEXP2_RANGE[dtype][1], **lanes)
-    ops = _live_ops(program)
-    used = {n.op for _, n in ops}
-    helpers = [h for h in table if any(_NEEDS.get(op) == h for op in used)]
+    root, tail = float32_tail(program) if dtype == "float64" else (program.output, ())
+    forms = live_forms(program, root, tail, isa) if tail else {}
+    used = {n.op for _, n in _live_ops(program)
+            if (n.op, tuple("x" if j == 0 else f"v{j}" for j in n.args)) not in forms}  # in their usual form
+    helpers = [h for h in table if any(_NEEDS.get(op) == h for op in used) or any(f[1] == h for f in forms.values())]
     out = [f"#if {s.guard}", "#include <immintrin.h>"]
     out += [table[h].format(**fields) for h in helpers]
     half = s.width // 2  # doubles per register
     core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d{half}"
-    root, tail = float32_tail(program) if dtype == "float64" else (program.output, ())
     body_prog = Program(program.nodes, root) if tail else program
     body_fn = f"{name}_h{half}" if tail else core
     V = lanes["V"]
@@ -640,7 +714,7 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     def expr(op: str, args: list[str]) -> str:
         cheap = _INTEGRAL_K[f"{isa}_f64" if isa == "avx2" and dtype == "float64" else isa]
         table = cheap if op in cheap and args[1] in integral else SIMD_EXPR[isa]
-        text = table[op]
+        text = forms[op, tuple(args)][0] if (op, tuple(args)) in forms else table[op]
         if op == "select_lt" and isa in _ZERO_SELECT:
             zero = next((k for k in (2, 3) if args[k] in plus_zero), None)
             if zero is not None:

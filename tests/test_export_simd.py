@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import math
 import os
 import platform
@@ -359,3 +360,98 @@ def test_lazy_arms_keep_every_bit(isa, tmp_path):
         with np.errstate(all="ignore"):
             want = evaluate(prog, xin, dt).astype(np.float32)
         assert_bit_identical(y, want, comparable(prog, xin, dt), f"{isa} {fname}")
+
+
+# --- live lanes: the cheaper ldexp and frexp forms a float64-inside body may use ----------------
+
+def _example_program(name: str) -> Program:
+    report = Path(__file__).resolve().parent.parent / "examples" / "cr" / f"{name}.c.verify.json"
+    return parse_program(json.loads(report.read_text())["program"])
+
+
+# A body whose frexp argument may be 0 (the tail leaves x >= -1 live), and an ldexp of a constant
+# (not NaN where x is): neither may take the cheaper form.
+_NOT_LIVE = ["""
+m = frexp_m x
+e = frexp_e x
+y = add m e
+c = cvt_f32 y
+lo = const -0x1p+0
+n = const nan
+r = select_lt x lo n c
+return r
+""", """
+a = const 0x1.8p+0
+t = const 0x1.715476p+0
+p = mul x t
+k = round p
+y = ldexp a k
+c = cvt_f32 y
+hi = const 0x1p+6
+inf = const inf
+r1 = select_lt hi x inf c
+lo = const -0x1p+6
+z = const 0x0p+0
+r = select_lt x lo z r1
+return r
+"""]
+
+
+def test_live_inputs_read_the_tail():
+    """The tail's selects on x bound the inputs whose result the body decides: exp's overflow and
+    underflow thresholds, log's domain (zero, negatives and +inf go to constants); a select that
+    keeps the body only where its compare holds drops NaN too; |x| < c taking x bounds nothing."""
+    from backends.export_simd import float32_tail
+    from backends.live_lanes import LiveInputs, live_inputs
+
+    def live(prog: Program) -> LiveInputs:
+        return live_inputs(prog, float32_tail(prog)[1])
+
+    h = float.fromhex
+    assert live(_example_program("exp_f32_cr")) == LiveInputs(-h("0x1.9fe368p+6"), h("0x1.62e42ep+6"), True)
+    assert live(_example_program("log_f32_cr")) == LiveInputs(2.0**-149, float(np.finfo(np.float32).max), True)
+    progs = _tail_programs()
+    assert live(progs[0]) == LiveInputs(-3.25, 4.5, True)
+    assert live(progs[1]) == LiveInputs(-2.5, math.inf, False)  # -x < 2.5 keeps the body; |x| < 2^-12 bounds nothing
+
+
+def test_live_forms_only_where_provable():
+    """ldexp of an integral k bounded on the live inputs (and of an a NaN wherever x is), frexp of
+    an argument that is a normal number there: the AVX2 forms without clamps, blends and fix-ups;
+    none where zero stays live, a is a constant, or k is unbounded; none in AVX-512 code yet."""
+    from backends.export_simd import float32_tail, live_forms
+
+    def forms(prog: Program, isa: str = "avx2") -> set[str]:
+        root, tail = float32_tail(prog)
+        return {op for op, _ in live_forms(prog, root, tail, isa)}
+
+    assert forms(_example_program("exp_f32_cr")) == {"ldexp"}
+    assert forms(_example_program("exp2_f32_cr")) == {"ldexp"}
+    assert forms(_example_program("log_f32_cr")) == {"frexp_m", "frexp_e"}
+    assert forms(_example_program("sigmoid_f32_cr")) == set()  # its k = round(-|x| / ln2) is unbounded at x = inf
+    assert forms(_example_program("exp_f32_cr"), "avx512") == set()
+    assert [forms(parse_program(t)) for t in _NOT_LIVE] == [set(), set()]
+    text = vector_function(_example_program("log_f32_cr"), "lg", "avx2", "LG", "float64")
+    assert "LG_avx2_frexp_m_live(x)" in text and "LG_avx2_frexp_m(" not in text
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+@pytest.mark.parametrize("isa", list(ISAS))
+def test_live_forms_keep_every_bit(isa, tmp_path):
+    """The correctly rounded examples (whose AVX2 bodies use the live forms) and the programs that
+    must not use them give the numpy semantics' bits: float inputs at and around the live bounds,
+    zeros, subnormals, infinities and NaN; the whole float64 program (NAME_d4 / NAME_d8) on double
+    inputs, subnormal doubles included."""
+    if not host_runs(isa):
+        pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
+    progs = [_example_program(n) for n in ("exp_f32_cr", "exp2_f32_cr", "exp10_f32_cr", "log_f32_cr", "log2_f32_cr")]
+    progs += [parse_program(t) for t in _NOT_LIVE]
+    h = float.fromhex  # exp's, exp2's and exp10's thresholds, log's domain, _NOT_LIVE's bounds
+    edges = np.array([-h("0x1.9fe368p+6"), h("0x1.62e42ep+6"), -151.0, 128.0, -h("0x1.693c6ap+5"), h("0x1.344134p+5"),
+                      2.0**-149, 2.0**-126, 1.0, -1.0, 64.0, -64.0], np.float32)
+    near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
+    x = np.concatenate([near, special_inputs("float32", np.random.default_rng(19), 800)])
+    x = x[: x.size - x.size % 16]
+    x64 = special_inputs("float64", np.random.default_rng(20), 800)
+    with np.errstate(invalid="ignore"):
+        check_float64_inside(progs, isa, x, x64[: x64.size - x64.size % 8], tmp_path)

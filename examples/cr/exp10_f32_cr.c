@@ -235,26 +235,13 @@ static inline __m512 exp10_f32_cr_v16(__m512 x)
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-/* a * 2**trunc(k), k clamped to [-512, 512]: 2**n is a normal double (its bits built from n, which
-   vcvttpd2dq truncates), so the product is the one rounding.  max/min keep a NaN k NaN (they return
-   their second operand then); the blend gives NaN for it, as the semantics say. */
-static inline __m256d EXP10_F32_CR_avx2_ldexp(__m256d a, __m256d k)
+/* ldexp for a k that is an integer in [-512, 512] wherever x is a number, of an a that is NaN
+   wherever x is NaN (backends.live_lanes): 2**k from the bits of k + 1.5 * 2**52 + 1023, no clamp
+   and no NaN blend (a NaN a makes the product NaN whatever the bits of a NaN k give). */
+static inline __m256d EXP10_F32_CR_avx2_ldexp_live(__m256d a, __m256d k)
 {
-    __m256d kc = _mm256_min_pd(_mm256_set1_pd(512.0), _mm256_max_pd(_mm256_set1_pd(-512.0), k));
-    __m256i n = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(kc));
-    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n, _mm256_set1_epi64x(1023)), 52));
-    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
-}
-
-/* the same for a k that is already an integer (a round or floor result): kc + 1.5 * 2**52 + 1023 is
-   exact and its low 11 mantissa bits are kc + 1023, which the shift moves into the exponent field
-   (the 2**51 bit above them leaves the register): 2**kc with no integer conversion */
-static inline __m256d EXP10_F32_CR_avx2_ldexp_n(__m256d a, __m256d k)
-{
-    __m256d kc = _mm256_min_pd(_mm256_set1_pd(512.0), _mm256_max_pd(_mm256_set1_pd(-512.0), k));
-    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(kc, _mm256_set1_pd(0x1.8p52 + 1023.0)));
-    __m256d s = _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52));
-    return _mm256_blendv_pd(_mm256_mul_pd(a, s), _mm256_set1_pd(NAN), _mm256_cmp_pd(k, k, _CMP_UNORD_Q));
+    __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(0x1.8p52 + 1023.0)));
+    return _mm256_mul_pd(a, _mm256_castsi256_pd(_mm256_slli_epi64(bits, 52)));
 }
 
 /* exp10_f32_cr() on 4 doubles at once: the float64 program up to v27, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
@@ -286,7 +273,7 @@ static inline __m256d exp10_f32_cr_h4(__m256d x)
     const __m256d v24 = _mm256_set1_pd(0x1.0000000000000p+0);
     const __m256d v25 = _mm256_fmadd_pd(v7, v23, v24);
     const __m256d v26 = _mm256_mul_pd(v25, v25);
-    const __m256d v27 = EXP10_F32_CR_avx2_ldexp_n(v26, v3);
+    const __m256d v27 = EXP10_F32_CR_avx2_ldexp_live(v26, v3);
     return v27;
 }
 

@@ -368,45 +368,28 @@ static inline __m512 log_f32_cr_v16(__m512 x)
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-/* C frexp read off the bits, subnormals scaled by 2**53 into the normal range first (exactly);
-   m = a and e = 0 for 0, inf and NaN.  AVX2 has no int64 -> double conversion: |e| < 2**51, so
-   the bits of 1.5 * 2**52 plus e, read as a double, are 1.5 * 2**52 + e exactly. */
-static inline __m256d LOG_F32_CR_avx2_frexp_m(__m256d a)
+/* frexp of an a that is a normal double wherever x is a number, NaN wherever x is NaN
+   (backends.live_lanes): no subnormal scaling, no zero or infinity case; NaN still gives m = a and
+   e = 0.  e comes from the biased exponent added to the bits of 1.5 * 2**52 - 1022. */
+static inline __m256d LOG_F32_CR_avx2_frexp_m_live(__m256d a)
 {
-    const __m256i emask = _mm256_set1_epi64x(0x7FF);
-    __m256i u = _mm256_castpd_si256(a);
-    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
-    __m256d sub = _mm256_castsi256_pd(_mm256_cmpeq_epi64(biased, _mm256_setzero_si256()));
-    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)), sub));
-    __m256i m = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi64x(0x7FFLL << 52), v),
-                                _mm256_set1_epi64x(1022LL << 52));
-    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
-                                      _mm256_cmpeq_epi64(biased, emask));
-    return _mm256_blendv_pd(_mm256_castsi256_pd(m), a, _mm256_castsi256_pd(special));
+    __m256d m = _mm256_or_pd(_mm256_andnot_pd(_mm256_set1_pd(INFINITY), a), _mm256_set1_pd(0.5));
+    return _mm256_blendv_pd(m, a, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
 }
 
-static inline __m256d LOG_F32_CR_avx2_frexp_e(__m256d a)
+static inline __m256d LOG_F32_CR_avx2_frexp_e_live(__m256d a)
 {
-    const __m256i emask = _mm256_set1_epi64x(0x7FF);
     const __m256d magic = _mm256_set1_pd(0x1.8p52);
-    __m256i u = _mm256_castpd_si256(a);
-    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(u, 52), emask);
-    __m256i sub = _mm256_cmpeq_epi64(biased, _mm256_setzero_si256());
-    __m256i v = _mm256_castpd_si256(_mm256_blendv_pd(a, _mm256_mul_pd(a, _mm256_set1_pd(0x1p53)),
-                                                     _mm256_castsi256_pd(sub)));
-    __m256i e = _mm256_sub_epi64(_mm256_and_si256(_mm256_srli_epi64(v, 52), emask),
-                                 _mm256_add_epi64(_mm256_set1_epi64x(1022), _mm256_and_si256(sub, _mm256_set1_epi64x(53))));
-    __m256i special = _mm256_or_si256(_mm256_cmpeq_epi64(_mm256_slli_epi64(u, 1), _mm256_setzero_si256()),
-                                      _mm256_cmpeq_epi64(biased, emask));
-    e = _mm256_andnot_si256(special, e);
-    return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(magic), e)), magic);
+    __m256i biased = _mm256_and_si256(_mm256_srli_epi64(_mm256_castpd_si256(a), 52), _mm256_set1_epi64x(0x7FF));
+    __m256i bits = _mm256_add_epi64(biased, _mm256_set1_epi64x(0x4338000000000000LL - 1022));
+    return _mm256_andnot_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q), _mm256_sub_pd(_mm256_castsi256_pd(bits), magic));
 }
 
 /* log_f32_cr() on 4 doubles at once: the float64 program up to v37, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
 static inline __m256d log_f32_cr_h4(__m256d x)
 {
-    const __m256d v1 = LOG_F32_CR_avx2_frexp_m(x);
-    const __m256d v2 = LOG_F32_CR_avx2_frexp_e(x);
+    const __m256d v1 = LOG_F32_CR_avx2_frexp_m_live(x);
+    const __m256d v2 = LOG_F32_CR_avx2_frexp_e_live(x);
     const __m256d v3 = _mm256_set1_pd(0x1.6a09e60000000p-1);
     const __m256d v4 = _mm256_add_pd(v1, v1);
     const __m256d v5 = _mm256_blendv_pd(v1, v4, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));

@@ -1,0 +1,195 @@
+"""What a float64-inside kernel's body must get right, lane by lane: the inputs whose result it
+decides, the range of its values there, and where a NaN input stays NaN.
+
+Why: a correctly rounded kernel ends in selects on x (overflow, underflow, log's domain errors)
+that the SIMD export runs on float lanes after the body (``export_simd.float32_tail``).  On the
+lanes those selects take, the body's value is never read; on the others x lies in one interval,
+and over it an exp frame's k is a small integer and a log frame's frexp argument is a normal
+nonzero number.  The vector export can then drop what only the dead lanes would need: ldexp's
+clamp and NaN blend, frexp's zero, infinity and subnormal fix-ups (``export_simd._LIVE_FORMS``).
+
+Every fact here over-approximates: a wider interval, or "unbounded", only costs the cheaper forms.
+Both analyses are ``Semantics`` walked by the one fold, with an entry for every op.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dsl.interpret import Semantics, trace
+from dsl.ops import OPS
+from dsl.program import Program
+
+Range = tuple[float, float] | None  # [lo, hi] holding the node's value on every live non-NaN lane
+
+
+@dataclass(frozen=True)
+class LiveInputs:
+    """The inputs whose result the body decides: x in [lo, hi] (closed, over-approximated), and NaN
+    when ``nan`` (a tail select that takes NaN lanes makes it False)."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    nan: bool = True
+
+
+def _x_operand(program: Program, j: int) -> tuple[str, float] | None:
+    """A compare operand that is x, |x|, -x or a constant, as (kind, constant value)."""
+    n = program.nodes[j]
+    if j == 0:
+        return ("x", 0.0)
+    if n.op in ("abs", "neg") and n.args == (0,):
+        return (n.op, 0.0)
+    if n.op in ("const", "param") and not math.isnan(n.value):
+        return ("c", n.value)
+    return None
+
+
+def _true_set(a: tuple[str, float], b: tuple[str, float]) -> tuple[float, float, bool] | None:
+    """``a < b`` as a set of x: (lo, hi, True) for the open interval (lo, hi), (lo, hi, False) for
+    what lies outside [lo, hi] (|x| > c); None for anything else (no restriction is read from it)."""
+    (ka, ca), (kb, cb) = a, b
+    inf = math.inf
+    if kb == "c" and ka in ("x", "abs", "neg"):
+        return {"x": (-inf, cb, True), "abs": (-cb, cb, True), "neg": (-cb, inf, True)}[ka]
+    if ka == "c" and kb in ("x", "abs", "neg"):
+        return {"x": (ca, inf, True), "abs": (-ca, ca, False), "neg": (-inf, -ca, True)}[kb]
+    return None
+
+
+def _closed_hull(lo: float, hi: float, inside: bool, of_set: bool) -> tuple[float, float] | None:
+    """A closed interval holding the set (``of_set``) or its complement, when one is an interval."""
+    if inside == of_set:
+        return (lo, hi)
+    if lo == -math.inf:
+        return (hi, math.inf)
+    if hi == math.inf:
+        return (-math.inf, lo)
+    return None
+
+
+def live_inputs(program: Program, tail: tuple[int, ...]) -> LiveInputs:
+    """The inputs the body's value reaches the output on, given the float32 tail's nodes (each
+    a ``cvt_f32`` or a select one of whose values is x or a constant and the other the chain)."""
+    lo, hi, nan = -math.inf, math.inf, True
+    simple = lambda j: j == 0 or program.nodes[j].op in ("const", "param")  # noqa: E731
+    for t in tail:
+        n = program.nodes[t]
+        if n.op != "select_lt":
+            continue
+        a, b = _x_operand(program, n.args[0]), _x_operand(program, n.args[1])
+        cond = _true_set(a, b) if a and b else None
+        if cond is None:
+            continue
+        # the body is dropped where a < b holds (live: the complement), or kept only there (NaN,
+        # whose compare is false, is then dead too)
+        kept_where_true = not simple(n.args[2])
+        nan = nan and not kept_where_true
+        hull = _closed_hull(*cond, of_set=kept_where_true)
+        if hull is not None:
+            lo, hi = max(lo, hull[0]), min(hi, hull[1])
+    return LiveInputs(lo, hi, nan)
+
+
+def _out(lo: float, hi: float) -> Range:
+    """[lo, hi] widened by an ulp each way (the endpoints were rounded to nearest), or None when
+    not a finite interval."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return None
+    return (math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf))
+
+
+def _both(f):
+    return lambda *a: None if any(v is None for v in a) else f(*a)
+
+
+def _mul(a, b):
+    p = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+    return _out(min(p), max(p))
+
+
+def _abs(a):
+    if a[0] >= 0:
+        return a
+    if a[1] <= 0:
+        return (-a[1], -a[0])
+    return (0.0, max(-a[0], a[1]))
+
+
+def _div(a, b):
+    if b[0] <= 0 <= b[1]:
+        return None
+    q = (a[0] / b[0], a[0] / b[1], a[1] / b[0], a[1] / b[1])
+    return _out(min(q), max(q))
+
+
+class _Ranges(Semantics):
+    """Interval bounds of each node over x in [lo, hi] (finite), None where unbounded or unknown."""
+
+    def __init__(self, lo: float, hi: float):
+        self.x = _out(lo, hi) if lo <= hi else None
+
+    def input(self):
+        return self.x
+
+    def const(self, i, value):
+        return (value, value) if math.isfinite(value) else None
+
+    ops = {
+        "add": _both(lambda a, b: _out(a[0] + b[0], a[1] + b[1])),
+        "sub": _both(lambda a, b: _out(a[0] - b[1], a[1] - b[0])),
+        "mul": _both(_mul),
+        "div": _both(_div),
+        "fma": _both(lambda a, b, c: (lambda p: p and _out(p[0] + c[0], p[1] + c[1]))(_mul(a, b))),
+        "neg": _both(lambda a: (-a[1], -a[0])),
+        "sqrt": _both(lambda a: _out(math.sqrt(a[0]), math.sqrt(a[1])) if a[0] >= 0 else None),
+        "abs": _both(_abs),
+        "copysign": _both(lambda a, b: (lambda m: (-m[1], m[1]))(_abs(a))),
+        "floor": _both(lambda a: (float(math.floor(a[0])), float(math.floor(a[1])))),
+        "round": _both(lambda a: (float(round(a[0])), float(round(a[1])))),  # half to even, monotone
+        "ldexp": lambda a, k: None,
+        "ldexp2": lambda a, k: None,
+        "frexp_m": _both(lambda a: (-1.0, 1.0)),
+        "frexp_e": _both(lambda a: (-1100.0, 1100.0)),
+        "select_lt": lambda a, b, c, d: None if c is None or d is None else (min(c[0], d[0]), max(c[1], d[1])),
+        "cvt_f32": _both(lambda a: _out(a[0] * (1 + 2.0**-23), a[1] * (1 + 2.0**-23))
+                         if abs(a[0]) < 3e38 and abs(a[1]) < 3e38 else None),
+    }
+
+
+def _any_arg(*args: bool) -> bool:
+    return any(args)
+
+
+class _NanFollows(Semantics):
+    """Whether a node is NaN on every lane where x is NaN (then so is whatever it scales: an
+    ldexp of it needs no NaN blend for a k that is NaN there)."""
+
+    def input(self):
+        return True
+
+    def const(self, i, value):
+        return False
+
+    ops = {**{op: _any_arg for op in ("add", "sub", "mul", "div", "fma", "neg", "sqrt", "abs", "floor", "round",
+                                  "ldexp", "ldexp2", "cvt_f32")},
+           "copysign": lambda a, b: a,
+           "frexp_m": lambda a: a,
+           "frexp_e": lambda a: False,  # 0 for NaN
+           # a compare with a NaN operand is false (d); otherwise either value may be taken
+           "select_lt": lambda a, b, c, d: d if (a or b) else (c and d)}
+
+
+for _table in (_Ranges.ops, _NanFollows.ops):
+    assert set(_table) == set(OPS), "every op in dsl.ops.OPS needs an entry in each live-lane analysis"
+
+
+def node_ranges(program: Program, live: LiveInputs) -> list[Range]:
+    """Each node's range over the live inputs (None: unbounded, unknown, or a dead node)."""
+    return trace(program, _Ranges(live.lo, live.hi))
+
+
+def nan_follows_x(program: Program) -> list[bool]:
+    """Each node: NaN wherever x is NaN (False for dead nodes)."""
+    return [bool(v) for v in trace(program, _NanFollows())]
