@@ -2,7 +2,7 @@
 in one process on the same inputs (issue 14, part 1).
 
     python benchmarks/peers.py [--functions exp,exp2,log] [--rounds 41] [--block-ms 5]
-                               [--accuracy-points 4194304] [--quick] [--write]
+                               [--accuracy-points 4194304] [--quick] [--write] [--baseline REV]
 
 Peers of ``NAME_f32`` (C name ``NAMEf``: exp -> expf, exp2 -> exp2f, log -> logf ...):
 
@@ -39,6 +39,8 @@ the ratio to SLEEF u10 of the same build in the same round.  Accuracy: max ULP
 against ``fitness.fullrange.reference_f32`` (float64 numpy rounded to float32, mpmath at 128 bits
 near rounding midpoints), on the timed inputs and on ``--accuracy-points`` random inputs from the
 same distribution.  ``--write`` records the tables in BENCHMARKS.md (section ``peers``).
+``--baseline REV`` adds rows for the project's vector functions as git revision REV had them
+(those that changed since), timed in the same rounds: an export change's before and after.
 """
 
 from __future__ import annotations
@@ -383,11 +385,38 @@ def host_builds(notes: list[str]) -> dict[str, str]:
     return out
 
 
-def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, notes: list[str]) -> list[Impl]:
-    """Every implementation of ``name`` that builds, C variants of each build then numpy."""
+def baseline_variants(name: str, build: str, rev: str, tmp: Path, notes: list[str]) -> list[Variant]:
+    """The project's vector functions of ``name`` as git revision ``rev`` had them, where they
+    differ from today's: an export change's before and after, timed in one process, round by round
+    (the ratio of two separate runs moves with the machine's phases)."""
+    width = 8 if build == "AVX2" else 16
+    name = SAME_AS.get(name, name)
+    out = []
+    for rel, vfn in ((f"examples/{name}_f32.c", f"{name}_f32_v{width}"),
+                     (f"examples/cr/{name}_f32_cr.c", f"{name}_f32_cr_v{width}")):
+        if not (ROOT / rel).exists():
+            continue
+        res = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel}"], capture_output=True, text=True)
+        if res.returncode != 0:
+            notes.append(f"skipped: {rel} at {rev}: not in that revision")
+            continue
+        if res.stdout == (ROOT / rel).read_text() or not re.search(rf"static\s+inline\s+__m\d+\s+{vfn}\s*\(", res.stdout):
+            continue
+        old = tmp / f"baseline-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}-{Path(rel).name}"
+        old.write_text(res.stdout)
+        out.append(Variant(f"AutoNumerics `{vfn}` at {rev} ({rel})", build, vector_kernel(f'#include "{old}"', vfn, width),
+                           libs=["-lm"]))
+    return out
+
+
+def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, notes: list[str],
+                    baseline: str | None = None) -> list[Impl]:
+    """Every implementation of ``name`` that builds, C variants of each build then numpy (with
+    ``baseline``, a git revision, the project's vector functions at that revision too)."""
     out = []
     for bname, march in builds.items():
-        for i, v in enumerate(variants(name, bname, peers, notes)):
+        extra = baseline_variants(name, bname, baseline, tmp, notes) if baseline else []
+        for i, v in enumerate(variants(name, bname, peers, notes) + extra):
             try:
                 out.append(Impl(v.label, bname, build(v, march, tmp / f"{name}-{march}-{i}", notes)))
             except BuildError as exc:
@@ -544,6 +573,8 @@ def command(args) -> str:
         parts += ["--peers", args.peers]
     if args.section != "peers":
         parts += ["--section", args.section]
+    if args.baseline:
+        parts += ["--baseline", args.baseline]
     return shlex.join(parts + (["--quick"] if args.quick else []) + (["--write"] if args.write else []))
 
 
@@ -566,7 +597,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--write", action="store_true", help="record the tables in BENCHMARKS.md")
     ap.add_argument("--section", default="peers",
                     help="the BENCHMARKS.md section --write replaces (default peers; another name for a partial run)")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also time the project's vector functions as git revision REV had them (where they differ)")
     args = ap.parse_args(argv)
+    if args.baseline is not None:
+        res = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{args.baseline}^{{commit}}"],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            ap.error(f"--baseline {args.baseline!r} is not a git revision of {ROOT}")
     if args.quick:
         if args.write:
             ap.error("--quick is a smoke test; run without --quick to --write")
@@ -592,7 +630,7 @@ def main(argv=None) -> None:
             if name not in RANGES or (SAME_AS.get(name, name) not in BUILTIN and name not in EXTRA_TARGETS):
                 notes.append(f"skipped: {name}: no input range or reference in benchmarks/peers.py (RANGES, EXTRA_TARGETS)")
                 continue
-            impls = implementations(name, builds, peers, tmp, notes)
+            impls = implementations(name, builds, peers, tmp, notes, args.baseline)
             print(f"{name}: timing {len(impls)} implementations, {args.rounds} rounds", file=sys.stderr, flush=True)
             x = inputs(name, N, seed=0)
             ns = timings(impls, x, args.rounds, args.block_ms / 1000)
