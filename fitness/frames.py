@@ -134,6 +134,7 @@ from dsl.program import Node, Program
 
 LN2_HI = float.fromhex("0x1.62e4p-1")  # 15 significant bits: k * LN2_HI exact for |k| < 512
 LN2_LO = float.fromhex("0x1.7f7d1cf79abcap-20")  # ln2 - LN2_HI, rounded
+LN2 = float.fromhex("0x1.62e42fefa39efp-1")  # ln2 rounded to double (float64 frames' one fma)
 INV_LN2 = float.fromhex("0x1.715476p+0")
 EXP_OVERFLOW = float.fromhex("0x1.62e42ep+6")  # largest float32 x with expf(x) finite
 EXP_UNDERFLOW = float.fromhex("-0x1.9fe368p+6")  # below this expf(x) rounds to +0
@@ -475,8 +476,11 @@ def _log_atanh_frame(b: _Builder, core: Program) -> int:
     division's rounding alone is a ULP of the result, so the float32 searches keep ``log``."""
     s, u, e = _atanh_reduce(b)
     g = b.core(core, u)
-    lo = b.add("fma", b.add("mul", s, u), g, b.add("mul", e, b.named("LN2_LO")))  # s^3 g + e LN2_LO
-    return _log_specials(b, _log_sum(b, b.add("add", s, s), e, lo))
+    w = b.add("fma", b.add("mul", s, u), g, b.add("add", s, s))  # 2 atanh(s) = 2s + s^3 g, rounded once
+    # e ln2 + w, rounded once: the fma multiplies exactly, ln2 in one double is off by 2^-55.3
+    # relative, and |y| >= 0.35 |e| for e != 0 (|w| <= 0.35), so each rounding and ln2's error stay
+    # near 2^-53 of y; no split constant and no exact-order select, which float32 needs
+    return _log_specials(b, b.add("fma", e, b.named("LN2"), w))
 
 
 def _log2_atanh_frame(b: _Builder, core: Program) -> int:
@@ -723,9 +727,9 @@ FRAMES: dict[str, Frame] = {
               {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}),
         Frame("log_atanh", "log", (0.0, _ATANH_U_MAX), _log_atanh_frame,
               "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/s^3 in u = s^2, result "
-              "e ln2 + 2s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",
+              "fma(e, ln2, 2s + s^3 g) (float64 evaluation, cr mode); -inf/NaN/inf by select",
               "(2 atanh(sqrt u) / sqrt u - 2) / u on [0, 0.02944]",
-              {"SPLIT": SQRT_HALF, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO}, float64_only=True),
+              {"SPLIT": SQRT_HALF, "LN2": LN2}, float64_only=True),
         Frame("log2_atanh", "log2", (0.0, _ATANH_U_MAX), _log2_atanh_frame,
               "x = (1 + t) 2^e as for log, s = t/(t + 2), core g ~ (2 atanh(s) - 2s)/(s^3 ln2) in u = s^2, result "
               "e + (2/ln2) s + s^3 g (float64 evaluation, cr mode); -inf/NaN/inf by select",

@@ -20,67 +20,59 @@
  *   v11 = add v9 v10
  *   v12 = div v9 v11
  *   v13 = mul v12 v12
- *   v14 = param 0x1.57e4d61f6a723p-3
- *   v15 = param 0x1.73370f46f34d3p-3
+ *   v14 = param 0x1.58599b3d938e0p-3
+ *   v15 = param 0x1.732c9a6f143e1p-3
  *   v16 = fma v13 v14 v15
- *   v17 = param 0x1.c72227f097dd6p-3
+ *   v17 = param 0x1.c722844c4618fp-3
  *   v18 = fma v13 v16 v17
- *   v19 = param 0x1.2492420b93179p-2
+ *   v19 = param 0x1.2492414a1c37ep-2
  *   v20 = fma v13 v18 v19
- *   v21 = param 0x1.999999a16e4cap-2
+ *   v21 = param 0x1.999999a2e37c2p-2
  *   v22 = fma v13 v20 v21
- *   v23 = param 0x1.5555555554167p-1
+ *   v23 = param 0x1.5555555553986p-1
  *   v24 = fma v13 v22 v23
  *   v25 = mul v12 v13
- *   v26 = const 0x1.7f7d1cf79abcap-20
- *   v27 = mul v8 v26
- *   v28 = fma v25 v24 v27
- *   v29 = add v12 v12
- *   v30 = const 0x1.62e4000000000p-1
- *   v31 = fma v8 v30 v29
- *   v32 = add v31 v28
- *   v33 = add v29 v28
- *   v34 = fma v8 v30 v33
- *   v35 = abs v8
- *   v36 = const 0x1.8000000000000p+0
- *   v37 = select_lt v35 v36 v32 v34
- *   v38 = const 0x1.0000000000000p-149
- *   v39 = const -inf
- *   v40 = select_lt x v38 v39 v37
- *   v41 = const -0x0.0p+0
- *   v42 = const nan
- *   v43 = select_lt x v41 v42 v40
- *   v44 = const 0x1.fffffe0000000p+127
- *   v45 = const inf
- *   v46 = select_lt v44 x v45 v43
- *   v47 = cvt_f32 v46
- *   v48 = const 0x1.0000000000000p-200
- *   v49 = const 0x1.827a740000000p-7
- *   v50 = sub x v49
- *   v51 = abs v50
- *   v52 = const -0x1.1c2b1e0000000p+2
- *   v53 = select_lt v51 v48 v52 v47
- *   v54 = const 0x1.2f1fd60000000p+3
- *   v55 = sub x v54
- *   v56 = abs v55
- *   v57 = const 0x1.1fcbce0000000p+1
- *   v58 = select_lt v56 v48 v57 v53
- *   v59 = const 0x1.bacb4a0000000p+25
- *   v60 = sub x v59
- *   v61 = abs v60
- *   v62 = const 0x1.1e06960000000p+4
- *   v63 = select_lt v61 v48 v62 v58
- *   v64 = const 0x1.b121a60000000p+76
- *   v65 = sub x v64
- *   v66 = abs v65
- *   v67 = const 0x1.a9a3f20000000p+5
- *   v68 = select_lt v66 v48 v67 v63
- *   v69 = const 0x1.6351d80000000p+95
- *   v70 = sub x v69
- *   v71 = abs v70
- *   v72 = const 0x1.08b5120000000p+6
- *   v73 = select_lt v71 v48 v72 v68
- *   return v73
+ *   v26 = add v12 v12
+ *   v27 = fma v25 v24 v26
+ *   v28 = const 0x1.62e42fefa39efp-1
+ *   v29 = fma v8 v28 v27
+ *   v30 = const 0x1.0000000000000p-149
+ *   v31 = const -inf
+ *   v32 = select_lt x v30 v31 v29
+ *   v33 = const -0x0.0p+0
+ *   v34 = const nan
+ *   v35 = select_lt x v33 v34 v32
+ *   v36 = const 0x1.fffffe0000000p+127
+ *   v37 = const inf
+ *   v38 = select_lt v36 x v37 v35
+ *   v39 = cvt_f32 v38
+ *   v40 = const 0x1.0000000000000p-200
+ *   v41 = const 0x1.827a740000000p-7
+ *   v42 = sub x v41
+ *   v43 = abs v42
+ *   v44 = const -0x1.1c2b1e0000000p+2
+ *   v45 = select_lt v43 v40 v44 v39
+ *   v46 = const 0x1.2f1fd60000000p+3
+ *   v47 = sub x v46
+ *   v48 = abs v47
+ *   v49 = const 0x1.1fcbce0000000p+1
+ *   v50 = select_lt v48 v40 v49 v45
+ *   v51 = const 0x1.bacb4a0000000p+25
+ *   v52 = sub x v51
+ *   v53 = abs v52
+ *   v54 = const 0x1.1e06960000000p+4
+ *   v55 = select_lt v53 v40 v54 v50
+ *   v56 = const 0x1.b121a60000000p+76
+ *   v57 = sub x v56
+ *   v58 = abs v57
+ *   v59 = const 0x1.a9a3f20000000p+5
+ *   v60 = select_lt v58 v40 v59 v55
+ *   v61 = const 0x1.6351d80000000p+95
+ *   v62 = sub x v61
+ *   v63 = abs v62
+ *   v64 = const 0x1.08b5120000000p+6
+ *   v65 = select_lt v63 v40 v64 v60
+ *   return v65
  *
  * Build with -ffp-contract=off and without -ffast-math: results are then bit-exact against
  * the AutoNumerics reference semantics (IEEE round-to-nearest, no excess precision).
@@ -175,67 +167,59 @@ static inline float log_f32_cr(float x_in)
     const double v11 = v9 + v10;
     const double v12 = v9 / v11;
     const double v13 = v12 * v12;
-    const double v14 = 0x1.57e4d61f6a723p-3;
-    const double v15 = 0x1.73370f46f34d3p-3;
+    const double v14 = 0x1.58599b3d938e0p-3;
+    const double v15 = 0x1.732c9a6f143e1p-3;
     const double v16 = LOG_F32_CR_AN_FMA(v13, v14, v15);
-    const double v17 = 0x1.c72227f097dd6p-3;
+    const double v17 = 0x1.c722844c4618fp-3;
     const double v18 = LOG_F32_CR_AN_FMA(v13, v16, v17);
-    const double v19 = 0x1.2492420b93179p-2;
+    const double v19 = 0x1.2492414a1c37ep-2;
     const double v20 = LOG_F32_CR_AN_FMA(v13, v18, v19);
-    const double v21 = 0x1.999999a16e4cap-2;
+    const double v21 = 0x1.999999a2e37c2p-2;
     const double v22 = LOG_F32_CR_AN_FMA(v13, v20, v21);
-    const double v23 = 0x1.5555555554167p-1;
+    const double v23 = 0x1.5555555553986p-1;
     const double v24 = LOG_F32_CR_AN_FMA(v13, v22, v23);
     const double v25 = v12 * v13;
-    const double v26 = 0x1.7f7d1cf79abcap-20;
-    const double v27 = v8 * v26;
-    const double v28 = LOG_F32_CR_AN_FMA(v25, v24, v27);
-    const double v29 = v12 + v12;
-    const double v30 = 0x1.62e4000000000p-1;
-    const double v31 = LOG_F32_CR_AN_FMA(v8, v30, v29);
-    const double v32 = v31 + v28;
-    const double v33 = v29 + v28;
-    const double v34 = LOG_F32_CR_AN_FMA(v8, v30, v33);
-    const double v35 = LOG_F32_CR_AN_FABS(v8);
-    const double v36 = 0x1.8000000000000p+0;
-    const double v37 = LOG_F32_CR_AN_select(v35 < v36, v32, v34);
-    const double v38 = 0x1.0000000000000p-149;
-    const double v39 = (-INFINITY);
-    const double v40 = LOG_F32_CR_AN_select(x < v38, v39, v37);
-    const double v41 = -0x0.0p+0;
-    const double v42 = NAN;
-    const double v43 = LOG_F32_CR_AN_select(x < v41, v42, v40);
-    const double v44 = 0x1.fffffe0000000p+127;
-    const double v45 = INFINITY;
-    const double v46 = LOG_F32_CR_AN_select(v44 < x, v45, v43);
-    const double v47 = LOG_F32_CR_AN_CVT_F32(v46);
-    const double v48 = 0x1.0000000000000p-200;
-    const double v49 = 0x1.827a740000000p-7;
-    const double v50 = x - v49;
-    const double v51 = LOG_F32_CR_AN_FABS(v50);
-    const double v52 = -0x1.1c2b1e0000000p+2;
-    const double v53 = LOG_F32_CR_AN_select(v51 < v48, v52, v47);
-    const double v54 = 0x1.2f1fd60000000p+3;
-    const double v55 = x - v54;
-    const double v56 = LOG_F32_CR_AN_FABS(v55);
-    const double v57 = 0x1.1fcbce0000000p+1;
-    const double v58 = LOG_F32_CR_AN_select(v56 < v48, v57, v53);
-    const double v59 = 0x1.bacb4a0000000p+25;
-    const double v60 = x - v59;
-    const double v61 = LOG_F32_CR_AN_FABS(v60);
-    const double v62 = 0x1.1e06960000000p+4;
-    const double v63 = LOG_F32_CR_AN_select(v61 < v48, v62, v58);
-    const double v64 = 0x1.b121a60000000p+76;
-    const double v65 = x - v64;
-    const double v66 = LOG_F32_CR_AN_FABS(v65);
-    const double v67 = 0x1.a9a3f20000000p+5;
-    const double v68 = LOG_F32_CR_AN_select(v66 < v48, v67, v63);
-    const double v69 = 0x1.6351d80000000p+95;
-    const double v70 = x - v69;
-    const double v71 = LOG_F32_CR_AN_FABS(v70);
-    const double v72 = 0x1.08b5120000000p+6;
-    const double v73 = LOG_F32_CR_AN_select(v71 < v48, v72, v68);
-    return (float)v73;
+    const double v26 = v12 + v12;
+    const double v27 = LOG_F32_CR_AN_FMA(v25, v24, v26);
+    const double v28 = 0x1.62e42fefa39efp-1;
+    const double v29 = LOG_F32_CR_AN_FMA(v8, v28, v27);
+    const double v30 = 0x1.0000000000000p-149;
+    const double v31 = (-INFINITY);
+    const double v32 = LOG_F32_CR_AN_select(x < v30, v31, v29);
+    const double v33 = -0x0.0p+0;
+    const double v34 = NAN;
+    const double v35 = LOG_F32_CR_AN_select(x < v33, v34, v32);
+    const double v36 = 0x1.fffffe0000000p+127;
+    const double v37 = INFINITY;
+    const double v38 = LOG_F32_CR_AN_select(v36 < x, v37, v35);
+    const double v39 = LOG_F32_CR_AN_CVT_F32(v38);
+    const double v40 = 0x1.0000000000000p-200;
+    const double v41 = 0x1.827a740000000p-7;
+    const double v42 = x - v41;
+    const double v43 = LOG_F32_CR_AN_FABS(v42);
+    const double v44 = -0x1.1c2b1e0000000p+2;
+    const double v45 = LOG_F32_CR_AN_select(v43 < v40, v44, v39);
+    const double v46 = 0x1.2f1fd60000000p+3;
+    const double v47 = x - v46;
+    const double v48 = LOG_F32_CR_AN_FABS(v47);
+    const double v49 = 0x1.1fcbce0000000p+1;
+    const double v50 = LOG_F32_CR_AN_select(v48 < v40, v49, v45);
+    const double v51 = 0x1.bacb4a0000000p+25;
+    const double v52 = x - v51;
+    const double v53 = LOG_F32_CR_AN_FABS(v52);
+    const double v54 = 0x1.1e06960000000p+4;
+    const double v55 = LOG_F32_CR_AN_select(v53 < v40, v54, v50);
+    const double v56 = 0x1.b121a60000000p+76;
+    const double v57 = x - v56;
+    const double v58 = LOG_F32_CR_AN_FABS(v57);
+    const double v59 = 0x1.a9a3f20000000p+5;
+    const double v60 = LOG_F32_CR_AN_select(v58 < v40, v59, v55);
+    const double v61 = 0x1.6351d80000000p+95;
+    const double v62 = x - v61;
+    const double v63 = LOG_F32_CR_AN_FABS(v62);
+    const double v64 = 0x1.08b5120000000p+6;
+    const double v65 = LOG_F32_CR_AN_select(v63 < v40, v64, v60);
+    return (float)v65;
 }
 
 #endif /* AUTONUMERICS_LOG_F32_CR_H */
@@ -262,7 +246,7 @@ static inline __m512d LOG_F32_CR_avx512_frexp_e(__m512d a)
     return _mm512_maskz_add_pd((__mmask8)~special, _mm512_getexp_pd(a), _mm512_set1_pd(1.0));
 }
 
-/* log_f32_cr() on 8 doubles at once: the float64 program up to v37, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
+/* log_f32_cr() on 8 doubles at once: the float64 program up to v29, before its float32 tail (avx512); the same bits as the scalar function, lane by lane */
 static inline __m512d log_f32_cr_h8(__m512d x)
 {
     const __m512d v1 = LOG_F32_CR_avx512_frexp_m(x);
@@ -278,74 +262,66 @@ static inline __m512d log_f32_cr_h8(__m512d x)
     const __m512d v11 = _mm512_add_pd(v9, v10);
     const __m512d v12 = _mm512_div_pd(v9, v11);
     const __m512d v13 = _mm512_mul_pd(v12, v12);
-    const __m512d v14 = _mm512_set1_pd(0x1.57e4d61f6a723p-3);
-    const __m512d v15 = _mm512_set1_pd(0x1.73370f46f34d3p-3);
+    const __m512d v14 = _mm512_set1_pd(0x1.58599b3d938e0p-3);
+    const __m512d v15 = _mm512_set1_pd(0x1.732c9a6f143e1p-3);
     const __m512d v16 = _mm512_fmadd_pd(v13, v14, v15);
-    const __m512d v17 = _mm512_set1_pd(0x1.c72227f097dd6p-3);
+    const __m512d v17 = _mm512_set1_pd(0x1.c722844c4618fp-3);
     const __m512d v18 = _mm512_fmadd_pd(v13, v16, v17);
-    const __m512d v19 = _mm512_set1_pd(0x1.2492420b93179p-2);
+    const __m512d v19 = _mm512_set1_pd(0x1.2492414a1c37ep-2);
     const __m512d v20 = _mm512_fmadd_pd(v13, v18, v19);
-    const __m512d v21 = _mm512_set1_pd(0x1.999999a16e4cap-2);
+    const __m512d v21 = _mm512_set1_pd(0x1.999999a2e37c2p-2);
     const __m512d v22 = _mm512_fmadd_pd(v13, v20, v21);
-    const __m512d v23 = _mm512_set1_pd(0x1.5555555554167p-1);
+    const __m512d v23 = _mm512_set1_pd(0x1.5555555553986p-1);
     const __m512d v24 = _mm512_fmadd_pd(v13, v22, v23);
     const __m512d v25 = _mm512_mul_pd(v12, v13);
-    const __m512d v26 = _mm512_set1_pd(0x1.7f7d1cf79abcap-20);
-    const __m512d v27 = _mm512_mul_pd(v8, v26);
-    const __m512d v28 = _mm512_fmadd_pd(v25, v24, v27);
-    const __m512d v29 = _mm512_add_pd(v12, v12);
-    const __m512d v30 = _mm512_set1_pd(0x1.62e4000000000p-1);
-    const __m512d v31 = _mm512_fmadd_pd(v8, v30, v29);
-    const __m512d v32 = _mm512_add_pd(v31, v28);
-    const __m512d v33 = _mm512_add_pd(v29, v28);
-    const __m512d v34 = _mm512_fmadd_pd(v8, v30, v33);
-    const __m512d v35 = _mm512_abs_pd(v8);
-    const __m512d v36 = _mm512_set1_pd(0x1.8000000000000p+0);
-    const __m512d v37 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v35, v36, _CMP_LT_OQ), v34, v32);
-    return v37;
+    const __m512d v26 = _mm512_add_pd(v12, v12);
+    const __m512d v27 = _mm512_fmadd_pd(v25, v24, v26);
+    const __m512d v28 = _mm512_set1_pd(0x1.62e42fefa39efp-1);
+    const __m512d v29 = _mm512_fmadd_pd(v8, v28, v27);
+    return v29;
 }
 
 /* log_f32_cr() on 8 doubles at once (the float64 program, avx512) */
 static inline __m512d log_f32_cr_d8(__m512d x)
 {
-    const __m512d v37 = log_f32_cr_h8(x);
-    const __m512d v38 = _mm512_set1_pd(0x1.0000000000000p-149);
-    const __m512d v39 = _mm512_set1_pd((-INFINITY));
-    const __m512d v40 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v38, _CMP_LT_OQ), v37, v39);
-    const __m512d v41 = _mm512_set1_pd(-0x0.0p+0);
-    const __m512d v42 = _mm512_set1_pd(NAN);
-    const __m512d v43 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v41, _CMP_LT_OQ), v40, v42);
-    const __m512d v44 = _mm512_set1_pd(0x1.fffffe0000000p+127);
-    const __m512d v45 = _mm512_set1_pd(INFINITY);
-    const __m512d v46 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v44, x, _CMP_LT_OQ), v43, v45);
-    const __m512d v47 = _mm512_cvtps_pd(_mm512_cvtpd_ps(v46));
-    const __m512d v48 = _mm512_set1_pd(0x1.0000000000000p-200);
-    const __m512d v49 = _mm512_set1_pd(0x1.827a740000000p-7);
-    const __m512d v50 = _mm512_sub_pd(x, v49);
-    const __m512d v51 = _mm512_abs_pd(v50);
-    const __m512d v52 = _mm512_set1_pd(-0x1.1c2b1e0000000p+2);
-    const __m512d v53 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v51, v48, _CMP_LT_OQ), v47, v52);
-    const __m512d v54 = _mm512_set1_pd(0x1.2f1fd60000000p+3);
-    const __m512d v55 = _mm512_sub_pd(x, v54);
-    const __m512d v56 = _mm512_abs_pd(v55);
-    const __m512d v57 = _mm512_set1_pd(0x1.1fcbce0000000p+1);
-    const __m512d v58 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v56, v48, _CMP_LT_OQ), v53, v57);
-    const __m512d v59 = _mm512_set1_pd(0x1.bacb4a0000000p+25);
-    const __m512d v60 = _mm512_sub_pd(x, v59);
-    const __m512d v61 = _mm512_abs_pd(v60);
-    const __m512d v62 = _mm512_set1_pd(0x1.1e06960000000p+4);
-    const __m512d v63 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v61, v48, _CMP_LT_OQ), v58, v62);
-    const __m512d v64 = _mm512_set1_pd(0x1.b121a60000000p+76);
-    const __m512d v65 = _mm512_sub_pd(x, v64);
-    const __m512d v66 = _mm512_abs_pd(v65);
-    const __m512d v67 = _mm512_set1_pd(0x1.a9a3f20000000p+5);
-    const __m512d v68 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v66, v48, _CMP_LT_OQ), v63, v67);
-    const __m512d v69 = _mm512_set1_pd(0x1.6351d80000000p+95);
-    const __m512d v70 = _mm512_sub_pd(x, v69);
-    const __m512d v71 = _mm512_abs_pd(v70);
-    const __m512d v72 = _mm512_set1_pd(0x1.08b5120000000p+6);
-    const __m512d v73 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v71, v48, _CMP_LT_OQ), v68, v72);
-    return v73;
+    const __m512d v29 = log_f32_cr_h8(x);
+    const __m512d v30 = _mm512_set1_pd(0x1.0000000000000p-149);
+    const __m512d v31 = _mm512_set1_pd((-INFINITY));
+    const __m512d v32 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v30, _CMP_LT_OQ), v29, v31);
+    const __m512d v33 = _mm512_set1_pd(-0x0.0p+0);
+    const __m512d v34 = _mm512_set1_pd(NAN);
+    const __m512d v35 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, v33, _CMP_LT_OQ), v32, v34);
+    const __m512d v36 = _mm512_set1_pd(0x1.fffffe0000000p+127);
+    const __m512d v37 = _mm512_set1_pd(INFINITY);
+    const __m512d v38 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v36, x, _CMP_LT_OQ), v35, v37);
+    const __m512d v39 = _mm512_cvtps_pd(_mm512_cvtpd_ps(v38));
+    const __m512d v40 = _mm512_set1_pd(0x1.0000000000000p-200);
+    const __m512d v41 = _mm512_set1_pd(0x1.827a740000000p-7);
+    const __m512d v42 = _mm512_sub_pd(x, v41);
+    const __m512d v43 = _mm512_abs_pd(v42);
+    const __m512d v44 = _mm512_set1_pd(-0x1.1c2b1e0000000p+2);
+    const __m512d v45 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v43, v40, _CMP_LT_OQ), v39, v44);
+    const __m512d v46 = _mm512_set1_pd(0x1.2f1fd60000000p+3);
+    const __m512d v47 = _mm512_sub_pd(x, v46);
+    const __m512d v48 = _mm512_abs_pd(v47);
+    const __m512d v49 = _mm512_set1_pd(0x1.1fcbce0000000p+1);
+    const __m512d v50 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v48, v40, _CMP_LT_OQ), v45, v49);
+    const __m512d v51 = _mm512_set1_pd(0x1.bacb4a0000000p+25);
+    const __m512d v52 = _mm512_sub_pd(x, v51);
+    const __m512d v53 = _mm512_abs_pd(v52);
+    const __m512d v54 = _mm512_set1_pd(0x1.1e06960000000p+4);
+    const __m512d v55 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v53, v40, _CMP_LT_OQ), v50, v54);
+    const __m512d v56 = _mm512_set1_pd(0x1.b121a60000000p+76);
+    const __m512d v57 = _mm512_sub_pd(x, v56);
+    const __m512d v58 = _mm512_abs_pd(v57);
+    const __m512d v59 = _mm512_set1_pd(0x1.a9a3f20000000p+5);
+    const __m512d v60 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v58, v40, _CMP_LT_OQ), v55, v59);
+    const __m512d v61 = _mm512_set1_pd(0x1.6351d80000000p+95);
+    const __m512d v62 = _mm512_sub_pd(x, v61);
+    const __m512d v63 = _mm512_abs_pd(v62);
+    const __m512d v64 = _mm512_set1_pd(0x1.08b5120000000p+6);
+    const __m512d v65 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v63, v40, _CMP_LT_OQ), v60, v64);
+    return v65;
 }
 
 /* log_f32_cr() on 16 floats: two halves widened exactly, each result rounded to float once, then the program's last 9 nodes on float lanes (float32_tail) */
@@ -354,15 +330,15 @@ static inline __m512 log_f32_cr_v16(__m512 x)
     __m256 rlo = _mm512_cvtpd_ps(log_f32_cr_h8(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
     __m256 rhi = _mm512_cvtpd_ps(log_f32_cr_h8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
     const __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), _mm256_castps_pd(rhi), 1));
-    const __m512 t40 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ), y, _mm512_set1_ps((-INFINITY)));
-    const __m512 t43 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x0.0p+0f), _CMP_LT_OQ), t40, _mm512_set1_ps(NAN));
-    const __m512 t46 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ), t43, _mm512_set1_ps(INFINITY));
-    const __m512 t53 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ), t46, _mm512_set1_ps(-0x1.1c2b1e0000000p+2f));
-    const __m512 t58 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ), t53, _mm512_set1_ps(0x1.1fcbce0000000p+1f));
-    const __m512 t63 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ), t58, _mm512_set1_ps(0x1.1e06960000000p+4f));
-    const __m512 t68 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ), t63, _mm512_set1_ps(0x1.a9a3f20000000p+5f));
-    const __m512 t73 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ), t68, _mm512_set1_ps(0x1.08b5120000000p+6f));
-    return t73;
+    const __m512 t32 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ), y, _mm512_set1_ps((-INFINITY)));
+    const __m512 t35 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-0x0.0p+0f), _CMP_LT_OQ), t32, _mm512_set1_ps(NAN));
+    const __m512 t38 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ), t35, _mm512_set1_ps(INFINITY));
+    const __m512 t45 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ), t38, _mm512_set1_ps(-0x1.1c2b1e0000000p+2f));
+    const __m512 t50 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ), t45, _mm512_set1_ps(0x1.1fcbce0000000p+1f));
+    const __m512 t55 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ), t50, _mm512_set1_ps(0x1.1e06960000000p+4f));
+    const __m512 t60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ), t55, _mm512_set1_ps(0x1.a9a3f20000000p+5f));
+    const __m512 t65 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ), t60, _mm512_set1_ps(0x1.08b5120000000p+6f));
+    return t65;
 }
 #endif /* avx512 */
 
@@ -385,7 +361,7 @@ static inline __m256d LOG_F32_CR_avx2_frexp_e_live(__m256d a)
     return _mm256_andnot_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q), _mm256_sub_pd(_mm256_castsi256_pd(bits), magic));
 }
 
-/* log_f32_cr() on 4 doubles at once: the float64 program up to v37, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
+/* log_f32_cr() on 4 doubles at once: the float64 program up to v29, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
 static inline __m256d log_f32_cr_h4(__m256d x)
 {
     const __m256d v1 = LOG_F32_CR_avx2_frexp_m_live(x);
@@ -401,74 +377,66 @@ static inline __m256d log_f32_cr_h4(__m256d x)
     const __m256d v11 = _mm256_add_pd(v9, v10);
     const __m256d v12 = _mm256_div_pd(v9, v11);
     const __m256d v13 = _mm256_mul_pd(v12, v12);
-    const __m256d v14 = _mm256_set1_pd(0x1.57e4d61f6a723p-3);
-    const __m256d v15 = _mm256_set1_pd(0x1.73370f46f34d3p-3);
+    const __m256d v14 = _mm256_set1_pd(0x1.58599b3d938e0p-3);
+    const __m256d v15 = _mm256_set1_pd(0x1.732c9a6f143e1p-3);
     const __m256d v16 = _mm256_fmadd_pd(v13, v14, v15);
-    const __m256d v17 = _mm256_set1_pd(0x1.c72227f097dd6p-3);
+    const __m256d v17 = _mm256_set1_pd(0x1.c722844c4618fp-3);
     const __m256d v18 = _mm256_fmadd_pd(v13, v16, v17);
-    const __m256d v19 = _mm256_set1_pd(0x1.2492420b93179p-2);
+    const __m256d v19 = _mm256_set1_pd(0x1.2492414a1c37ep-2);
     const __m256d v20 = _mm256_fmadd_pd(v13, v18, v19);
-    const __m256d v21 = _mm256_set1_pd(0x1.999999a16e4cap-2);
+    const __m256d v21 = _mm256_set1_pd(0x1.999999a2e37c2p-2);
     const __m256d v22 = _mm256_fmadd_pd(v13, v20, v21);
-    const __m256d v23 = _mm256_set1_pd(0x1.5555555554167p-1);
+    const __m256d v23 = _mm256_set1_pd(0x1.5555555553986p-1);
     const __m256d v24 = _mm256_fmadd_pd(v13, v22, v23);
     const __m256d v25 = _mm256_mul_pd(v12, v13);
-    const __m256d v26 = _mm256_set1_pd(0x1.7f7d1cf79abcap-20);
-    const __m256d v27 = _mm256_mul_pd(v8, v26);
-    const __m256d v28 = _mm256_fmadd_pd(v25, v24, v27);
-    const __m256d v29 = _mm256_add_pd(v12, v12);
-    const __m256d v30 = _mm256_set1_pd(0x1.62e4000000000p-1);
-    const __m256d v31 = _mm256_fmadd_pd(v8, v30, v29);
-    const __m256d v32 = _mm256_add_pd(v31, v28);
-    const __m256d v33 = _mm256_add_pd(v29, v28);
-    const __m256d v34 = _mm256_fmadd_pd(v8, v30, v33);
-    const __m256d v35 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v8);
-    const __m256d v36 = _mm256_set1_pd(0x1.8000000000000p+0);
-    const __m256d v37 = _mm256_blendv_pd(v34, v32, _mm256_cmp_pd(v35, v36, _CMP_LT_OQ));
-    return v37;
+    const __m256d v26 = _mm256_add_pd(v12, v12);
+    const __m256d v27 = _mm256_fmadd_pd(v25, v24, v26);
+    const __m256d v28 = _mm256_set1_pd(0x1.62e42fefa39efp-1);
+    const __m256d v29 = _mm256_fmadd_pd(v8, v28, v27);
+    return v29;
 }
 
 /* log_f32_cr() on 4 doubles at once (the float64 program, avx2) */
 static inline __m256d log_f32_cr_d4(__m256d x)
 {
-    const __m256d v37 = log_f32_cr_h4(x);
-    const __m256d v38 = _mm256_set1_pd(0x1.0000000000000p-149);
-    const __m256d v39 = _mm256_set1_pd((-INFINITY));
-    const __m256d v40 = _mm256_blendv_pd(v37, v39, _mm256_cmp_pd(x, v38, _CMP_LT_OQ));
-    const __m256d v41 = _mm256_set1_pd(-0x0.0p+0);
-    const __m256d v42 = _mm256_set1_pd(NAN);
-    const __m256d v43 = _mm256_blendv_pd(v40, v42, _mm256_cmp_pd(x, v41, _CMP_LT_OQ));
-    const __m256d v44 = _mm256_set1_pd(0x1.fffffe0000000p+127);
-    const __m256d v45 = _mm256_set1_pd(INFINITY);
-    const __m256d v46 = _mm256_blendv_pd(v43, v45, _mm256_cmp_pd(v44, x, _CMP_LT_OQ));
-    const __m256d v47 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v46));
-    const __m256d v48 = _mm256_set1_pd(0x1.0000000000000p-200);
-    const __m256d v49 = _mm256_set1_pd(0x1.827a740000000p-7);
-    const __m256d v50 = _mm256_sub_pd(x, v49);
-    const __m256d v51 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v50);
-    const __m256d v52 = _mm256_set1_pd(-0x1.1c2b1e0000000p+2);
-    const __m256d v53 = _mm256_blendv_pd(v47, v52, _mm256_cmp_pd(v51, v48, _CMP_LT_OQ));
-    const __m256d v54 = _mm256_set1_pd(0x1.2f1fd60000000p+3);
-    const __m256d v55 = _mm256_sub_pd(x, v54);
-    const __m256d v56 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v55);
-    const __m256d v57 = _mm256_set1_pd(0x1.1fcbce0000000p+1);
-    const __m256d v58 = _mm256_blendv_pd(v53, v57, _mm256_cmp_pd(v56, v48, _CMP_LT_OQ));
-    const __m256d v59 = _mm256_set1_pd(0x1.bacb4a0000000p+25);
-    const __m256d v60 = _mm256_sub_pd(x, v59);
-    const __m256d v61 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v60);
-    const __m256d v62 = _mm256_set1_pd(0x1.1e06960000000p+4);
-    const __m256d v63 = _mm256_blendv_pd(v58, v62, _mm256_cmp_pd(v61, v48, _CMP_LT_OQ));
-    const __m256d v64 = _mm256_set1_pd(0x1.b121a60000000p+76);
-    const __m256d v65 = _mm256_sub_pd(x, v64);
-    const __m256d v66 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v65);
-    const __m256d v67 = _mm256_set1_pd(0x1.a9a3f20000000p+5);
-    const __m256d v68 = _mm256_blendv_pd(v63, v67, _mm256_cmp_pd(v66, v48, _CMP_LT_OQ));
-    const __m256d v69 = _mm256_set1_pd(0x1.6351d80000000p+95);
-    const __m256d v70 = _mm256_sub_pd(x, v69);
-    const __m256d v71 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v70);
-    const __m256d v72 = _mm256_set1_pd(0x1.08b5120000000p+6);
-    const __m256d v73 = _mm256_blendv_pd(v68, v72, _mm256_cmp_pd(v71, v48, _CMP_LT_OQ));
-    return v73;
+    const __m256d v29 = log_f32_cr_h4(x);
+    const __m256d v30 = _mm256_set1_pd(0x1.0000000000000p-149);
+    const __m256d v31 = _mm256_set1_pd((-INFINITY));
+    const __m256d v32 = _mm256_blendv_pd(v29, v31, _mm256_cmp_pd(x, v30, _CMP_LT_OQ));
+    const __m256d v33 = _mm256_set1_pd(-0x0.0p+0);
+    const __m256d v34 = _mm256_set1_pd(NAN);
+    const __m256d v35 = _mm256_blendv_pd(v32, v34, _mm256_cmp_pd(x, v33, _CMP_LT_OQ));
+    const __m256d v36 = _mm256_set1_pd(0x1.fffffe0000000p+127);
+    const __m256d v37 = _mm256_set1_pd(INFINITY);
+    const __m256d v38 = _mm256_blendv_pd(v35, v37, _mm256_cmp_pd(v36, x, _CMP_LT_OQ));
+    const __m256d v39 = _mm256_cvtps_pd(_mm256_cvtpd_ps(v38));
+    const __m256d v40 = _mm256_set1_pd(0x1.0000000000000p-200);
+    const __m256d v41 = _mm256_set1_pd(0x1.827a740000000p-7);
+    const __m256d v42 = _mm256_sub_pd(x, v41);
+    const __m256d v43 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v42);
+    const __m256d v44 = _mm256_set1_pd(-0x1.1c2b1e0000000p+2);
+    const __m256d v45 = _mm256_blendv_pd(v39, v44, _mm256_cmp_pd(v43, v40, _CMP_LT_OQ));
+    const __m256d v46 = _mm256_set1_pd(0x1.2f1fd60000000p+3);
+    const __m256d v47 = _mm256_sub_pd(x, v46);
+    const __m256d v48 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v47);
+    const __m256d v49 = _mm256_set1_pd(0x1.1fcbce0000000p+1);
+    const __m256d v50 = _mm256_blendv_pd(v45, v49, _mm256_cmp_pd(v48, v40, _CMP_LT_OQ));
+    const __m256d v51 = _mm256_set1_pd(0x1.bacb4a0000000p+25);
+    const __m256d v52 = _mm256_sub_pd(x, v51);
+    const __m256d v53 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v52);
+    const __m256d v54 = _mm256_set1_pd(0x1.1e06960000000p+4);
+    const __m256d v55 = _mm256_blendv_pd(v50, v54, _mm256_cmp_pd(v53, v40, _CMP_LT_OQ));
+    const __m256d v56 = _mm256_set1_pd(0x1.b121a60000000p+76);
+    const __m256d v57 = _mm256_sub_pd(x, v56);
+    const __m256d v58 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v57);
+    const __m256d v59 = _mm256_set1_pd(0x1.a9a3f20000000p+5);
+    const __m256d v60 = _mm256_blendv_pd(v55, v59, _mm256_cmp_pd(v58, v40, _CMP_LT_OQ));
+    const __m256d v61 = _mm256_set1_pd(0x1.6351d80000000p+95);
+    const __m256d v62 = _mm256_sub_pd(x, v61);
+    const __m256d v63 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v62);
+    const __m256d v64 = _mm256_set1_pd(0x1.08b5120000000p+6);
+    const __m256d v65 = _mm256_blendv_pd(v60, v64, _mm256_cmp_pd(v63, v40, _CMP_LT_OQ));
+    return v65;
 }
 
 /* log_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 9 nodes on float lanes (float32_tail) */
@@ -477,15 +445,15 @@ static inline __m256 log_f32_cr_v8(__m256 x)
     __m128 rlo = _mm256_cvtpd_ps(log_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
     __m128 rhi = _mm256_cvtpd_ps(log_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
     const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
-    const __m256 t40 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
-    const __m256 t43 = _mm256_blendv_ps(t40, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
-    const __m256 t46 = _mm256_blendv_ps(t43, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ));
-    const __m256 t53 = _mm256_blendv_ps(t46, _mm256_set1_ps(-0x1.1c2b1e0000000p+2f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ));
-    const __m256 t58 = _mm256_blendv_ps(t53, _mm256_set1_ps(0x1.1fcbce0000000p+1f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ));
-    const __m256 t63 = _mm256_blendv_ps(t58, _mm256_set1_ps(0x1.1e06960000000p+4f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ));
-    const __m256 t68 = _mm256_blendv_ps(t63, _mm256_set1_ps(0x1.a9a3f20000000p+5f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ));
-    const __m256 t73 = _mm256_blendv_ps(t68, _mm256_set1_ps(0x1.08b5120000000p+6f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ));
-    return t73;
+    const __m256 t32 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
+    const __m256 t35 = _mm256_blendv_ps(t32, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
+    const __m256 t38 = _mm256_blendv_ps(t35, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ));
+    const __m256 t45 = _mm256_blendv_ps(t38, _mm256_set1_ps(-0x1.1c2b1e0000000p+2f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ));
+    const __m256 t50 = _mm256_blendv_ps(t45, _mm256_set1_ps(0x1.1fcbce0000000p+1f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ));
+    const __m256 t55 = _mm256_blendv_ps(t50, _mm256_set1_ps(0x1.1e06960000000p+4f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ));
+    const __m256 t60 = _mm256_blendv_ps(t55, _mm256_set1_ps(0x1.a9a3f20000000p+5f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ));
+    const __m256 t65 = _mm256_blendv_ps(t60, _mm256_set1_ps(0x1.08b5120000000p+6f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ));
+    return t65;
 }
 #endif /* avx2 */
 
