@@ -499,20 +499,24 @@ def lazy_arms(program: Program) -> list[tuple[tuple[int, int], int, frozenset[in
 
 def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V: str) -> list[str]:
     """``lines`` (one per node, ``v<i>``) with each lazy arm moved into an ``if`` on its select's
-    compare mask, placed before the first select that reads it; the arm's values the selects read
-    are declared before it (zero where no lane takes the arm: never selected then)."""
+    compare mask, placed before the first select that reads it.  A select whose other value is
+    already computed there starts as that value and blends the arm in inside the ``if`` (no blend
+    at all where no lane takes the arm); any other select reading the arm blends after it, from
+    arm values declared before the ``if`` (zero where no lane takes the arm: never selected then)."""
     arms = lazy_arms(program)
     if not arms:
         return lines
     live = program.live()
     by_var = {line.split("=", 1)[0].split()[-1]: line for line in lines}
     var_of = lambda i: "x" if i == 0 else f"v{i}"  # noqa: E731
+    bare = lambda text: text.replace(f"const {V} ", "", 1)  # noqa: E731
     moved = set().union(*(arm for _, _, arm in arms))
+    defined, inside = {"x"}, set()
     out: list[str] = []
     for line in lines:
         var = line.split("=", 1)[0].split()[-1]
         i = int(var[1:])
-        if i in moved:
+        if i in moved or i in inside:
             continue
         node = program.nodes[i]
         for k, (cond, side, arm) in enumerate(arms):
@@ -520,8 +524,10 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
                 arms[k] = (cond, side, frozenset())  # emitted once, before its first select
                 a, b = (var_of(c) for c in cond)
                 body = [i2 for i2 in sorted(arm) if f"v{i2}" in by_var]
-                read = {n.args[side] for j, n in enumerate(program.nodes)
-                        if live[j] and n.op == "select_lt" and (n.args[0], n.args[1]) == cond}
+                sels = [j for j, n in enumerate(program.nodes) if live[j] and n.op == "select_lt"
+                        and (n.args[0], n.args[1]) == cond and n.args[side] in arm]
+                early = [j for j in sels if var_of(program.nodes[j].args[5 - side]) in defined]
+                read = {program.nodes[j].args[side] for j in sels if j not in early}
                 if isa == "avx512":
                     full = "0x" + "F" * (int(lanes["M"].removeprefix("__mmask")) // 4)
                     test = f"_mm512_cmp_{lanes['s']}_mask({a}, {b}, _CMP_LT_OQ)"
@@ -529,14 +535,18 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
                     full = "0x" + "F" * (2 if lanes["s"] == "ps" else 1)
                     test = f"_mm256_movemask_{lanes['s']}(_mm256_cmp_{lanes['s']}({a}, {b}, _CMP_LT_OQ))"
                 cmp = f"({test} != {full})" if side == 3 else f"({test} != 0)"
+                out += [f"    {V} v{j} = {var_of(program.nodes[j].args[5 - side])};" for j in early]
                 out += [f"    {V} v{r} = {'_mm512' if isa == 'avx512' else '_mm256'}_setzero_{lanes['s']}();"
-                        for r in sorted(read) if r in arm]
+                        for r in sorted(read)]
                 out.append(f"    if {cmp} {{ /* some lane takes this arm of v{i}: {len(body)} nodes */")
-                for i2 in body:
-                    text = by_var[f"v{i2}"]
-                    out.append("    " + (text.replace(f"const {V} ", "", 1) if i2 in read else text))
+                out += ["    " + (bare(by_var[f"v{i2}"]) if i2 in read else by_var[f"v{i2}"]) for i2 in body]
+                out += ["    " + bare(by_var[f"v{j}"]) for j in early]
                 out.append("    }")
-        out.append(line)
+                inside |= set(early)
+                defined |= {f"v{j}" for j in early}
+        if i not in inside:
+            out.append(line)
+            defined.add(var)
     return out
 
 

@@ -362,8 +362,8 @@ static inline __m512d cos_f32_h8(__m512d x)
     const __m512d v13 = _mm512_roundscale_pd(v12, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512d v14 = _mm512_sub_pd(v12, v13);
     const __m512d v15 = _mm512_set1_pd(0x1.0000000000000p-2);
-    __m512d v98 = _mm512_setzero_pd();
-    __m512d v100 = _mm512_setzero_pd();
+    __m512d v101 = v11;
+    __m512d v102 = v14;
     if (_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ) != 0xFF) { /* some lane takes this arm of v101: 85 nodes */
         const __m512d v16 = _mm512_set1_pd(0x1.45f306c000000p-3);
         const __m512d v17 = _mm512_mul_pd(x, v16);
@@ -447,12 +447,12 @@ static inline __m512d cos_f32_h8(__m512d x)
         const __m512d v95 = _mm512_add_pd(v91, v91);
         const __m512d v96 = _mm512_roundscale_pd(v94, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m512d v97 = _mm512_sub_pd(v94, v96);
-        v98 = _mm512_add_pd(v97, v95);
+        const __m512d v98 = _mm512_add_pd(v97, v95);
         const __m512d v99 = _mm512_abs_pd(v96);
-        v100 = _mm512_mul_pd(v99, v5);
+        const __m512d v100 = _mm512_mul_pd(v99, v5);
+        v101 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v98, v11);
+        v102 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v100, v14);
     }
-    const __m512d v101 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v98, v11);
-    const __m512d v102 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v100, v14);
     const __m512d v103 = _mm512_add_pd(v101, v101);
     const __m512d v104 = _mm512_mul_pd(v103, v103);
     const __m512d v105 = _mm512_set1_pd(0x1.9df4d48000000p-38);
@@ -523,8 +523,8 @@ static inline __m256d cos_f32_h4(__m256d x)
     const __m256d v13 = _mm256_round_pd(v12, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m256d v14 = _mm256_sub_pd(v12, v13);
     const __m256d v15 = _mm256_set1_pd(0x1.0000000000000p-2);
-    __m256d v98 = _mm256_setzero_pd();
-    __m256d v100 = _mm256_setzero_pd();
+    __m256d v101 = v11;
+    __m256d v102 = v14;
     if (_mm256_movemask_pd(_mm256_cmp_pd(v1, v2, _CMP_LT_OQ)) != 0xF) { /* some lane takes this arm of v101: 85 nodes */
         const __m256d v16 = _mm256_set1_pd(0x1.45f306c000000p-3);
         const __m256d v17 = _mm256_mul_pd(x, v16);
@@ -608,12 +608,12 @@ static inline __m256d cos_f32_h4(__m256d x)
         const __m256d v95 = _mm256_add_pd(v91, v91);
         const __m256d v96 = _mm256_round_pd(v94, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256d v97 = _mm256_sub_pd(v94, v96);
-        v98 = _mm256_add_pd(v97, v95);
+        const __m256d v98 = _mm256_add_pd(v97, v95);
         const __m256d v99 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v96);
-        v100 = _mm256_mul_pd(v99, v5);
+        const __m256d v100 = _mm256_mul_pd(v99, v5);
+        v101 = _mm256_blendv_pd(v98, v11, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
+        v102 = _mm256_blendv_pd(v100, v14, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     }
-    const __m256d v101 = _mm256_blendv_pd(v98, v11, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
-    const __m256d v102 = _mm256_blendv_pd(v100, v14, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     const __m256d v103 = _mm256_add_pd(v101, v101);
     const __m256d v104 = _mm256_mul_pd(v103, v103);
     const __m256d v105 = _mm256_set1_pd(0x1.9df4d48000000p-38);

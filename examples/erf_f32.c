@@ -272,7 +272,7 @@ static inline __m512 erf_f32_v16(__m512 x)
     const __m512 v16 = _mm512_fmadd_ps(v1, v15, v1);
     const __m512 v17 = ERF_F32_avx512_copysign(v16, x);
     const __m512 v18 = _mm512_set1_ps(0x1.0000000000000p+0f);
-    __m512 v60 = _mm512_setzero_ps();
+    __m512 v61 = v17;
     if (_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ) != 0xFFFF) { /* some lane takes this arm of v61: 42 nodes */
         const __m512 v19 = _mm512_set1_ps(0x1.8000000000000p+0f);
         const __m512 v20 = _mm512_sub_ps(v1, v19);
@@ -315,9 +315,9 @@ static inline __m512 erf_f32_v16(__m512 x)
         const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v38, v1, _CMP_LT_OQ), v56, v18);
         const __m512 v58 = ERF_F32_avx512_copysign(v57, x);
         const __m512 v59 = _mm512_set1_ps(0x1.0000000000000p+1f);
-        v60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v59, _CMP_LT_OQ), v58, v40);
+        const __m512 v60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v59, _CMP_LT_OQ), v58, v40);
+        v61 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ), v60, v17);
     }
-    const __m512 v61 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ), v60, v17);
     return v61;
 }
 #endif /* avx512 */
@@ -351,7 +351,7 @@ static inline __m256 erf_f32_v8(__m256 x)
     const __m256 v16 = _mm256_fmadd_ps(v1, v15, v1);
     const __m256 v17 = ERF_F32_avx2_copysign(v16, x);
     const __m256 v18 = _mm256_set1_ps(0x1.0000000000000p+0f);
-    __m256 v60 = _mm256_setzero_ps();
+    __m256 v61 = v17;
     if (_mm256_movemask_ps(_mm256_cmp_ps(v1, v18, _CMP_LT_OQ)) != 0xFF) { /* some lane takes this arm of v61: 42 nodes */
         const __m256 v19 = _mm256_set1_ps(0x1.8000000000000p+0f);
         const __m256 v20 = _mm256_sub_ps(v1, v19);
@@ -394,9 +394,9 @@ static inline __m256 erf_f32_v8(__m256 x)
         const __m256 v57 = _mm256_blendv_ps(v56, v18, _mm256_cmp_ps(v38, v1, _CMP_LT_OQ));
         const __m256 v58 = ERF_F32_avx2_copysign(v57, x);
         const __m256 v59 = _mm256_set1_ps(0x1.0000000000000p+1f);
-        v60 = _mm256_blendv_ps(v58, v40, _mm256_cmp_ps(v1, v59, _CMP_LT_OQ));
+        const __m256 v60 = _mm256_blendv_ps(v58, v40, _mm256_cmp_ps(v1, v59, _CMP_LT_OQ));
+        v61 = _mm256_blendv_ps(v60, v17, _mm256_cmp_ps(v1, v18, _CMP_LT_OQ));
     }
-    const __m256 v61 = _mm256_blendv_ps(v60, v17, _mm256_cmp_ps(v1, v18, _CMP_LT_OQ));
     return v61;
 }
 #endif /* avx2 */

@@ -335,8 +335,8 @@ static inline __m512d sin_f32_h8(__m512d x)
     const __m512d v10 = _mm512_mul_pd(v6, v5);
     const __m512d v11 = _mm512_roundscale_pd(v10, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512d v12 = _mm512_sub_pd(v10, v11);
-    __m512d v88 = _mm512_setzero_pd();
-    __m512d v90 = _mm512_setzero_pd();
+    __m512d v91 = v9;
+    __m512d v92 = v12;
     if (_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ) != 0xFF) { /* some lane takes this arm of v91: 78 nodes */
         const __m512d v13 = _mm512_set1_pd(0x1.45f306c000000p-3);
         const __m512d v14 = _mm512_mul_pd(x, v13);
@@ -413,12 +413,12 @@ static inline __m512d sin_f32_h8(__m512d x)
         const __m512d v85 = _mm512_add_pd(v81, v81);
         const __m512d v86 = _mm512_roundscale_pd(v84, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m512d v87 = _mm512_sub_pd(v84, v86);
-        v88 = _mm512_add_pd(v87, v85);
+        const __m512d v88 = _mm512_add_pd(v87, v85);
         const __m512d v89 = _mm512_abs_pd(v86);
-        v90 = _mm512_mul_pd(v89, v5);
+        const __m512d v90 = _mm512_mul_pd(v89, v5);
+        v91 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v88, v9);
+        v92 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v90, v12);
     }
-    const __m512d v91 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v88, v9);
-    const __m512d v92 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v90, v12);
     const __m512d v93 = _mm512_add_pd(v91, v91);
     const __m512d v94 = _mm512_mul_pd(v93, v93);
     const __m512d v95 = _mm512_set1_pd(0x1.82942c0000000p-38);
@@ -484,8 +484,8 @@ static inline __m256d sin_f32_h4(__m256d x)
     const __m256d v10 = _mm256_mul_pd(v6, v5);
     const __m256d v11 = _mm256_round_pd(v10, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m256d v12 = _mm256_sub_pd(v10, v11);
-    __m256d v88 = _mm256_setzero_pd();
-    __m256d v90 = _mm256_setzero_pd();
+    __m256d v91 = v9;
+    __m256d v92 = v12;
     if (_mm256_movemask_pd(_mm256_cmp_pd(v1, v2, _CMP_LT_OQ)) != 0xF) { /* some lane takes this arm of v91: 78 nodes */
         const __m256d v13 = _mm256_set1_pd(0x1.45f306c000000p-3);
         const __m256d v14 = _mm256_mul_pd(x, v13);
@@ -562,12 +562,12 @@ static inline __m256d sin_f32_h4(__m256d x)
         const __m256d v85 = _mm256_add_pd(v81, v81);
         const __m256d v86 = _mm256_round_pd(v84, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256d v87 = _mm256_sub_pd(v84, v86);
-        v88 = _mm256_add_pd(v87, v85);
+        const __m256d v88 = _mm256_add_pd(v87, v85);
         const __m256d v89 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v86);
-        v90 = _mm256_mul_pd(v89, v5);
+        const __m256d v90 = _mm256_mul_pd(v89, v5);
+        v91 = _mm256_blendv_pd(v88, v9, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
+        v92 = _mm256_blendv_pd(v90, v12, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     }
-    const __m256d v91 = _mm256_blendv_pd(v88, v9, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
-    const __m256d v92 = _mm256_blendv_pd(v90, v12, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     const __m256d v93 = _mm256_add_pd(v91, v91);
     const __m256d v94 = _mm256_mul_pd(v93, v93);
     const __m256d v95 = _mm256_set1_pd(0x1.82942c0000000p-38);
