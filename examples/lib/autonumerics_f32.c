@@ -762,8 +762,8 @@ static inline __m512d cos_f32_h8(__m512d x)
     const __m512d v13 = _mm512_roundscale_pd(v12, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512d v14 = _mm512_sub_pd(v12, v13);
     const __m512d v15 = _mm512_set1_pd(0x1.0000000000000p-2);
-    __m512d v98 = _mm512_setzero_pd();
-    __m512d v100 = _mm512_setzero_pd();
+    __m512d v101 = v11;
+    __m512d v102 = v14;
     if (_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ) != 0xFF) { /* some lane takes this arm of v101: 85 nodes */
         const __m512d v16 = _mm512_set1_pd(0x1.45f306c000000p-3);
         const __m512d v17 = _mm512_mul_pd(x, v16);
@@ -847,12 +847,12 @@ static inline __m512d cos_f32_h8(__m512d x)
         const __m512d v95 = _mm512_add_pd(v91, v91);
         const __m512d v96 = _mm512_roundscale_pd(v94, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m512d v97 = _mm512_sub_pd(v94, v96);
-        v98 = _mm512_add_pd(v97, v95);
+        const __m512d v98 = _mm512_add_pd(v97, v95);
         const __m512d v99 = _mm512_abs_pd(v96);
-        v100 = _mm512_mul_pd(v99, v5);
+        const __m512d v100 = _mm512_mul_pd(v99, v5);
+        v101 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v98, v11);
+        v102 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v100, v14);
     }
-    const __m512d v101 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v98, v11);
-    const __m512d v102 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v100, v14);
     const __m512d v103 = _mm512_add_pd(v101, v101);
     const __m512d v104 = _mm512_mul_pd(v103, v103);
     const __m512d v105 = _mm512_set1_pd(0x1.9df4d48000000p-38);
@@ -923,8 +923,8 @@ static inline __m256d cos_f32_h4(__m256d x)
     const __m256d v13 = _mm256_round_pd(v12, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m256d v14 = _mm256_sub_pd(v12, v13);
     const __m256d v15 = _mm256_set1_pd(0x1.0000000000000p-2);
-    __m256d v98 = _mm256_setzero_pd();
-    __m256d v100 = _mm256_setzero_pd();
+    __m256d v101 = v11;
+    __m256d v102 = v14;
     if (_mm256_movemask_pd(_mm256_cmp_pd(v1, v2, _CMP_LT_OQ)) != 0xF) { /* some lane takes this arm of v101: 85 nodes */
         const __m256d v16 = _mm256_set1_pd(0x1.45f306c000000p-3);
         const __m256d v17 = _mm256_mul_pd(x, v16);
@@ -1008,12 +1008,12 @@ static inline __m256d cos_f32_h4(__m256d x)
         const __m256d v95 = _mm256_add_pd(v91, v91);
         const __m256d v96 = _mm256_round_pd(v94, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256d v97 = _mm256_sub_pd(v94, v96);
-        v98 = _mm256_add_pd(v97, v95);
+        const __m256d v98 = _mm256_add_pd(v97, v95);
         const __m256d v99 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v96);
-        v100 = _mm256_mul_pd(v99, v5);
+        const __m256d v100 = _mm256_mul_pd(v99, v5);
+        v101 = _mm256_blendv_pd(v98, v11, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
+        v102 = _mm256_blendv_pd(v100, v14, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     }
-    const __m256d v101 = _mm256_blendv_pd(v98, v11, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
-    const __m256d v102 = _mm256_blendv_pd(v100, v14, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     const __m256d v103 = _mm256_add_pd(v101, v101);
     const __m256d v104 = _mm256_mul_pd(v103, v103);
     const __m256d v105 = _mm256_set1_pd(0x1.9df4d48000000p-38);
@@ -1298,7 +1298,7 @@ static inline __m512 erf_f32_v16(__m512 x)
     const __m512 v16 = _mm512_fmadd_ps(v1, v15, v1);
     const __m512 v17 = ERF_F32_avx512_copysign(v16, x);
     const __m512 v18 = _mm512_set1_ps(0x1.0000000000000p+0f);
-    __m512 v60 = _mm512_setzero_ps();
+    __m512 v61 = v17;
     if (_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ) != 0xFFFF) { /* some lane takes this arm of v61: 42 nodes */
         const __m512 v19 = _mm512_set1_ps(0x1.8000000000000p+0f);
         const __m512 v20 = _mm512_sub_ps(v1, v19);
@@ -1341,9 +1341,9 @@ static inline __m512 erf_f32_v16(__m512 x)
         const __m512 v57 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v38, v1, _CMP_LT_OQ), v56, v18);
         const __m512 v58 = ERF_F32_avx512_copysign(v57, x);
         const __m512 v59 = _mm512_set1_ps(0x1.0000000000000p+1f);
-        v60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v59, _CMP_LT_OQ), v58, v40);
+        const __m512 v60 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v59, _CMP_LT_OQ), v58, v40);
+        v61 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ), v60, v17);
     }
-    const __m512 v61 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, v18, _CMP_LT_OQ), v60, v17);
     return v61;
 }
 #endif /* avx512 */
@@ -1377,7 +1377,7 @@ static inline __m256 erf_f32_v8(__m256 x)
     const __m256 v16 = _mm256_fmadd_ps(v1, v15, v1);
     const __m256 v17 = ERF_F32_avx2_copysign(v16, x);
     const __m256 v18 = _mm256_set1_ps(0x1.0000000000000p+0f);
-    __m256 v60 = _mm256_setzero_ps();
+    __m256 v61 = v17;
     if (_mm256_movemask_ps(_mm256_cmp_ps(v1, v18, _CMP_LT_OQ)) != 0xFF) { /* some lane takes this arm of v61: 42 nodes */
         const __m256 v19 = _mm256_set1_ps(0x1.8000000000000p+0f);
         const __m256 v20 = _mm256_sub_ps(v1, v19);
@@ -1420,9 +1420,9 @@ static inline __m256 erf_f32_v8(__m256 x)
         const __m256 v57 = _mm256_blendv_ps(v56, v18, _mm256_cmp_ps(v38, v1, _CMP_LT_OQ));
         const __m256 v58 = ERF_F32_avx2_copysign(v57, x);
         const __m256 v59 = _mm256_set1_ps(0x1.0000000000000p+1f);
-        v60 = _mm256_blendv_ps(v58, v40, _mm256_cmp_ps(v1, v59, _CMP_LT_OQ));
+        const __m256 v60 = _mm256_blendv_ps(v58, v40, _mm256_cmp_ps(v1, v59, _CMP_LT_OQ));
+        v61 = _mm256_blendv_ps(v60, v17, _mm256_cmp_ps(v1, v18, _CMP_LT_OQ));
     }
-    const __m256 v61 = _mm256_blendv_ps(v60, v17, _mm256_cmp_ps(v1, v18, _CMP_LT_OQ));
     return v61;
 }
 #endif /* avx2 */
@@ -4430,8 +4430,8 @@ static inline __m512d sin_f32_h8(__m512d x)
     const __m512d v10 = _mm512_mul_pd(v6, v5);
     const __m512d v11 = _mm512_roundscale_pd(v10, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m512d v12 = _mm512_sub_pd(v10, v11);
-    __m512d v88 = _mm512_setzero_pd();
-    __m512d v90 = _mm512_setzero_pd();
+    __m512d v91 = v9;
+    __m512d v92 = v12;
     if (_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ) != 0xFF) { /* some lane takes this arm of v91: 78 nodes */
         const __m512d v13 = _mm512_set1_pd(0x1.45f306c000000p-3);
         const __m512d v14 = _mm512_mul_pd(x, v13);
@@ -4508,12 +4508,12 @@ static inline __m512d sin_f32_h8(__m512d x)
         const __m512d v85 = _mm512_add_pd(v81, v81);
         const __m512d v86 = _mm512_roundscale_pd(v84, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m512d v87 = _mm512_sub_pd(v84, v86);
-        v88 = _mm512_add_pd(v87, v85);
+        const __m512d v88 = _mm512_add_pd(v87, v85);
         const __m512d v89 = _mm512_abs_pd(v86);
-        v90 = _mm512_mul_pd(v89, v5);
+        const __m512d v90 = _mm512_mul_pd(v89, v5);
+        v91 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v88, v9);
+        v92 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v90, v12);
     }
-    const __m512d v91 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v88, v9);
-    const __m512d v92 = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v1, v2, _CMP_LT_OQ), v90, v12);
     const __m512d v93 = _mm512_add_pd(v91, v91);
     const __m512d v94 = _mm512_mul_pd(v93, v93);
     const __m512d v95 = _mm512_set1_pd(0x1.82942c0000000p-38);
@@ -4579,8 +4579,8 @@ static inline __m256d sin_f32_h4(__m256d x)
     const __m256d v10 = _mm256_mul_pd(v6, v5);
     const __m256d v11 = _mm256_round_pd(v10, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     const __m256d v12 = _mm256_sub_pd(v10, v11);
-    __m256d v88 = _mm256_setzero_pd();
-    __m256d v90 = _mm256_setzero_pd();
+    __m256d v91 = v9;
+    __m256d v92 = v12;
     if (_mm256_movemask_pd(_mm256_cmp_pd(v1, v2, _CMP_LT_OQ)) != 0xF) { /* some lane takes this arm of v91: 78 nodes */
         const __m256d v13 = _mm256_set1_pd(0x1.45f306c000000p-3);
         const __m256d v14 = _mm256_mul_pd(x, v13);
@@ -4657,12 +4657,12 @@ static inline __m256d sin_f32_h4(__m256d x)
         const __m256d v85 = _mm256_add_pd(v81, v81);
         const __m256d v86 = _mm256_round_pd(v84, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256d v87 = _mm256_sub_pd(v84, v86);
-        v88 = _mm256_add_pd(v87, v85);
+        const __m256d v88 = _mm256_add_pd(v87, v85);
         const __m256d v89 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v86);
-        v90 = _mm256_mul_pd(v89, v5);
+        const __m256d v90 = _mm256_mul_pd(v89, v5);
+        v91 = _mm256_blendv_pd(v88, v9, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
+        v92 = _mm256_blendv_pd(v90, v12, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     }
-    const __m256d v91 = _mm256_blendv_pd(v88, v9, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
-    const __m256d v92 = _mm256_blendv_pd(v90, v12, _mm256_cmp_pd(v1, v2, _CMP_LT_OQ));
     const __m256d v93 = _mm256_add_pd(v91, v91);
     const __m256d v94 = _mm256_mul_pd(v93, v93);
     const __m256d v95 = _mm256_set1_pd(0x1.82942c0000000p-38);
