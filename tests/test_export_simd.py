@@ -455,3 +455,45 @@ def test_live_forms_keep_every_bit(isa, tmp_path):
     x64 = special_inputs("float64", np.random.default_rng(20), 800)
     with np.errstate(invalid="ignore"):
         check_float64_inside(progs, isa, x, x64[: x64.size - x64.size % 8], tmp_path)
+
+
+def _random_live_programs(rng: np.random.Generator, n: int) -> list[Program]:
+    """exp- and log-shaped float64-inside programs with random constants and a random tail of
+    selects on x (bounds that do or do not exclude zero, infinities and NaN): the live-form cases
+    and their near misses."""
+    progs = []
+    for k in range(n):
+        c = float(np.float32(rng.uniform(0.3, 3.0)))
+        lo, hi = sorted(float(np.float32(v)) for v in rng.uniform(-300.0, 300.0, 2))
+        if k % 2:
+            body = [f"c = const {c.hex()}", "t = mul x c", "k = round t", "r = fma k c x",
+                    "p = fma r r r", "y = ldexp p k"]  # k bounded where the tail bounds x
+        else:
+            lo = float(np.float32(abs(lo) * 2.0 ** -130)) if k % 4 else lo  # sometimes only positive x live
+            body = ["m = frexp_m x", "e = frexp_e x", f"c = const {c.hex()}", "y = fma e c m"]
+        tail = ["w = cvt_f32 y", f"lo = const {lo.hex()}", f"hi = const {hi.hex()}", "z = const 0x0p+0",
+                "inf = const inf", "s1 = select_lt x lo z w", "s2 = select_lt hi x inf s1" if k % 3 else
+                "s2 = select_lt x hi s1 inf", "return s2"]
+        progs.append(parse_program("\n".join(body + tail)))
+    return progs
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_random_live_forms_keep_every_bit(tmp_path):
+    """Random exp- and log-shaped kernels with random tails: wherever the live forms apply and
+    wherever they must not, NAME_v8 and NAME_d4 give the numpy semantics' bits (AVX2 only: the
+    forms exist there)."""
+    from backends.export_simd import float32_tail, live_forms
+
+    if not host_runs("avx2"):
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    progs = _random_live_programs(np.random.default_rng(23), 16)
+    used = [bool(live_forms(p, *float32_tail(p), "avx2")) for p in progs]
+    assert any(used) and not all(used)
+    bounds = np.array([float.fromhex(n.value.hex()) for p in progs for n in p.nodes if n.op == "const"], np.float32)
+    near = np.concatenate([bounds, np.nextafter(bounds, np.float32(np.inf)), np.nextafter(bounds, np.float32(-np.inf))])
+    x = np.concatenate([near, special_inputs("float32", np.random.default_rng(24), 500)])
+    x = x[: x.size - x.size % 16]
+    x64 = special_inputs("float64", np.random.default_rng(25), 500)
+    with np.errstate(invalid="ignore", over="ignore"):
+        check_float64_inside(progs, "avx2", x, x64[: x64.size - x64.size % 8], tmp_path)
