@@ -641,10 +641,72 @@ def tail_nodes(program: Program, root: int, tail: tuple[int, ...]) -> set[int]:
     return need - {0}
 
 
+_HASH_SLOTS = 8  # one __m256 of keys: vpermps picks a lane by the hash's top three bits
+
+
+def exception_hash(keys: list[float]) -> int | None:
+    """An odd multiplier M under which the float32 bit patterns of ``keys`` land in distinct slots
+    ((bits * M mod 2^32) >> 29), found by a fixed search; None if there are too many keys."""
+    if len(keys) > _HASH_SLOTS:
+        return None
+    bits = [int(np.float32(k).view(np.uint32)) for k in keys]
+    m = 0x9E3779B1  # the golden-ratio multiplier, then its odd successors: the same M every time
+    for _ in range(1 << 16):
+        if len({(b * m) % (1 << 32) >> 29 for b in bits}) == len(bits):
+            return m
+        m = (m + 2) % (1 << 32)
+    return None
+
+
+def _exception_runs(program: Program, tail: tuple[int, ...]) -> dict[int, list[int]]:
+    """{first tail node: the run} for runs of three or more consecutive exception selects
+    (x == c gives a constant, else the chain) with distinct c and a hash multiplier."""
+    runs, cur = {}, []
+
+    def close():
+        keys = [program.nodes[_f32_condition(program, program.nodes[t])[1]].value for t in cur]
+        if len(cur) >= 3 and len(set(keys)) == len(keys) and exception_hash(keys) is not None:
+            runs[cur[0]] = list(cur)
+
+    for t in tail:
+        n = program.nodes[t]
+        cond = _f32_condition(program, n) if n.op == "select_lt" else None
+        if (cond is not None and cond[0] == "eq" and program.nodes[n.args[2]].op in ("const", "param")
+                and (not cur or n.args[3] == cur[-1])):
+            cur.append(t)
+        else:
+            close()
+            cur = []
+    close()
+    return runs
+
+
+def _exception_hash_lines(program: Program, run: list[int], prev: str) -> tuple[list[str], str]:
+    """AVX2 lines for a run of exception selects: one hash of x's bits picks the only exception x
+    can equal (NaN in empty slots: never equal), one compare, and the blend only where a lane hit."""
+    keys = [program.nodes[_f32_condition(program, program.nodes[t])[1]].value for t in run]
+    vals = [program.nodes[program.nodes[t].args[2]].value for t in run]
+    m = exception_hash(keys)
+    slot = {int(np.float32(k).view(np.uint32)) * m % (1 << 32) >> 29: (k, v) for k, v in zip(keys, vals)}
+    lit = lambda v: _c_literal(_rounded(v, F32), F32)  # noqa: E731
+    ks = ", ".join(lit(slot[i][0]) if i in slot else "NAN" for i in range(_HASH_SLOTS))
+    vs = ", ".join(lit(slot[i][1]) if i in slot else "0.0f" for i in range(_HASH_SLOTS))
+    t = run[-1]
+    return [f"    /* {len(run)} exceptions (x == c gives its value): a multiplicative hash of x's bits picks the only one x can equal */",
+            f"    const __m256i h{t} = _mm256_srli_epi32(_mm256_mullo_epi32(_mm256_castps_si256(x), _mm256_set1_epi32((int){m:#010x}u)), 29);",
+            f"    const __m256 e{t} = _mm256_cmp_ps(x, _mm256_permutevar8x32_ps(_mm256_setr_ps({ks}), h{t}), _CMP_EQ_OQ);",
+            f"    const __m256 t{t} = _mm256_movemask_ps(e{t}) ? _mm256_blendv_ps({prev}, "
+            f"_mm256_permutevar8x32_ps(_mm256_setr_ps({vs}), h{t}), e{t}) : {prev};"], f"t{t}"
+
+
 def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str, y: str) -> list[str]:
-    """The tail on float lanes: ``y`` holds the root's value rounded to float."""
+    """The tail on float lanes: ``y`` holds the root's value rounded to float.  On AVX2 a run of
+    three or more exceptions is one hash lookup (``exception_hash``) instead of a compare and a
+    blend each."""
     P = ISAS[isa].pre
     V = ISAS[isa].vec
+    runs = _exception_runs(program, tail) if isa == "avx2" else {}
+    skip: set[int] = set()
 
     def lit(j: int) -> str:
         return f"{P}_set1_ps({_c_literal(_rounded(program.nodes[j].value, F32), F32)})"
@@ -658,6 +720,14 @@ def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str
     out = []
     for t in tail:
         n = program.nodes[t]
+        if t in skip:
+            continue
+        if t in runs:
+            lines, last = _exception_hash_lines(program, runs[t], names[n.args[3]])
+            out += lines
+            names[runs[t][-1]] = last
+            skip |= set(runs[t])
+            continue
         if n.op == "cvt_f32":
             names[t] = names[n.args[0]]
             continue

@@ -282,7 +282,10 @@ def _tail_programs() -> list[Program]:
                   ("eq", -0.1875, -7.0)]),
             prog([("cvt",), ("lt", "abs", 2.0**-12, True, "x"), ("lt", "neg", 2.5, False, -1.0)]),
             prog([("lt", "x", 0.1, True, 3.0), ("cvt",)]),  # 0.1 is no float32: only the cvt moves
-            prog([("lt", 0.5, 0.25, True, 1.0e-3)])]  # a compare of constants: float32 ones, it moves
+            prog([("lt", 0.5, 0.25, True, 1.0e-3)]),  # a compare of constants: float32 ones, it moves
+            # five exceptions in a row: one hash lookup on AVX2 (three of them share a binade)
+            prog([("cvt",), ("eq", 1.5, 2.25), ("eq", 1.75, -7.0), ("eq", 1.25, 3.0), ("eq", -0.1875, 0.5),
+                  ("eq", 2.0**127 * 1.125, 2.0**-100), ("lt", "x", -3.25, True, 0.0)])]
 
 
 @pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
@@ -297,8 +300,10 @@ def test_float32_tail_keeps_every_bit(isa, tmp_path):
     if not host_runs(isa):
         pytest.skip(f"this CPU does not run {ISAS[isa].march} code")
     progs = _tail_programs()
-    assert [len(float32_tail(p)[1]) for p in progs] == [5, 3, 1, 1]
-    edges = np.array([4.5, -3.25, 1.5, -0.1875, 2.0**-12, -2.0**-12, -2.5, 2.5, 0.1, 0.0, -0.0], np.float32)
+    assert [len(float32_tail(p)[1]) for p in progs] == [5, 3, 1, 1, 7]
+    assert [vector_function(p, "f", "avx2", "F", "float64").count("_mm256_mullo_epi32") for p in progs] == [0, 0, 0, 0, 1]
+    edges = np.array([4.5, -3.25, 1.5, -0.1875, 2.0**-12, -2.0**-12, -2.5, 2.5, 0.1, 0.0, -0.0, 1.75, 1.25,
+                      2.0**127 * 1.125], np.float32)
     near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
     x = np.concatenate([near, special_inputs("float32", np.random.default_rng(18), 600)])
     x = x[: x.size - x.size % 16]

@@ -448,11 +448,10 @@ static inline __m256 log_f32_cr_v8(__m256 x)
     const __m256 t32 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
     const __m256 t35 = _mm256_blendv_ps(t32, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
     const __m256 t38 = _mm256_blendv_ps(t35, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(0x1.fffffe0000000p+127f), x, _CMP_LT_OQ));
-    const __m256 t45 = _mm256_blendv_ps(t38, _mm256_set1_ps(-0x1.1c2b1e0000000p+2f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.827a740000000p-7f), _CMP_EQ_OQ));
-    const __m256 t50 = _mm256_blendv_ps(t45, _mm256_set1_ps(0x1.1fcbce0000000p+1f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.2f1fd60000000p+3f), _CMP_EQ_OQ));
-    const __m256 t55 = _mm256_blendv_ps(t50, _mm256_set1_ps(0x1.1e06960000000p+4f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.bacb4a0000000p+25f), _CMP_EQ_OQ));
-    const __m256 t60 = _mm256_blendv_ps(t55, _mm256_set1_ps(0x1.a9a3f20000000p+5f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.b121a60000000p+76f), _CMP_EQ_OQ));
-    const __m256 t65 = _mm256_blendv_ps(t60, _mm256_set1_ps(0x1.08b5120000000p+6f), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.6351d80000000p+95f), _CMP_EQ_OQ));
+    /* 5 exceptions (x == c gives its value): a multiplicative hash of x's bits picks the only one x can equal */
+    const __m256i h65 = _mm256_srli_epi32(_mm256_mullo_epi32(_mm256_castps_si256(x), _mm256_set1_epi32((int)0x9e3779b7u)), 29);
+    const __m256 e65 = _mm256_cmp_ps(x, _mm256_permutevar8x32_ps(_mm256_setr_ps(NAN, NAN, NAN, 0x1.bacb4a0000000p+25f, 0x1.b121a60000000p+76f, 0x1.2f1fd60000000p+3f, 0x1.827a740000000p-7f, 0x1.6351d80000000p+95f), h65), _CMP_EQ_OQ);
+    const __m256 t65 = _mm256_movemask_ps(e65) ? _mm256_blendv_ps(t38, _mm256_permutevar8x32_ps(_mm256_setr_ps(0.0f, 0.0f, 0.0f, 0x1.1e06960000000p+4f, 0x1.a9a3f20000000p+5f, 0x1.1fcbce0000000p+1f, -0x1.1c2b1e0000000p+2f, 0x1.08b5120000000p+6f), h65), e65) : t38;
     return t65;
 }
 #endif /* avx2 */
