@@ -153,7 +153,8 @@ class _Ranges(Semantics):
         "frexp_m": _both(lambda a: (-1.0, 1.0)),
         "frexp_e": _both(lambda a: (-1100.0, 1100.0)),
         "select_lt": lambda a, b, c, d: None if c is None or d is None else (min(c[0], d[0]), max(c[1], d[1])),
-        "cvt_f32": _both(lambda a: _out(a[0] * (1 + 2.0**-23), a[1] * (1 + 2.0**-23))
+        # rounding to float32 moves a value by at most 2^-24 of itself or 2^-150: widen each end outward
+        "cvt_f32": _both(lambda a: _out(a[0] - abs(a[0]) * 2.0**-23 - 2.0**-149, a[1] + abs(a[1]) * 2.0**-23 + 2.0**-149)
                          if abs(a[0]) < 3e38 and abs(a[1]) < 3e38 else None),
     }
 

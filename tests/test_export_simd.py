@@ -502,3 +502,33 @@ def test_random_live_forms_keep_every_bit(tmp_path):
     x64 = special_inputs("float64", np.random.default_rng(25), 500)
     with np.errstate(invalid="ignore", over="ignore"):
         check_float64_inside(progs, "avx2", x, x64[: x64.size - x64.size % 8], tmp_path)
+
+
+def test_node_ranges_hold_every_value():
+    """``live_lanes.node_ranges`` over an x interval holds each node's value at every float32 x of
+    it (numpy semantics), signs and roundings included: cvt_f32 of a negative range, a product of
+    ranges across zero, a quotient, round and floor."""
+    from test_backends import trace
+
+    from backends.live_lanes import LiveInputs, node_ranges
+
+    prog = parse_program("""
+c = const -0x1.555556p-2
+a = mul x c
+b = cvt_f32 a
+s = const 0x1.8p+1
+d = sub x s
+p = mul d b
+k = round p
+f = floor a
+q = div k s
+y = fma q f b
+return y
+""")
+    for lo, hi in ((-3.0, 5.0), (-100.0, -0.75), (0.1, 0.3)):
+        ranges = node_ranges(prog, LiveInputs(lo, hi))
+        x = np.linspace(lo, hi, 20001).astype(np.float32).astype(np.float64)
+        x = x[(lo <= x) & (x <= hi)]  # float32 rounding may step past an end
+        for i, v in enumerate(trace(prog, x, "float64")):
+            if v is not None and i > 0 and ranges[i] is not None:
+                assert ranges[i][0] <= v.min() and v.max() <= ranges[i][1], (i, lo, hi, ranges[i], v.min(), v.max())
