@@ -413,6 +413,8 @@ def live_forms(program: Program, root: int, tail: tuple[int, ...], isa: str) -> 
     tail's live lanes allow in their cheaper form: ldexp of an integral k whose range there lies in
     [-LDEXP_CLAMP, LDEXP_CLAMP]; frexp of an argument whose range there holds only normal numbers;
     in both, where NaN inputs are live, an a (argument) that is NaN on them."""
+    if not _LIVE_FORMS[isa]:
+        return {}
     live = live_inputs(program, tail)
     body = Program(program.nodes, root)
     ranges, nan_x = node_ranges(body, live), nan_follows_x(body)
@@ -658,13 +660,18 @@ def exception_hash(keys: list[float]) -> int | None:
     return None
 
 
+def _exception_input(program: Program, t: int) -> float:
+    """The c of an exception select's x == c."""
+    return program.nodes[_f32_condition(program, program.nodes[t])[1]].value
+
+
 def _exception_runs(program: Program, tail: tuple[int, ...]) -> dict[int, list[int]]:
     """{first tail node: the run} for runs of three or more consecutive exception selects
     (x == c gives a constant, else the chain) with distinct c and a hash multiplier."""
     runs, cur = {}, []
 
     def close():
-        keys = [program.nodes[_f32_condition(program, program.nodes[t])[1]].value for t in cur]
+        keys = [_exception_input(program, t) for t in cur]
         if len(cur) >= 3 and len(set(keys)) == len(keys) and exception_hash(keys) is not None:
             runs[cur[0]] = list(cur)
 
@@ -684,7 +691,7 @@ def _exception_runs(program: Program, tail: tuple[int, ...]) -> dict[int, list[i
 def _exception_hash_lines(program: Program, run: list[int], prev: str) -> tuple[list[str], str]:
     """AVX2 lines for a run of exception selects: one hash of x's bits picks the only exception x
     can equal (NaN in empty slots: never equal), one compare, and the blend only where a lane hit."""
-    keys = [program.nodes[_f32_condition(program, program.nodes[t])[1]].value for t in run]
+    keys = [_exception_input(program, t) for t in run]
     vals = [program.nodes[program.nodes[t].args[2]].value for t in run]
     m = exception_hash(keys)
     slot = {int(np.float32(k).view(np.uint32)) * m % (1 << 32) >> 29: (k, v) for k, v in zip(keys, vals)}

@@ -128,7 +128,7 @@ class _Ranges(Semantics):
     """Interval bounds of each node over x in [lo, hi] (finite), None where unbounded or unknown."""
 
     def __init__(self, lo: float, hi: float):
-        self.x = _out(lo, hi) if lo <= hi else None
+        self.x = _out(lo, hi)
 
     def input(self):
         return self.x
