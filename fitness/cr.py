@@ -16,6 +16,9 @@ max r < 1 means every point is correctly rounded.  Inputs whose exact value lies
 
 Inputs whose correctly rounded value is infinite or zero (overflow, underflow, a zero of the
 target) have no interval of this kind: their r is 0 when y rounds to v and infinite otherwise.
+``faithful`` rooms (``--mode faithful``) measure the same ratio against a wider interval: the
+float64 values that round to either float32 neighbour of f, which are within 1 ULP of it.
+
 The fitter itself minimizes the error in float32 ulps (a minimax relative fit leaves the most room
 everywhere at once); weighting by 1 / room made early fits chase the few hardest inputs.
 """
@@ -39,21 +42,40 @@ def rounded_once(program: Program) -> Program:
     return Program(program.nodes + (Node("cvt_f32", (program.output,)),), len(program.nodes))
 
 
-def rounding_room(ref: Reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(v, room below f, room above f) in float64, from exact reference values f = hi + lo."""
+def rounding_room(ref: Reference, faithful: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(v, room below f, room above f) in float64, from exact reference values f = hi + lo.
+
+    ``faithful``: the room of the faithful interval instead, where y rounds to either float32
+    neighbour of f (f's own value when f is a float32): from the midpoint below the lower
+    neighbour to the midpoint above the upper one.  A result there is within 1 ULP of f, and the
+    room is at least half an ulp on each side, so no input is hard; v stays the correctly rounded
+    value (what ``misrounded`` compares with)."""
     v32 = np.asarray(correctly_rounded(ref.hi, ref.lo, "float32"), np.float32)
     with np.errstate(all="ignore"):
         v = v32.astype(np.float64)
-        up = np.nextafter(v32, np.float32(np.inf)).astype(np.float64)
-        down = np.nextafter(v32, np.float32(-np.inf)).astype(np.float64)
-        mid_up, mid_down = (v + up) / 2, (v + down) / 2  # exact in float64
-        # past +-FLT_MAX the rounding boundary is half an ulp beyond it (then +-inf)
-        mid_up = np.where(np.isinf(up) & np.isfinite(v), v + (v - down) / 2, mid_up)
-        mid_down = np.where(np.isinf(down) & np.isfinite(v), v - (up - v) / 2, mid_down)
+        lo32 = hi32 = v32
+        if faithful:
+            side = (ref.hi - v) + ref.lo  # f - v, its sign exact
+            lo32 = np.where(side < 0, np.nextafter(v32, np.float32(-np.inf)), v32)
+            hi32 = np.where(side > 0, np.nextafter(v32, np.float32(np.inf)), v32)
+        mid_down = _midpoint(lo32, -1)
+        mid_up = _midpoint(hi32, 1)
         above = (mid_up - ref.hi) - ref.lo
         below = (ref.hi - mid_down) + ref.lo
-        floor = MIN_ROOM * (up - down)
+        up = np.nextafter(v32, np.float32(np.inf)).astype(np.float64)
+        down = np.nextafter(v32, np.float32(-np.inf)).astype(np.float64)
+        width = up - down
+        floor = MIN_ROOM * np.where(np.isfinite(width), width, 2 * np.minimum(up - v, v - down))  # finite at +-FLT_MAX
         return v, np.maximum(below, floor), np.maximum(above, floor)
+
+
+def _midpoint(w32: np.ndarray, direction: int) -> np.ndarray:
+    """The rounding boundary between float32 values ``w32`` and their neighbours in ``direction``
+    (exact in float64); past +-FLT_MAX it is half an ulp beyond it (then +-inf)."""
+    w = w32.astype(np.float64)
+    nxt = np.nextafter(w32, np.float32(direction * np.inf)).astype(np.float64)
+    back = np.nextafter(w32, np.float32(-direction * np.inf)).astype(np.float64)
+    return np.where(np.isinf(nxt) & np.isfinite(w), w + (w - back) / 2, (w + nxt) / 2)
 
 
 def cr_ratio(y: np.ndarray, ref: Reference, room: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from dsl.program import Program, cost
 
 from .fit import FitOptions, fit_constants_ulp
 from .metrics import ErrorSummary, summarize
-from .problem import Problem
+from .problem import Problem, float64_inside
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
     frame = _frame_of(problem, frame_constants)
     full = problem.realize(program, frame)
     y = evaluate(full, problem.x, dt)
-    if problem.spec.mode == "cr":
+    if float64_inside(problem.spec.mode):
         return _score_cr(program, full, problem, y, frame)
     summary = summarize(problem.x, y, problem.ref.hi, problem.ref.lo, dt)
     error = objective(summary, problem.spec.mode)
@@ -67,8 +67,9 @@ def score(program: Program, problem: Problem, frame_constants: dict[str, float] 
 
 
 def _score_cr(program: Program, full: Program, problem: Problem, y: np.ndarray, frame) -> Scored:
-    """cr mode: the float64 values before the final rounding against the correctly rounded
-    float32 values (``fitness.cr``), on the fitness points and, near the limit, the validation set."""
+    """cr and faithful modes: the float64 values before the final rounding against the rounding
+    intervals (``fitness.cr``: the correctly rounded float32 value's, or the faithful one's), on the
+    fitness points and, near the limit, the validation set."""
     room, val_room = problem.cr_rooms
     summary = cr_summary(problem.x, y, problem.ref, room)
     if problem.val_x is not None and summary.max_ulp <= VALIDATE_BELOW_ULP:
@@ -140,7 +141,7 @@ def fit_and_score(program: Program, problem: Problem, seed: int, opts: FitOption
     from .frames import FITTED, compose_trainable, split_params
 
     full, layout = compose_trainable(problem.spec.frame, program, FITTED[problem.spec.frame], frame,
-                                     float64=problem.spec.mode == "cr")
+                                     float64=float64_inside(problem.spec.mode))
     fitted = fit_constants(full, problem, rng, opts)
     core_params, trained = split_params(layout, fitted.params)
     frame = dict(frame, **{k: float(np.dtype(problem.spec.eval_dtype).type(v)) for k, v in trained.items()})

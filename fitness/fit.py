@@ -216,7 +216,7 @@ def fit_constants_ulp(program: Program, problem: Problem, rng: np.random.Generat
     if problem.spec.mode == "ulp" and problem.spec.dtype == "float32":
         theta = refine_ulp(program, problem, theta, opts)
         theta = polish_float32(program, problem, theta, opts)
-    elif problem.spec.mode == "cr":  # float64 constants: minimax in float32 ulps, nothing to round
+    elif problem.spec.mode in ("cr", "faithful"):  # float64 constants: minimax in float32 ulps, nothing to round
         theta = refine_ulp(program, problem, theta, opts)
     return program.with_params(theta)
 

@@ -613,16 +613,18 @@ def _trig_slow(b: _Builder, offset: bool) -> tuple[int, int]:
 
 
 def _trig_frame(offset: bool, b: _Builder, core: Program) -> int:
-    """sin x (cos x = sin(x + pi/2): ``offset``) = (-1)^n sin(pi g) with x/pi = n + g, and the core
-    S(v) ~ sin(pi v / 2) at v = 2g in [-1, 1] (float64 evaluation: ``--mode cr``)."""
+    """sin x (cos x = sin(x + pi/2): ``offset``) = (-1)^n sin(pi g) = sin(pi v / 2) at
+    v = (-1)^n 2g with x/pi = n + g, and the core S(v) ~ sin(pi v / 2) on [-1, 1] (float64
+    evaluation: ``--mode cr`` or ``--mode faithful``).  The sign goes in with the factor 2 (one
+    exact multiply by +-2, from one fma of the parity) instead of a select after the core."""
     ax = b.add("abs", 0)
     fast = b.named("TRIG_FAST")
     g_fast, odd_fast = _trig_fast(b, offset)
     g_slow, odd_slow = _trig_slow(b, offset)
     g = b.add("select_lt", ax, fast, g_fast, g_slow)
     odd = b.add("select_lt", ax, fast, odd_fast, odd_slow)
-    y0 = b.core(core, b.add("add", g, g))
-    y = b.add("select_lt", odd, b.const(0.25), y0, b.add("neg", y0))
+    two = b.add("fma", odd, b.const(-8.0), b.const(2.0))  # 2 for even n, -2 for odd (odd is 0 or 1/2)
+    y = b.core(core, b.add("mul", g, two))
     return b.add("select_lt", ax, b.named("TRIG_TINY"), b.const(1.0) if offset else 0, y)
 
 
@@ -714,11 +716,11 @@ FRAMES: dict[str, Frame] = {
               "erfc(t + 3) on [-1, 0.9192]"),
         Frame("sin", "sin", (-1.0, 1.0), partial(_trig_frame, False),
               "x/pi = n + g (|x| < 2^20: 1/pi in two parts, fma; beyond: 1/(2 pi) in seven exact 29-bit chunks, "
-              "2Sum), result (-1)^n core(2g), x for |x| < 2^-12; NaN for inf (float64 evaluation, cr mode)",
+              "2Sum), result core((-1)^n 2g), x for |x| < 2^-12; NaN for inf (float64 evaluation, cr or faithful mode)",
               "sin(pi v / 2) on [-1, 1]", _TRIG_CONSTANTS, float64_only=True),
         Frame("cos", "cos", (-1.0, 1.0), partial(_trig_frame, True),
-              "x/pi + 1/2 = n + g as for sin, result (-1)^n core(2g), 1 for |x| < 2^-12; NaN for inf "
-              "(float64 evaluation, cr mode)",
+              "x/pi + 1/2 = n + g as for sin, result core((-1)^n 2g), 1 for |x| < 2^-12; NaN for inf "
+              "(float64 evaluation, cr or faithful mode)",
               "sin(pi v / 2) on [-1, 1]", _TRIG_CONSTANTS, float64_only=True),
         Frame("log", "log", (_SQ - 1.0, 2 * _SQ - 1.0), _log_frame,
               "x = (1 + t) 2^e (frexp, t in [sqrt(1/2)-1, sqrt(2)-1) exact), core g ~ (log1p(t) - t)/t^2, "

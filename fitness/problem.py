@@ -23,7 +23,15 @@ from .points import clamp_domain, fitness_points, value_binade_edges
 from .reference import Reference, reference_values
 from .targets import Target, check_domain, get_target
 
-MODES = ("ulp", "real", "cr")
+MODES = ("ulp", "real", "cr", "faithful")
+FLOAT64_INSIDE = ("cr", "faithful")  # float32 in and out, float64 inside, one final rounding
+
+
+def float64_inside(mode: str) -> bool:
+    """Whether a mode's programs are float32 functions computed in float64 and rounded once at the
+    end (``cr``: scored against the correctly rounded value; ``faithful``: against the two float32
+    neighbours of the exact value, which is within 1 ULP)."""
+    return mode in FLOAT64_INSIDE
 VALIDATION_POINTS = 1 << 15
 
 
@@ -35,7 +43,9 @@ class ProblemSpec:
     dtype: str = "float32"
     mode: str = "ulp"  # "ulp": max ULP in dtype; "real": max relative error, float64 evaluation;
     # "cr": float32 in and out, float64 inside, scored by the distance to the correctly rounded
-    # float32 value before the one final rounding (fitness.cr)
+    # float32 value before the one final rounding (fitness.cr); "faithful": the same float32 function in
+    # float64, scored by its faithful ratio (below 1: the rounded result is one of the two float32
+    # neighbours of the exact value, within 1 ULP; fitness.cr)
     n_points: int = 2048
     frame: str = ""  # a range-reduction frame (fitness.frames) the search fills in; "" for none
     frame_evolve: bool = False  # the frame's own constants change too (fitted and moved, see frames.py)
@@ -48,8 +58,8 @@ class ProblemSpec:
             get_frame(self.frame)
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
-        if self.mode == "cr" and self.dtype != "float32":
-            raise ValueError("cr mode makes float32 functions computed in float64: its dtype is float32")
+        if float64_inside(self.mode) and self.dtype != "float32":
+            raise ValueError(f"{self.mode} mode makes float32 functions computed in float64: its dtype is float32")
         if self.n_points < 16:
             raise ValueError("n_points must be at least 16")
         if self.frame_evolve:
@@ -64,7 +74,7 @@ class ProblemSpec:
     def eval_dtype(self) -> str:
         """The dtype candidates compute in: real mode scores the real-number function in float64,
         cr mode computes a float32 function in float64 (one rounding at the end)."""
-        return "float64" if self.mode in ("real", "cr") else self.dtype
+        return "float64" if self.mode == "real" or float64_inside(self.mode) else self.dtype
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -92,7 +102,7 @@ class Problem:
         dt = spec.eval_dtype
         if spec.mode == "real":
             x = real_points(target, spec.lo, spec.hi, spec.n_points)
-        else:  # cr mode: float32 inputs, held as float64 (the dtype its programs compute in)
+        else:  # cr and faithful modes: float32 inputs, held as float64 (the dtype its programs compute in)
             x = fitness_points(spec.lo, spec.hi, spec.dtype, n=spec.n_points).astype(dt)
         hard = np.empty(0, np.float64)
         if spec.mode == "cr":  # the inputs nearest a rounding midpoint, over the whole domain
@@ -106,8 +116,8 @@ class Problem:
         if not np.all(np.isfinite(ref.hi)):
             bad = x[~np.isfinite(ref.hi)][0]
             raise ValueError(f"{spec.target} is not finite at x = {float(bad)!r} inside the domain")
-        if spec.mode in ("ulp", "cr"):
-            # cr: the fitter works in float32 ulps too (a minimax relative fit is what leaves the
+        if spec.mode != "real":
+            # cr, faithful: the fitter works in float32 ulps too (a minimax relative fit is what leaves the
             # most room at every point); the score is the cr ratio (fitness.evaluate.cr_summary)
             weight = 1.0 / ulp_of_exact(ref.hi, ref.lo, spec.dtype)
         else:
@@ -120,7 +130,7 @@ class Problem:
         plo, phi = (spec.lo, spec.hi) if not spec.frame else _core_domain(spec.frame)
         probes = np.linspace(plo, phi, 19)[1:-1].astype(dt)
         val_x = val_ref = None
-        if spec.mode in ("ulp", "cr"):
+        if spec.mode != "real":
             # a denser, disjoint sample: fitted float32 constants are checked here, so that
             # tuning them to the fitness points' rounding noise does not pass for accuracy
             val_x = fitness_points(spec.lo, spec.hi, spec.dtype, n=VALIDATION_POINTS, seed=99).astype(dt)
@@ -148,11 +158,13 @@ class Problem:
 
     @cached_property
     def cr_rooms(self) -> tuple:
-        """cr mode: ``fitness.cr.rounding_room`` of the fitness and of the validation references,
-        computed once per problem rather than once per scored candidate."""
+        """cr and faithful modes: ``fitness.cr.rounding_room`` of the fitness and of the validation
+        references, computed once per problem rather than once per scored candidate."""
         from .cr import rounding_room
 
-        return rounding_room(self.ref), (rounding_room(self.val_ref) if self.val_ref is not None else None)
+        faithful = self.spec.mode == "faithful"
+        return (rounding_room(self.ref, faithful),
+                rounding_room(self.val_ref, faithful) if self.val_ref is not None else None)
 
     def realize(self, program: Program, frame_constants: dict[str, float] | None = None) -> Program:
         """The program that is actually evaluated: the candidate, or the frame around it (with the
@@ -161,7 +173,7 @@ class Problem:
             return program
         from .frames import compose
 
-        return compose(self.spec.frame, program, frame_constants or None, float64=self.spec.mode == "cr")
+        return compose(self.spec.frame, program, frame_constants or None, float64=float64_inside(self.spec.mode))
 
     def problem_hash(self, ops: tuple[str, ...]) -> str:
         """Identifies the problem a checkpoint belongs to: spec, points and op set."""

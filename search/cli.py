@@ -77,10 +77,11 @@ def cli():
 @click.option("--target", help="Function to approximate: a built-in name (see 'autonumerics targets') or module:function.")
 @click.option("--domain", nargs=2, type=float, metavar="LO HI", help="Interval of inputs.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Output dtype (default float32).")
-@click.option("--mode", type=click.Choice(["ulp", "real", "cr"]),
+@click.option("--mode", type=click.Choice(["ulp", "real", "cr", "faithful"]),
               help="ulp: max ULP in dtype; real: max relative error over the reals; cr: a float32 function computed "
                    "in float64, scored by its cr ratio (error over its rounding interval's room; below 1: correctly "
-                   "rounded).")
+                   "rounded); faithful: the same, scored against the interval that rounds to either float32 "
+                   "neighbour of the exact value (below 1: within 1 ULP).")
 @click.option("--max-ops", type=int, help="Largest program cost considered (default 10).")
 @click.option("--ops", help="Comma-separated operations the search may use (default: " + ",".join(CORE_OPS) + ").")
 @click.option("--budget-evals", type=int, help="Stop after this many candidates (default: no limit, the time limit ends the run).")

@@ -14,7 +14,7 @@ import numpy as np
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from dsl.ops import CORE_OPS, op_set_from_names
-from fitness.problem import MODES, ProblemSpec
+from fitness.problem import MODES, ProblemSpec, float64_inside
 from fitness.targets import Target, TargetError, check_domain, check_target_name, get_target, is_user_target
 
 try:  # Python 3.11+
@@ -120,9 +120,9 @@ class RunConfig:
 
             if get_frame(self.frame).target != self.target:
                 raise ConfigError(f"frame {self.frame!r} is for target {get_frame(self.frame).target!r}, not {self.target!r}")
-            if get_frame(self.frame).float64_only and self.mode != "cr":
+            if get_frame(self.frame).float64_only and not float64_inside(self.mode):
                 raise ConfigError(f"frame {self.frame!r} computes in float64 (its reduction is exact only there): "
-                                  "use --mode cr (float32 in and out, float64 inside)")
+                                  "use --mode cr or --mode faithful (float32 in and out, float64 inside)")
 
     @property
     def problem_spec(self) -> ProblemSpec:

@@ -20,6 +20,7 @@ from backends.export_simd import simd_entry_points
 from dsl.program import Program
 from dsl.text import format_program
 from fitness.atomic import atomic_write_text
+from fitness.problem import float64_inside
 from fitness.verify import VerifyReport
 
 from . import policy
@@ -57,6 +58,10 @@ def header_text(record: RunRecord, entry: FrontEntry, report: VerifyReport | Non
         lines.append("Mixed precision: float32 in and out, computed in float64 with one final rounding "
                      "(searched in cr mode for correct rounding: every fitness, validation and hard input kept "
                      "inside its rounding interval).")
+    if cfg.mode == "faithful":
+        lines.append("Mixed precision: float32 in and out, computed in float64 with one final rounding "
+                     "(searched in faithful mode: every fitness and validation input rounds to a float32 "
+                     "neighbour of its exact value, within 1 ULP).")
     if cfg.mode == "real":
         summ = entry.summary or {}
         lines.append(f"Real-number mode: max relative error {summ.get('max_rel_error', entry.error):.4g} on the fitness points.")
@@ -90,6 +95,7 @@ def choose_and_verify(record: RunRecord, max_ulp: float | None, max_ops: float |
     if cfg.mode == "cr":
         e, rep, _, _ = choose_correctly_rounded(record, exhaustive, progress)
         return e, rep
+    # faithful mode too: its front errors are faithful ratios, below 1 within 1 ULP
     limit = 1.0 if max_ulp is None else max_ulp
     tried = []
     for e in sorted(front, key=lambda e: e.cost):
@@ -162,7 +168,7 @@ def export_run(record: RunRecord, lang: str, name: str, out: str | None = None, 
         entry, report = choose_and_verify(record, max_ulp, max_ops, exhaustive, progress)
         program = record.program(entry)
     dtype = policy.eval_dtype(record.config)
-    io = "float32" if record.config.mode == "cr" else None
+    io = "float32" if float64_inside(record.config.mode) else None
     try:
         source = export_source(program, lang, name, dtype, header_text(record, entry, report, note), io_dtype=io)
     except ValueError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from fitness.problem import float64_inside
 from fitness.targets import get_target
 from fitness.verify import VerifyReport, verify
 
@@ -39,9 +40,9 @@ def most_accurate(record: RunRecord, max_ops: float | None = None) -> FrontEntry
 
 def is_full_range(config: RunConfig, exhaustive: bool, full_range: bool = False) -> bool:
     """Whether a check covers all 2^32 float32 bit patterns with special values."""
-    if full_range and not (exhaustive and config.dtype == "float32" and config.mode in ("ulp", "cr")):
-        raise ExportError("--full-range needs --exhaustive and a float32 ulp-mode (or cr-mode) run")
-    return bool(exhaustive and (config.frame or full_range) and config.mode in ("ulp", "cr"))
+    if full_range and not (exhaustive and config.dtype == "float32" and config.mode != "real"):
+        raise ExportError("--full-range needs --exhaustive and a float32 ulp-mode (or cr- or faithful-mode) run")
+    return bool(exhaustive and (config.frame or full_range) and config.mode != "real")
 
 
 def check(record: RunRecord, entry: FrontEntry, exhaustive: bool = False, full_range: bool = False,
@@ -62,7 +63,7 @@ def check_program(record: RunRecord, program, exhaustive: bool = False, full_ran
     if workers < 1:
         raise ExportError("--workers must be at least 1")
     try:
-        if cfg.mode == "cr":  # float32 in and out, float64 inside: checked as the float32 function it is
+        if float64_inside(cfg.mode):  # float32 in and out, float64 inside: checked as the float32 function it is
             return verify(program, get_target(cfg.target), cfg.domain[0], cfg.domain[1], "float32",
                           exhaustive=exhaustive, progress=progress, full_range=full, workers=workers,
                           compute="float64")

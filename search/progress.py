@@ -36,7 +36,7 @@ class Progress:
         dt = max(time.monotonic() - self.t0, 1e-9)
         rate = (st.n_told - self.n0) / dt
         front = self.engine.front()
-        unit = {"ulp": "ulp", "cr": "cr ratio"}.get(self.engine.config.mode, "rel")
+        unit = {"ulp": "ulp", "cr": "cr ratio", "faithful": "faithful ratio"}.get(self.engine.config.mode, "rel")
         h = st.hits
         return (f"[{st.elapsed:7.1f}s] cand {st.n_told} ({rate:.1f}/s) fitted {st.n_evaluated} "
                 f"hit {100 * self.engine.hit_rate:.0f}% (s{h['structure']} f{h['family']} i{h['identity']} "

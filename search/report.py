@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fitness.problem import float64_inside
+
 from .results import RunRecord
 
 
@@ -43,8 +45,11 @@ def front_table(record: RunRecord) -> str:
     if cfg.mode == "cr":
         lines.append("cr mode: the cr ratio, the float64 error before the final rounding over the room the "
                      "correct result's rounding interval leaves (below 1: rounds correctly)")
-    if cfg.mode in ("ulp", "cr"):
-        first = "max ULP" if cfg.mode == "ulp" else "cr ratio"
+    if cfg.mode == "faithful":
+        lines.append("faithful mode: the faithful ratio, the float64 error before the final rounding over the room "
+                     "the interval rounding to either float32 neighbour of the exact value leaves (below 1: within 1 ULP)")
+    if cfg.mode != "real":
+        first = {"ulp": "max ULP", "cr": "cr ratio", "faithful": "faith. ratio"}[cfg.mode]
         lines.append(f"{col:>4}  {first:>10}  {'mean':>9}  {'corr. rounded':>13}  {'max rel err':>11}  {'id':>7}")
         for e in record.front:
             s = e.summary or {}
@@ -88,7 +93,8 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     out = Path(out_dir) if out_dir else record.path / "plots"
     out.mkdir(parents=True, exist_ok=True)
     cfg = record.config
-    unit = {"ulp": "max ULP error", "cr": "max cr ratio (below 1: correctly rounded)"}.get(
+    unit = {"ulp": "max ULP error", "cr": "max cr ratio (below 1: correctly rounded)",
+            "faithful": "max faithful ratio (below 1: within 1 ULP)"}.get(
         cfg.mode, "max relative error")
     paths = []
     front = record.front
@@ -97,8 +103,8 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
     allpts = sorted(record.best_per_cost.values(), key=lambda e: e.cost)
     ax.plot([e.cost for e in allpts], [e.error for e in allpts], "o", color="0.7", label="best at each cost")
     ax.step([e.cost for e in front], [e.error for e in front], "o-", where="post", label="Pareto front")
-    if cfg.mode in ("ulp", "cr"):
-        ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label="1 ULP" if cfg.mode == "ulp" else "1: correctly rounded")
+    if cfg.mode != "real":
+        ax.axhline(1.0, color="tab:red", lw=0.8, ls="--", label={"ulp": "1 ULP", "cr": "1: correctly rounded", "faithful": "1: within 1 ULP"}[cfg.mode])
     ax.set_yscale("log")
     ax.set_xlabel("cost (operations)" if cfg.cost_model == "ops" else f"measured cost ({cfg.cost_model}, op-count units)")
     ax.set_ylabel(unit)
@@ -113,11 +119,11 @@ def plot_run(record: RunRecord, out_dir: str | Path | None = None) -> list[Path]
         best = min(front, key=lambda e: (e.error, e.cost))
         prog = record.program(best)
         dt = cfg.problem_spec.eval_dtype
-        x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], cfg.dtype if cfg.mode == "cr" else dt, n=1 << 15,
+        x = np.sort(fitness_points(cfg.domain[0], cfg.domain[1], cfg.dtype if float64_inside(cfg.mode) else dt, n=1 << 15,
                                    seed=3)).astype(dt)  # cr: float32 inputs, computed in float64
-        ref = fast_reference(get_target(cfg.target), x, "float32" if dt == "float32" or cfg.mode == "cr" else dt)
+        ref = fast_reference(get_target(cfg.target), x, "float32" if dt == "float32" or float64_inside(cfg.mode) else dt)
         y = evaluate(prog, x, dt)
-        err = (ulp_errors(y, ref.hi, ref.lo, "float32") if cfg.mode == "cr"  # the program ends in its cvt_f32
+        err = (ulp_errors(y, ref.hi, ref.lo, "float32") if float64_inside(cfg.mode)  # the program ends in its cvt_f32
                else ulp_errors(y, ref.hi, ref.lo, dt) if cfg.mode == "ulp" else relative_errors(y, ref.hi, ref.lo))
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.plot(x, err, ",", alpha=0.6)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from dsl.program import Program
 from dsl.text import DSLSyntaxError, parse_program
+from fitness.problem import float64_inside
 
 from . import checkpoint
 from .config import ConfigError, RunConfig
@@ -82,10 +83,10 @@ def complete_program(config: RunConfig, entry: FrontEntry) -> Program:
         try:
             if constants is not None and not isinstance(constants, dict):
                 raise FrameError("not a table of constants")
-            prog = compose(config.frame, core, constants, float64=config.mode == "cr")
+            prog = compose(config.frame, core, constants, float64=float64_inside(config.mode))
         except (FrameError, TypeError, ValueError) as exc:
             raise RunDirError(f"front entry {entry.id} holds invalid frame constants: {exc}") from None
-    if config.mode == "cr":
+    if float64_inside(config.mode):
         from fitness.cr import rounded_once
 
         prog = rounded_once(prog)
