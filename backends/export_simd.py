@@ -499,9 +499,11 @@ def lazy_arms(program: Program) -> list[tuple[tuple[int, int], int, frozenset[in
     return [(cond, side, arm) for cond, side, arm, _ in kept]
 
 
-def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V: str) -> list[str]:
+def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V: str,
+                    flags: dict[tuple[int, int], str] | None = None) -> list[str]:
     """``lines`` (one per node, ``v<i>``) with each lazy arm moved into an ``if`` on its select's
-    compare mask, placed before the first select that reads it.  A select whose other value is
+    compare mask (or on the int parameter ``flags`` names for its condition, when the caller
+    tests the whole float vector once: ``hoisted_arms``), placed before the first select that reads it.  A select whose other value is
     already computed there starts as that value and blends the arm in inside the ``if`` (no blend
     at all where no lane takes the arm); any other select reading the arm blends after it, from
     arm values declared before the ``if`` (zero where no lane takes the arm: never selected then)."""
@@ -537,6 +539,8 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
                     full = "0x" + "F" * (2 if lanes["s"] == "ps" else 1)
                     test = f"_mm256_movemask_{lanes['s']}(_mm256_cmp_{lanes['s']}({a}, {b}, _CMP_LT_OQ))"
                 cmp = f"({test} != {full})" if side == 3 else f"({test} != 0)"
+                if flags and cond in flags:
+                    cmp = f"({flags[cond]})"
                 out += [f"    {V} v{j} = {var_of(program.nodes[j].args[5 - side])};" for j in early]
                 out += [f"    {V} v{r} = {'_mm512' if isa == 'avx512' else '_mm256'}_setzero_{lanes['s']}();"
                         for r in sorted(read)]
@@ -549,6 +553,40 @@ def _with_lazy_arms(program: Program, lines: list[str], isa: str, lanes: dict, V
         if i not in inside:
             out.append(line)
             defined.add(var)
+    return out
+
+
+def hoisted_arms(program: Program, isa: str) -> list[tuple[tuple[int, int], int]]:
+    """(condition, side) of the lazy arms of a float64-inside program whose test can run once on
+    the float vector before it is split into double halves: a compare of x, |x| or -x with a
+    float32 constant (``_f32_operand``) is the same on float lanes as on the widened doubles, so
+    one test of 8 floats replaces a test per half, and a half runs the arm whenever some lane of
+    the vector takes it (running it where none of its own lanes does leaves every result as it is).
+    AVX2 only until an AVX-512 host checks the 16-float form on every input."""
+    if isa != "avx2":
+        return []
+    return [(cond, side) for cond, side, _ in lazy_arms(program)
+            if _f32_operand(program, cond[0]) and _f32_operand(program, cond[1])]
+
+
+def _arm_tests(program: Program, hoisted: list[tuple[tuple[int, int], int]], s: str) -> list[str]:
+    """The hoisted arms' tests as C int expressions on ``x`` (lanes ``s``: ps for the float vector,
+    pd for a double half): some lane takes the arm."""
+    F, full = ("f", "0xFF") if s == "ps" else ("", "0xF")
+
+    def operand(j: int) -> str:
+        kind = _f32_operand(program, j)
+        if kind in ("abs", "neg"):
+            return SIMD_EXPR["avx2"][kind].format("x", s=s, F=F)
+        if kind == "x":
+            return "x"
+        value = _rounded(program.nodes[j].value, F32 if s == "ps" else np.dtype("float64"))
+        return f"_mm256_set1_{s}({_c_literal(value, F32 if s == 'ps' else np.dtype('float64'))})"
+
+    out = []
+    for (a, b), side in hoisted:
+        test = f"_mm256_movemask_{s}(_mm256_cmp_{s}({operand(a)}, {operand(b)}, _CMP_LT_OQ))"
+        out.append(f"({test} != {full})" if side == 3 else f"({test} != 0)")
     return out
 
 
@@ -776,6 +814,8 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     p = f"{prefix}_{isa}"
     fields = dict(p=p, LC=LDEXP_CLAMP, L2_LO=LDEXP2_RANGE[dtype][0], L2_HI=LDEXP2_RANGE[dtype][1], **lanes)
     root, tail = float32_tail(program) if dtype == "float64" else (program.output, ())
+    body_prog = Program(program.nodes, root) if tail else program
+    hoisted = hoisted_arms(body_prog, isa) if dtype == "float64" else []
     forms = live_forms(program, root, tail, isa) if tail else {}
     used = {n.op for _, n in _live_ops(program)
             if (n.op, tuple("x" if j == 0 else f"v{j}" for j in n.args)) not in forms}  # in their usual form
@@ -784,14 +824,18 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     out += [table[h].format(**fields) for h in helpers]
     half = s.width // 2  # doubles per register
     core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d{half}"
-    body_prog = Program(program.nodes, root) if tail else program
-    body_fn = f"{name}_h{half}" if tail else core
+    body_fn = f"{name}_h{half}" if tail or hoisted else core
+    flags = {cond: f"arm{k}" for k, (cond, _) in enumerate(hoisted)}
+    params = "".join(f", int {f}" for f in flags.values())
     V = lanes["V"]
     what = f"{s.width} floats at once" if dtype == "float32" else f"{half} doubles at once (the float64 program)"
     if tail:
         what = f"{half} doubles at once: the float64 program up to v{root}, before its float32 tail"
+    if hoisted:
+        what += (f"; {', '.join(flags.values())}: whether some lane of the caller's vector takes each long "
+                 "select arm (hoisted_arms)")
     out += [f"/* {name}() on {what} ({isa}); the same bits as the scalar function, lane by lane */",
-            f"static inline {V} {body_fn}({V} x)", "{"]
+            f"static inline {V} {body_fn}({V} x{params})", "{"]
     if not any(0 in n.args for _, n in _live_ops(body_prog)):
         out.append("    (void)x; /* this program does not read x */")
     integral = {f"v{i}" for i, n in enumerate(program.nodes) if n.op in _INTEGRAL_OPS}
@@ -811,15 +855,19 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     leaf = lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})"  # noqa: E731
     line = lambda var, e: f"    const {V} {var} = {e};"  # noqa: E731
     lines, result = _body(body_prog, leaf, expr, line)
-    lines = _with_lazy_arms(body_prog, _drop_unused(lines, result), isa, lanes, V)
+    lines = _with_lazy_arms(body_prog, _drop_unused(lines, result), isa, lanes, V, flags)
     out += lines + [f"    return {result};", "}"]
+    half_tests = "".join(f", {t}" for t in _arm_tests(body_prog, hoisted, "pd"))
     if tail:  # the whole float64 program: the tail's few nodes after the root's value
         need = {f"v{i}" for i in tail_nodes(program, root, tail)}
         full, fres = _body(program, leaf, expr, line)
         kept = [ln for ln in full if ln.split("=", 1)[0].split()[-1] in need]
         out += ["", f"/* {name}() on {half} doubles at once (the float64 program, {isa}) */",
-                f"static inline {V} {core}({V} x)", "{", f"    const {V} v{root} = {body_fn}(x);"]
+                f"static inline {V} {core}({V} x)", "{", f"    const {V} v{root} = {body_fn}(x{half_tests});"]
         out += _drop_unused(kept, fres) + [f"    return {fres};", "}"]
+    elif hoisted:
+        out += ["", f"/* {name}() on {half} doubles at once (the float64 program, {isa}) */",
+                f"static inline {V} {core}({V} x)", "{", f"    return {body_fn}(x{half_tests});", "}"]
     if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
         lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",
                          "_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), "
@@ -829,10 +877,14 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
         P, H = s.pre, "__m256" if isa == "avx512" else "__m128"
         tell = (f"each result rounded to float once, then the program's last {len(tail)} nodes on float lanes "
                 f"(float32_tail)" if tail else "each result rounded to float once")
+        if hoisted:
+            tell += "; each long select arm's test once on the float lanes"
         out += ["", f"/* {name}() on {s.width} floats: two halves widened exactly, {tell} */",
-                f"static inline {s.vec} {name}_{s.suffix}({s.vec} x)", "{",
-                f"    {H} rlo = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({lo})));",
-                f"    {H} rhi = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({hi})));"]
+                f"static inline {s.vec} {name}_{s.suffix}({s.vec} x)", "{"]
+        out += [f"    const int {f} = {t};" for f, t in zip(flags.values(), _arm_tests(body_prog, hoisted, "ps"))]
+        args = "".join(f", {f}" for f in flags.values())
+        out += [f"    {H} rlo = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({lo}){args}));",
+                f"    {H} rhi = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({hi}){args}));"]
         if tail:
             out += [f"    const {s.vec} y = {join};"] + _f32_tail_lines(program, root, tail, isa, "y") + ["}"]
         else:

@@ -445,8 +445,8 @@ static inline __m512 sin_f32_v16(__m512 x)
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-/* sin_f32() on 4 doubles at once: the float64 program up to v107, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d sin_f32_h4(__m256d x)
+/* sin_f32() on 4 doubles at once: the float64 program up to v107, before its float32 tail; arm0: whether some lane of the caller's vector takes each long select arm (hoisted_arms) (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d sin_f32_h4(__m256d x, int arm0)
 {
     const __m256d v1 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
     const __m256d v2 = _mm256_set1_pd(0x1.0000000000000p+20);
@@ -462,7 +462,7 @@ static inline __m256d sin_f32_h4(__m256d x)
     const __m256d v12 = _mm256_sub_pd(v10, v11);
     __m256d v91 = v9;
     __m256d v92 = v12;
-    if (_mm256_movemask_pd(_mm256_cmp_pd(v1, v2, _CMP_LT_OQ)) != 0xF) { /* some lane takes this arm of v91: 78 nodes */
+    if (arm0) { /* some lane takes this arm of v91: 78 nodes */
         const __m256d v13 = _mm256_set1_pd(0x1.45f306c000000p-3);
         const __m256d v14 = _mm256_mul_pd(x, v13);
         const __m256d v15 = _mm256_round_pd(v14, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -565,7 +565,7 @@ static inline __m256d sin_f32_h4(__m256d x)
 /* sin_f32() on 4 doubles at once (the float64 program, avx2) */
 static inline __m256d sin_f32_d4(__m256d x)
 {
-    const __m256d v107 = sin_f32_h4(x);
+    const __m256d v107 = sin_f32_h4(x, (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(0x1.0000000000000p+20), _CMP_LT_OQ)) != 0xF));
     const __m256d v1 = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
     const __m256d v108 = _mm256_set1_pd(0x1.0000000000000p-12);
     const __m256d v109 = _mm256_blendv_pd(v107, x, _mm256_cmp_pd(v1, v108, _CMP_LT_OQ));
@@ -573,11 +573,12 @@ static inline __m256d sin_f32_d4(__m256d x)
     return v110;
 }
 
-/* sin_f32() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 2 nodes on float lanes (float32_tail) */
+/* sin_f32() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 2 nodes on float lanes (float32_tail); each long select arm's test once on the float lanes */
 static inline __m256 sin_f32_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(sin_f32_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(sin_f32_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    const int arm0 = (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0x1.0000000000000p+20f), _CMP_LT_OQ)) != 0xFF);
+    __m128 rlo = _mm256_cvtpd_ps(sin_f32_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), arm0));
+    __m128 rhi = _mm256_cvtpd_ps(sin_f32_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), arm0));
     const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
     const __m256 t109 = _mm256_blendv_ps(y, x, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0x1.0000000000000p-12f), _CMP_LT_OQ));
     return t109;

@@ -126,8 +126,10 @@ def from_run(run_dir: str, allowed_user_targets: set[str], max_ulp: float | None
     record = load_run(run_dir)
     cfg = record.config
     _check_target(cfg.target, allowed_user_targets, run_dir)
-    if cfg.dtype != "float32" or cfg.mode != "ulp":
-        raise ExportError(f"{run_dir}: a library holds float32 functions searched in ulp mode")
+    if cfg.dtype != "float32" or cfg.mode not in ("ulp", "faithful"):
+        # a cr export may carry exceptions the front's program lacks: the library takes its report
+        raise ExportError(f"{run_dir}: a library holds float32 functions searched in ulp or faithful mode "
+                          "(for a cr run, export it and pass its .verify.json)")
     entry, rep = choose_and_verify(record, max_ulp, None, exhaustive, progress)
     full = rep.method == "full-range"
     lo, hi = (-math.inf, math.inf) if full else (float(cfg.domain[0]), float(cfg.domain[1]))

@@ -327,7 +327,7 @@ def test_lazy_arms_keep_every_bit(isa, tmp_path):
     """A long select arm (the sin/cos frames' seven-chunk reduction for |x| >= 2^20) is computed
     only when a lane of the vector takes it: vectors where no lane does, where all do, and mixed
     ones (NaN takes the not-taken side) give the same bits as the numpy semantics."""
-    from backends.export_simd import lazy_arms
+    from backends.export_simd import hoisted_arms, lazy_arms
     from fitness.frames import compose
 
     if not host_runs(isa):
@@ -365,6 +365,16 @@ def test_lazy_arms_keep_every_bit(isa, tmp_path):
         with np.errstate(all="ignore"):
             want = evaluate(prog, xin, dt).astype(np.float32)
         assert_bit_identical(y, want, comparable(prog, xin, dt), f"{isa} {fname}")
+    # AVX2: the trig frames' arm test (|x| < 2^20) runs once on the 8 floats (hoisted_arms); the
+    # mixed vectors above run the arm in a half none of whose own lanes takes it.  NAME_d4 (double
+    # in and out) tests its own 4 lanes, on doubles beside 2^20 that no float reaches.
+    assert all(len(hoisted_arms(p, "avx2")) == 1 and not hoisted_arms(p, "avx512") for p in f64)
+    if isa == "avx2":
+        assert text.count("(__m256d x, int arm0)") == 2 and text.count("if (arm0)") == 2
+        edge = np.array([2.0**20, np.nextafter(2.0**20, 0), np.nextafter(2.0**20, np.inf), -2.0**20 - 2.0**-33])
+        x64 = np.concatenate([x.astype(np.float64), np.tile(edge, 2)])
+        x64 = x64[: x64.size - x64.size % 8]
+        check_float64_inside(f64, isa, x[: x.size - x.size % 8], x64, tmp_path)
 
 
 # --- live lanes: the cheaper ldexp and frexp forms a float64-inside body may use ----------------

@@ -119,3 +119,7 @@ def test_faithful_run_report_export(tmp_path, capsys):
     assert rep["max_ulp"] < 1.0 and "float64 inside" in rep["evaluator"]
     src = out.read_text()
     assert "faithful mode" in src and "static inline float exp2_f32(float x_in)" in src
+    lib = tmp_path / "lib"
+    _cli(["export", "--lib", str(lib), str(rd), "--quiet"])  # the library takes a faithful run too
+    header = (lib / "autonumerics_f32.h").read_text()
+    assert "exp2_f32" in header and "x in [0.5, 1.0]" in header
