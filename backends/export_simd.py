@@ -572,20 +572,11 @@ def hoisted_arms(program: Program, isa: str) -> list[tuple[tuple[int, int], int]
 def _arm_tests(program: Program, hoisted: list[tuple[tuple[int, int], int]], s: str) -> list[str]:
     """The hoisted arms' tests as C int expressions on ``x`` (lanes ``s``: ps for the float vector,
     pd for a double half): some lane takes the arm."""
-    F, full = ("f", "0xFF") if s == "ps" else ("", "0xF")
-
-    def operand(j: int) -> str:
-        kind = _f32_operand(program, j)
-        if kind in ("abs", "neg"):
-            return SIMD_EXPR["avx2"][kind].format("x", s=s, F=F)
-        if kind == "x":
-            return "x"
-        value = _rounded(program.nodes[j].value, F32 if s == "ps" else np.dtype("float64"))
-        return f"_mm256_set1_{s}({_c_literal(value, F32 if s == 'ps' else np.dtype('float64'))})"
-
+    full = "0xFF" if s == "ps" else "0xF"
     out = []
     for (a, b), side in hoisted:
-        test = f"_mm256_movemask_{s}(_mm256_cmp_{s}({operand(a)}, {operand(b)}, _CMP_LT_OQ))"
+        test = (f"_mm256_movemask_{s}(_mm256_cmp_{s}({_x_operand(program, a, 'avx2', s)}, "
+                f"{_x_operand(program, b, 'avx2', s)}, _CMP_LT_OQ))")
         out.append(f"({test} != {full})" if side == 3 else f"({test} != 0)")
     return out
 
@@ -615,6 +606,18 @@ def _f32_operand(program: Program, j: int) -> str | None:
     if n.op in ("abs", "neg") and n.args == (0,):
         return n.op
     return "c" if _f32_exact(program, j) else None
+
+
+def _x_operand(program: Program, j: int, isa: str, s: str = "ps") -> str:
+    """An ``_f32_operand`` as a vector expression on lanes ``s`` (ps: float, pd: double)."""
+    kind = _f32_operand(program, j)
+    F = "f" if s == "ps" else ""
+    if kind in ("abs", "neg"):
+        return SIMD_EXPR[isa][kind].format("x", s=s, F=F)
+    if kind == "x":
+        return "x"
+    dt = F32 if s == "ps" else np.dtype("float64")
+    return f"{ISAS[isa].pre}_set1_{s}({_c_literal(_rounded(program.nodes[j].value, dt), dt)})"
 
 
 def _f32_condition(program: Program, node) -> tuple | None:
@@ -756,11 +759,6 @@ def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str
     def lit(j: int) -> str:
         return f"{P}_set1_ps({_c_literal(_rounded(program.nodes[j].value, F32), F32)})"
 
-    def operand(j: int) -> str:
-        kind = _f32_operand(program, j)
-        return {"x": "x", "abs": SIMD_EXPR[isa]["abs"].format("x", s="ps", F="f"),
-                "neg": SIMD_EXPR[isa]["neg"].format("x", s="ps", F="f")}.get(kind) or lit(j)
-
     names = {root: y}
     out = []
     for t in tail:
@@ -783,7 +781,7 @@ def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str
             mask = (f"_mm512_cmp_ps_mask(x, {lit(cond[1])}, _CMP_EQ_OQ)" if isa == "avx512"
                     else f"_mm256_cmp_ps(x, {lit(cond[1])}, _CMP_EQ_OQ)")
         else:
-            a, b = operand(cond[1]), operand(cond[2])
+            a, b = _x_operand(program, cond[1], isa), _x_operand(program, cond[2], isa)
             mask = (f"_mm512_cmp_ps_mask({a}, {b}, _CMP_LT_OQ)" if isa == "avx512"
                     else f"_mm256_cmp_ps({a}, {b}, _CMP_LT_OQ)")
         blend = (f"_mm512_mask_blend_ps({mask}, {d}, {c})" if isa == "avx512"

@@ -26,7 +26,7 @@ from dsl.program import Program
 
 from .metrics import ulp_errors
 from .points import from_ordinal, to_ordinal
-from .problem import Problem
+from .problem import Problem, float64_inside
 
 
 POLISH_SHARE = 0.4  # polish within this share of the refinement's margin (1.6x the front's error)
@@ -216,7 +216,7 @@ def fit_constants_ulp(program: Program, problem: Problem, rng: np.random.Generat
     if problem.spec.mode == "ulp" and problem.spec.dtype == "float32":
         theta = refine_ulp(program, problem, theta, opts)
         theta = polish_float32(program, problem, theta, opts)
-    elif problem.spec.mode in ("cr", "faithful"):  # float64 constants: minimax in float32 ulps, nothing to round
+    elif float64_inside(problem.spec.mode):  # float64 constants: minimax in float32 ulps, nothing to round
         theta = refine_ulp(program, problem, theta, opts)
     return program.with_params(theta)
 

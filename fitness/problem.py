@@ -32,6 +32,8 @@ def float64_inside(mode: str) -> bool:
     end (``cr``: scored against the correctly rounded value; ``faithful``: against the two float32
     neighbours of the exact value, which is within 1 ULP)."""
     return mode in FLOAT64_INSIDE
+
+
 VALIDATION_POINTS = 1 << 15
 
 
@@ -73,7 +75,7 @@ class ProblemSpec:
     @property
     def eval_dtype(self) -> str:
         """The dtype candidates compute in: real mode scores the real-number function in float64,
-        cr mode computes a float32 function in float64 (one rounding at the end)."""
+        cr and faithful modes compute a float32 function in float64 (one rounding at the end)."""
         return "float64" if self.mode == "real" or float64_inside(self.mode) else self.dtype
 
     def to_dict(self) -> dict:
