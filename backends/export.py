@@ -61,6 +61,7 @@ from dsl.semantics import as_dtype
 from dsl.text import format_program
 
 from . import jax_backend
+from .live_lanes import one_multiply_ldexps
 from .llvm_backend import llvm_ir
 
 LANGS = ("c", "numpy", "jax", "llvm")
@@ -300,6 +301,20 @@ static inline {T} {p}_ldexp2({T} a, {T} k)
     return (a * s1) * s2;
 }}
 """,
+    "ldexp_live": """\
+/* ldexp for a k that is an integer in [-126, 127] for every input (the program clamps x first:
+   backends.live_lanes.one_multiply_ldexps): 2**k from the bits of k + 1.5 * 2**23 + 127, one
+   exact multiply, and no conversion of k (none undefined, whatever a NaN x makes of k). */
+static inline float {p}_ldexp_live(float a, float k)
+{{
+    float t = k + (0x1.8p23f + 127.0f);
+    uint32_t b;
+    memcpy(&b, &t, sizeof b);
+    b <<= 23;
+    memcpy(&t, &b, sizeof t);
+    return a * t;
+}}
+""",
     "frexp": """\
 /* C frexp read off the bits, subnormals scaled into the normal range first (exactly);
    m = a and e = 0 for 0, inf and NaN. */
@@ -333,6 +348,17 @@ static inline {T} {p}_frexp_e({T} a)
 }
 
 
+def one_multiply_forms(program: Program, form: dict[str, tuple]) -> dict[tuple, tuple]:
+    """``form`` (``{"ldexp": form}``) under the (op, argument names) key of each ldexp that
+    ``live_lanes.one_multiply_ldexps`` allows as one multiply by 2**k, unless another ldexp node with
+    the same arguments is not one (a key names a value, not a node)."""
+    chosen = one_multiply_ldexps(program)
+    name = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
+    keys = {i: ("ldexp", tuple(name(j) for j in n.args)) for i, n in enumerate(program.nodes) if n.op == "ldexp"}
+    bad = {key for i, key in keys.items() if i not in chosen}
+    return {key: form["ldexp"] for i, key in keys.items() if i in chosen and key not in bad}
+
+
 def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io: np.dtype | None = None) -> str:
     f32 = dt == np.float32
     T, f, U, S, M, emask, bias = (
@@ -350,8 +376,11 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
     )
     guard = f"AUTONUMERICS_{name.upper()}_H"
     ops = _live_ops(program)
-    used = {n.op for _, n in ops}
-    helpers = [h for h in _C_HELPERS if any(h in _C_NEEDS.get(op, ()) for op in used)]
+    forms = one_multiply_forms(program, {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live")}) if f32 else {}
+    name_of = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
+    used = {n.op for _, n in ops if (n.op, tuple(name_of(j) for j in n.args)) not in forms}
+    helpers = [h for h in _C_HELPERS if any(h in _C_NEEDS.get(op, ()) for op in used) or
+               any(f[1] == h for f in forms.values())]
     out = ["/*"]
     out += [(" * " + line.replace("*/", "* /")).rstrip() for line in comment]
     out += [
@@ -386,7 +415,7 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
     if not any(0 in n.args for _, n in ops):
         out.append("    (void)x; /* this program does not read x */")
     lines, result = _body(program, lambda i, v: _c_literal(_rounded(v, dt), dt),
-                          lambda op, args: _C_EXPR[op].format(*args, p=fields["p"]),
+                          lambda op, args: forms.get((op, tuple(args)), (_C_EXPR[op],))[0].format(*args, p=fields["p"]),
                           lambda var, expr: f"    const {T} {var} = {expr};")
     ret = f"(float){result}" if io is not None and io != dt else result
     out += lines + [f"    return {ret};", "}", "", f"#endif /* {guard} */"]

@@ -39,7 +39,7 @@ import numpy as np
 from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 
-from .export import _body, _c_literal, _live_ops, _rounded
+from .export import _body, _c_literal, _live_ops, _rounded, one_multiply_forms
 from .live_lanes import live_inputs, nan_follows_x, node_ranges
 
 F32 = np.dtype(np.float32)
@@ -232,6 +232,17 @@ static inline __m256 {p}_ldexp(__m256 a, __m256 k)
     __m128 r_hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), s_hi));
     __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(r_lo), r_hi, 1);
     return _mm256_blendv_ps(r, _mm256_set1_ps(NAN), _mm256_cmp_ps(k, k, _CMP_UNORD_Q));
+}}
+""",
+        "ldexp_live": """\
+/* ldexp for a k that is an integer in [-126, 127] for every input, of an a that is NaN wherever
+   x is NaN (backends.live_lanes.one_multiply_ldexps): 2**k from the bits of k + 1.5 * 2**23 + 127,
+   one exact multiply, no clamp and no double lanes (a NaN a makes the product NaN whatever a NaN
+   k's bits give). */
+static inline __m256 {p}_ldexp_live(__m256 a, __m256 k)
+{{
+    __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(0x1.8p23f + 127.0f)));
+    return _mm256_mul_ps(a, _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23)));
 }}
 """,
         "ldexp2": """\
@@ -434,6 +445,13 @@ def live_forms(program: Program, root: int, tail: tuple[int, ...], isa: str) -> 
                 continue
         out[n.op, tuple(name(j) for j in n.args)] = form
     return out
+
+
+def one_multiply_simd(program: Program, isa: str) -> dict[tuple, tuple[str, str | None]]:
+    """{(op, argument names): (template, helper)} for a float32 program's ldexp nodes whose k the
+    program bounds to float32's normal exponents for every input (``live_lanes.one_multiply_ldexps``):
+    one multiply by 2**k (``ldexp_live``).  AVX2 only, as the other live forms."""
+    return one_multiply_forms(program, {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live")}) if isa == "avx2" else {}
 
 
 def _drop_unused(lines: list[str], result: str) -> list[str]:
@@ -791,6 +809,31 @@ def _f32_tail_lines(program: Program, root: int, tail: tuple[int, ...], isa: str
     return out + [f"    return {names[tail[-1]] if tail else y};"]
 
 
+def _fused(op: str, args: list[str], negated: dict[str, str], isa: str) -> str | None:
+    """One instruction for an op whose arguments say more than its table entry sees (AVX2): an fma
+    of a negated operand is vfnmadd (-(a b) + c) or vfmsub (a b - c), the same single rounding of
+    the same exact value; a select of its own compare's operands is vminps or vmaxps, whose
+    definitions (a < b ? a : b and b > a ? b : a, the second operand for NaN or equal) are the
+    select's to the bit, signed zeros included.  The negation, if nothing else reads it, is then
+    dropped.  A template with ``{0}``... placeholders, or None."""
+    if isa != "avx2":
+        return None
+    if op == "fma":
+        a, b, c = args
+        if b in negated:
+            return f"_mm256_fnmadd_{{s}}({{0}}, {negated[b]}, {{2}})"
+        if a in negated:
+            return f"_mm256_fnmadd_{{s}}({negated[a]}, {{1}}, {{2}})"
+        if c in negated:
+            return f"_mm256_fmsub_{{s}}({{0}}, {{1}}, {negated[c]})"
+    if op == "select_lt":
+        if args[2] == args[0] and args[3] == args[1]:
+            return "_mm256_min_{s}({0}, {1})"
+        if args[2] == args[1] and args[3] == args[0]:
+            return "_mm256_max_{s}({1}, {0})"
+    return None
+
+
 def isas_for(dtype: str = "float32") -> list[str]:
     """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
     return list(ISAS)
@@ -814,7 +857,7 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     root, tail = float32_tail(program) if dtype == "float64" else (program.output, ())
     body_prog = Program(program.nodes, root) if tail else program
     hoisted = hoisted_arms(body_prog, isa) if dtype == "float64" else []
-    forms = live_forms(program, root, tail, isa) if tail else {}
+    forms = live_forms(program, root, tail, isa) if tail else one_multiply_simd(program, isa) if dtype == "float32" else {}
     used = {n.op for _, n in _live_ops(program)
             if (n.op, tuple("x" if j == 0 else f"v{j}" for j in n.args)) not in forms}  # in their usual form
     helpers = [h for h in table if any(_NEEDS.get(op) == h for op in used) or any(f[1] == h for f in forms.values())]
@@ -840,7 +883,13 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     plus_zero = {f"v{i}" for i, n in enumerate(program.nodes)
                  if n.op in ("const", "param") and _rounded(n.value, dt) == 0.0 and math.copysign(1.0, _rounded(n.value, dt)) > 0}
 
+    negated = {f"v{i}": ("x" if n.args[0] == 0 else f"v{n.args[0]}")
+               for i, n in enumerate(program.nodes) if n.op == "neg"}
+
     def expr(op: str, args: list[str]) -> str:
+        fused = _fused(op, args, negated, isa)
+        if fused is not None:
+            return fused.format(*args, P=s.pre, s=lanes["s"])
         cheap = _INTEGRAL_K[f"{isa}_f64" if isa == "avx2" and dtype == "float64" else isa]
         table = cheap if op in cheap and args[1] in integral else SIMD_EXPR[isa]
         text = forms[op, tuple(args)][0] if (op, tuple(args)) in forms else table[op]

@@ -92,6 +92,44 @@ def live_inputs(program: Program, tail: tuple[int, ...]) -> LiveInputs:
     return LiveInputs(lo, hi, nan)
 
 
+# float32's normal exponents: 2**k for these is one float built from k's bits
+NORMAL32_K = (-126.0, 127.0)
+
+
+def _integral_range(program: Program, j: int, ranges: list[Range]) -> Range:
+    """The exact range of node ``j`` if it is an integer on every lane (a round or floor, or one
+    plus or minus an integral constant, exact below 2^24), else None."""
+    n = program.nodes[j]
+    if n.op in ("round", "floor"):
+        return ranges[j]
+    if n.op in ("add", "sub"):
+        a, b = n.args
+        cb = program.nodes[b]
+        inner = _integral_range(program, a, ranges)
+        if inner is not None and cb.op == "const" and float(cb.value).is_integer():
+            lo, hi = (inner[0] + cb.value, inner[1] + cb.value) if n.op == "add" else (inner[0] - cb.value, inner[1] - cb.value)
+            return (lo, hi) if max(abs(lo), abs(hi)) < 2.0**24 else None
+    return None
+
+
+def one_multiply_ldexps(program: Program) -> frozenset[int]:
+    """The ldexp nodes of a float32 program whose k is an integer within float32's normal exponents
+    for every input (the sigmoid frame clamps x first: ``_Ranges`` reads min and max selects) and
+    whose a is NaN wherever x is: there ldexp is one multiply by 2**k built from k's bits.  The C
+    and SIMD exports use that form."""
+    live = program.live()
+    ranges = node_ranges(program, LiveInputs(), "float32")
+    nan_x = nan_follows_x(program)
+    out = set()
+    for i, n in enumerate(program.nodes):
+        if live[i] and n.op == "ldexp":
+            a, k = n.args
+            kr = _integral_range(program, k, ranges)
+            if kr is not None and NORMAL32_K[0] <= kr[0] and kr[1] <= NORMAL32_K[1] and nan_x[a]:
+                out.add(i)
+    return frozenset(out)
+
+
 def _out(lo: float, hi: float) -> Range:
     """[lo, hi] widened by an ulp each way (the endpoints were rounded to nearest), or None when
     not a finite interval."""
@@ -124,17 +162,33 @@ def _div(a, b):
     return _out(min(q), max(q))
 
 
+def _finite(r: Range) -> bool:
+    return r is not None and math.isfinite(r[0]) and math.isfinite(r[1])
+
+
 class _Ranges(Semantics):
-    """Interval bounds of each node over x in [lo, hi] (finite), None where unbounded or unknown."""
+    """Interval bounds of each node over x in [lo, hi], None where unknown.  An interval may be
+    unbounded on one side or both only on its way into a clamp: a select of its own compare's
+    operands (min or max, ``select_lt(a, b, a, b)`` or ``select_lt(a, b, b, a)``) bounds it by the
+    other operand's interval; every other op takes it as unknown (so the exp-shaped frames that
+    clamp x first get their k bounded for every input)."""
 
     def __init__(self, lo: float, hi: float):
-        self.x = _out(lo, hi)
+        self.x = _out(lo, hi) if math.isfinite(lo) and math.isfinite(hi) else (lo, hi)
 
     def input(self):
         return self.x
 
     def const(self, i, value):
         return (value, value) if math.isfinite(value) else None
+
+    def apply(self, i, node, args):
+        a = node.args
+        if node.op == "select_lt" and args[0] is not None and args[1] is not None:
+            pick = min if (a[2], a[3]) == (a[0], a[1]) else max if (a[2], a[3]) == (a[1], a[0]) else None
+            if pick is not None:  # min or max: NaN lanes are not in any interval
+                return (pick(args[0][0], args[1][0]), pick(args[0][1], args[1][1]))
+        return self.ops[node.op](*[r if _finite(r) else None for r in args])
 
     ops = {
         "add": _both(lambda a, b: _out(a[0] + b[0], a[1] + b[1])),
@@ -157,6 +211,25 @@ class _Ranges(Semantics):
         "cvt_f32": _both(lambda a: _out(a[0] - abs(a[0]) * 2.0**-23 - 2.0**-149, a[1] + abs(a[1]) * 2.0**-23 + 2.0**-149)
                          if abs(a[0]) < 3e38 and abs(a[1]) < 3e38 else None),
     }
+
+
+def _rounded32(f):
+    """``f``'s interval widened by float32's rounding of the result (2^-24 of it, or 2^-150)."""
+    def g(*args):
+        r = f(*args)
+        if r is None or not (abs(r[0]) < 3e38 and abs(r[1]) < 3e38):
+            return None
+        return _out(r[0] - abs(r[0]) * 2.0**-23 - 2.0**-149, r[1] + abs(r[1]) * 2.0**-23 + 2.0**-149)
+    return g
+
+
+class _Ranges32(_Ranges):
+    """The same bounds for a program computed in float32: every op that may round widens its
+    interval by that rounding (the real-number bounds alone hold only for float64's far smaller
+    roundings, which ``_out``'s one-ulp widening covers)."""
+
+    ops = {op: (f if op in ("neg", "abs", "copysign", "floor", "round", "select_lt", "frexp_e") else _rounded32(f))
+           for op, f in _Ranges.ops.items()}
 
 
 def _any_arg(*args: bool) -> bool:
@@ -182,13 +255,14 @@ class _NanFollows(Semantics):
            "select_lt": lambda a, b, c, d: d if (a or b) else (c and d)}
 
 
-for _table in (_Ranges.ops, _NanFollows.ops):
+for _table in (_Ranges.ops, _Ranges32.ops, _NanFollows.ops):
     assert set(_table) == set(OPS), "every op in dsl.ops.OPS needs an entry in each live-lane analysis"
 
 
-def node_ranges(program: Program, live: LiveInputs) -> list[Range]:
-    """Each node's range over the live inputs (None: unbounded, unknown, or a dead node)."""
-    return trace(program, _Ranges(live.lo, live.hi))
+def node_ranges(program: Program, live: LiveInputs, dtype: str = "float64") -> list[Range]:
+    """Each node's range over the live inputs (None: unbounded, unknown, or a dead node), for a
+    program computed in ``dtype``."""
+    return [r if _finite(r) else None for r in trace(program, (_Ranges32 if dtype == "float32" else _Ranges)(live.lo, live.hi))]
 
 
 def nan_follows_x(program: Program) -> list[bool]:

@@ -4,6 +4,7 @@ their exported C against glibc and numpy (issue 7's acceptance table).
     python benchmarks/full_range.py verify --run exp=RUN_DIR --run exp2=RUN_DIR --run log=RUN_DIR \
         [--workers 15] [--out examples]
     python benchmarks/full_range.py verify --split erf=PIECE_RUN,PIECE_RUN [--workers 15]
+    python benchmarks/full_range.py reframe --names sigmoid [--workers 15]
     python benchmarks/full_range.py bench [--out examples] [--write]
 
 ``verify``: for each framed run, the front's programs within 1 ULP on the fitness points are checked,
@@ -20,6 +21,11 @@ points are checked, cheapest first, on every float32 of the |x| range the piece 
 side: the pieces are odd or even by their frames); the first within 1 ULP is kept.  The pieces
 are joined (``compose_split``) and the joined program is checked on all 2^32 bit patterns and
 exported as above, its report listing each piece's run, candidate and core.
+
+``reframe --names NAME,NAME``: an example's recorded core (``OUT/NAME_f32.c.verify.json``) composed
+again with its frame as the code has it now, checked on all 2^32 bit patterns as ``verify`` does and
+written over the example, its header and report saying so: a frame change that leaves the core's
+job as it was reaches the examples without a new search.
 
 ``bench``: each ``OUT/NAME.c`` is compiled with ``cc -O3 -march=native -ffp-contract=off`` into a
 harness that times a plain loop ``y[i] = NAME_inline(x[i])`` over a cache-resident array against
@@ -52,7 +58,7 @@ from backends.export import export_source  # noqa: E402
 from backends.export_simd import array_function, vector_functions  # noqa: E402
 from backends.numpy_backend import evaluate  # noqa: E402
 from dsl.text import format_program, parse_program  # noqa: E402
-from fitness.frames import compose_split, get_split, piece_range  # noqa: E402
+from fitness.frames import compose, compose_split, get_split, piece_range  # noqa: E402
 from fitness.fullrange import reference_f32, verify_full_range  # noqa: E402
 from fitness.targets import get_target  # noqa: E402
 from search.results import load_run  # noqa: E402
@@ -130,26 +136,65 @@ def verify_run(target: str, run_dir: str, out: Path, workers: int, max_ulp: floa
     name = f"{target}_f32"
     lo, hi = cfg.domain if domain_only else (-math.inf, math.inf)
     e, prog, rep, passed, tried = _cheapest_passing(record, target, lo, hi, workers, max_ulp, target, specials=True)
-    header = "\n".join([
-        f"float32 {target}(x) over the whole float32 range (special values per C99 Annex F).",
-        f"Frame {cfg.frame!r} around an evolved {int(e.cost)}-operation core (AutoNumerics, "
-        f"search domain [{cfg.domain[0]!r}, {cfg.domain[1]!r}], candidate {e.id}).",
-        *(["Frame constants evolved with the core (--frame-evolve): "
-           + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(record.frame_constants(e).items())) + "."]
-          if record.frame_constants(e) else []),
-        f"Verified: {rep.describe()}.",
-        "" if passed else f"NOTE: does not meet max {max_ulp:g} ULP with all special values right.",
-        "Core program (autonumerics DSL):",
-        *["  " + ln for ln in format_program(record.core(e)).splitlines()],
-    ])
-    src = c_example(prog, name, header)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.c").write_text(src)
     report = {"target": target, "function": name, "run": Path(run_dir).name, "frame": cfg.frame,
               "search_domain": list(cfg.domain), "candidate": e.id, "core_cost": e.cost,
-              "composed_ops": prog.n_ops, "passed": passed, "frame_constants": record.frame_constants(e), "core_program": format_program(record.core(e)),
-              "program": format_program(prog), "report": rep.to_dict(), "candidates_tried": tried}
+              "composed_ops": prog.n_ops, "passed": passed, "frame_constants": record.frame_constants(e),
+              "core_program": format_program(record.core(e)), "program": format_program(prog),
+              "report": rep.to_dict(), "candidates_tried": tried}
+    _write_example(out, report, prog, rep, max_ulp)
+    return report
+
+
+def _write_example(out: Path, report: dict, prog, rep, max_ulp: float, note: str = "") -> None:
+    """``OUT/NAME.c`` (its header from ``report``: frame, core, verification) and its report."""
+    consts = report["frame_constants"]
+    dom = report["search_domain"]
+    header = "\n".join([
+        f"float32 {report['target']}(x) over the whole float32 range (special values per C99 Annex F).",
+        f"Frame {report['frame']!r} around an evolved {int(report['core_cost'])}-operation core (AutoNumerics, "
+        f"search domain [{dom[0]!r}, {dom[1]!r}], candidate {report['candidate']}).",
+        *(["Frame constants evolved with the core (--frame-evolve): "
+           + ", ".join(f"{k} = {float(v).hex()}" for k, v in sorted(consts.items())) + "."] if consts else []),
+        *([note] if note else []),
+        f"Verified: {rep.describe()}.",
+        "" if report["passed"] else f"NOTE: does not meet max {max_ulp:g} ULP with all special values right.",
+        "Core program (autonumerics DSL):",
+        *["  " + ln for ln in report["core_program"].splitlines()],
+    ])
+    name = report["function"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.c").write_text(c_example(prog, name, header))
     (out / f"{name}.c.verify.json").write_text(json.dumps(report, indent=1))
+
+
+REFRAMED = ("Composed again around the same core with the frame as it is now (the frame's own operations "
+            "changed after the run), and verified again.")
+
+
+def reframe(target: str, out: Path, workers: int, max_ulp: float = 1.0) -> dict | None:
+    """``OUT/TARGET_f32.c`` again, from its report's core and frame constants composed with the
+    frame as the code has it now, verified on all 2^32 inputs: a frame change reaches an example
+    without a new search (the core's error reaches the result the same way).  None when the
+    composed program is what the report has already."""
+    path = out / f"{target}_f32.c.verify.json"
+    report = json.loads(path.read_text())
+    if report.get("pieces"):
+        raise SystemExit(f"{path}: a split function; run `verify --split` again instead")
+    core = parse_program(report["core_program"])
+    prog = compose(report["frame"], core, report["frame_constants"] or None)
+    if format_program(prog) == report["program"]:
+        return None
+    t0 = time.perf_counter()
+    rep = verify_full_range(prog, target, -math.inf, math.inf, workers=workers,
+                            progress=_progress(f"{target} {int(report['core_cost'])} ops"))
+    passed = rep.max_ulp <= max_ulp and rep.specials_ok
+    report.update(composed_ops=prog.n_ops, passed=passed, program=format_program(prog), report=rep.to_dict(),
+                  reframed=REFRAMED)
+    report["candidates_tried"] = [*report.get("candidates_tried", []), {
+        "candidate": report["candidate"], "cost": report["core_cost"], "reframed": True, "max_ulp": rep.max_ulp,
+        "frac_correctly_rounded": rep.frac_correctly_rounded, "specials_ok": rep.specials_ok,
+        "seconds": round(time.perf_counter() - t0, 1)}]
+    _write_example(out, report, prog, rep, max_ulp, REFRAMED)
     return report
 
 
@@ -363,6 +408,10 @@ def main(argv=None) -> None:
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--out", default=str(ROOT / "examples"))
     v.add_argument("--domain-only", action="store_true", help="check only the run's search domain (a quick smoke test)")
+    rf = sub.add_parser("reframe")
+    rf.add_argument("--names", required=True, help="comma-separated targets whose examples to compose again")
+    rf.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    rf.add_argument("--out", default=str(ROOT / "examples"))
     b = sub.add_parser("bench")
     b.add_argument("--out", default=str(ROOT / "examples"))
     b.add_argument("--targets", default="exp,exp2,log")
@@ -372,6 +421,17 @@ def main(argv=None) -> None:
                    help="measurements from another machine (a --json file) to add to the written section")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.cmd == "reframe":
+        for target in args.names.split(","):
+            rep = reframe(target, out, args.workers)
+            if rep is None:
+                print(f"{target}: the frame composes the same program; unchanged")
+                continue
+            r = rep["report"]
+            print(f"{target}: {rep['composed_ops']} ops composed, max {float(r['max_ulp']):.4f} ULP, "
+                  f"{100 * r['frac_correctly_rounded']:.4f}% CR, special mismatches {r['special_mismatches']}, "
+                  f"passed {rep['passed']}")
+        return
     if args.cmd == "verify":
         for item in args.split:
             name, _, runs = item.partition("=")

@@ -380,10 +380,8 @@ static inline __m256 cbrt_f32_v8(__m256 x)
     const __m256 v21 = _mm256_fmadd_ps(v19, v11, v20);
     const __m256 v22 = _mm256_div_ps(v16, v21);
     const __m256 v23 = _mm256_mul_ps(v22, v22);
-    const __m256 v24 = _mm256_xor_ps(v23, _mm256_set1_ps(-0.0f));
-    const __m256 v25 = _mm256_fmadd_ps(v22, v22, v24);
-    const __m256 v26 = _mm256_xor_ps(v11, _mm256_set1_ps(-0.0f));
-    const __m256 v27 = _mm256_fmadd_ps(v23, v22, v26);
+    const __m256 v25 = _mm256_fmsub_ps(v22, v22, v23);
+    const __m256 v27 = _mm256_fmsub_ps(v23, v22, v11);
     const __m256 v28 = _mm256_fmadd_ps(v25, v22, v27);
     const __m256 v29 = _mm256_set1_ps(0x1.8000000000000p+1f);
     const __m256 v30 = _mm256_mul_ps(v23, v29);

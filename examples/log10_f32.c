@@ -357,8 +357,7 @@ static inline __m256 log10_f32_v8(__m256 x)
     const __m256 v26 = _mm256_fmadd_ps(v9, v24, v25);
     const __m256 v27 = _mm256_set1_ps(0x1.bcb7b20000000p-2f);
     const __m256 v28 = _mm256_mul_ps(v9, v27);
-    const __m256 v29 = _mm256_xor_ps(v28, _mm256_set1_ps(-0.0f));
-    const __m256 v30 = _mm256_fmadd_ps(v9, v27, v29);
+    const __m256 v30 = _mm256_fmsub_ps(v9, v27, v28);
     const __m256 v31 = _mm256_set1_ps(0x1.3440000000000p-2f);
     const __m256 v32 = _mm256_mul_ps(v8, v31);
     const __m256 v33 = _mm256_add_ps(v32, v28);

@@ -392,8 +392,7 @@ static inline __m256 tanh_f32_v8(__m256 x)
     const __m256 v52 = _mm256_sub_ps(v51, v37);
     const __m256 v53 = _mm256_sub_ps(v52, v39);
     const __m256 v54 = _mm256_div_ps(v47, v50);
-    const __m256 v55 = _mm256_xor_ps(v50, _mm256_set1_ps(-0.0f));
-    const __m256 v56 = _mm256_fmadd_ps(v54, v55, v47);
+    const __m256 v56 = _mm256_fnmadd_ps(v54, v50, v47);
     const __m256 v57 = _mm256_add_ps(v56, v49);
     const __m256 v58 = _mm256_fmadd_ps(v54, v53, v57);
     const __m256 v59 = _mm256_fmadd_ps(v54, v45, v45);

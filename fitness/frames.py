@@ -26,14 +26,17 @@ two-constant Cody-Waite split (LOG10_2_HI has 15 significant bits, so k * LOG10_
 fma are exact); the core approximates 10^r on [-log10(2)/2, log10(2)/2]; the result is
 ldexp(core(r), k).  x > 0x1.344134p+5 (~38.53) gives +inf, x < -0x1.693c6ap+5 (~-45.15) gives +0.
 
-``sigmoid``: 1/(1 + e^-x) = n / (1 + e) with e = e^-|x| and n = e for x < 0, 1 otherwise (no
-cancellation on either side).  e^-|x| comes from the exp reduction with the core approximating
-s = e^r - 1 (rounded relative to s), and is carried in two floats: 1 + s and its exact remainder
-(Fast2Sum), plus the reduction's own rounding of r recovered by an fma, both scaled by 2^k.  The
-quotient is rounded once (a division), and corrected by its exact fma residual and the low parts:
-a single float32 e would let its relative rounding error (up to 2^-24 / 0.7) through to the result
-together with the division's, more than 1 ULP at e = 0.3.  -|x| below -103.97 (and -inf) gives
-e = +0, so sigmoid(-inf) = +0 and sigmoid(+inf) = 1; NaN propagates.
+``sigmoid``: 1/(1 + E), E = e^-x, computed as S / (S + S E) with S = 2^-64 for x clamped to
+[-105, 43] (every result beyond is +0 or 1): S E = (1 + s) 2^(k - 64) comes from the exp reduction
+with the core approximating s = e^r - 1 (rounded relative to s, not to 1 + s), carried in two
+floats: 1 + s and its exact remainder (Fast2Sum), plus the reduction's own rounding of r recovered
+by an fma.  On the clamped range k - 64 lies in [-126, 88], so S E is one exact scaling and never
+overflows, and the exports build 2^(k - 64) from its bits (``backends.live_lanes``).  S + S E and
+its exact remainder come from a Fast2Sum ordered by max and min; the quotient is rounded once (a
+division, into the subnormals below x = -87.3) and corrected by its exact fma residual and the low
+parts: a single float32 E would let its relative rounding error (up to 2^-24 / 0.7) through to the
+result together with the division's, more than 1 ULP at E = 0.3.  One formula for every input: no
+branch, no select but the clamps (which keep NaN); sigmoid(-inf) = +0, sigmoid(+inf) = 1.
 
 ``sigmoid_f64`` (float64 evaluation, ``--mode cr``): the sigmoid as n / (1 + e) with e = e^-|x| from
 the exp reduction and the core ~ e^r, all in double: every rounding inside is 2^-53, so none of the
@@ -138,6 +141,8 @@ LN2 = float.fromhex("0x1.62e42fefa39efp-1")  # ln2 rounded to double (float64 fr
 INV_LN2 = float.fromhex("0x1.715476p+0")
 EXP_OVERFLOW = float.fromhex("0x1.62e42ep+6")  # largest float32 x with expf(x) finite
 EXP_UNDERFLOW = float.fromhex("-0x1.9fe368p+6")  # below this expf(x) rounds to +0
+SIGMOID_LOW = -105.0  # below -103.97 every sigmoid(x) rounds to +0: the frame clamps x here ...
+SIGMOID_HIGH = 43.0  # ... and here (above 17.33 every result is 1): then e^-x 2^-64 is a normal float
 EXP2_OVERFLOW = float.fromhex("0x1.fffffep+6")  # largest float32 below 128: exp2f(x) finite up to here
 EXP2_UNDERFLOW = -151.0  # below this (and -inf) exp2f(x) is +0
 LOG2_10 = float.fromhex("0x1.a934f0p+1")  # log2(10) rounded to float32
@@ -295,33 +300,44 @@ def _corrected_quotient(b: _Builder, n: int, n_lo: int, d: int, neg_d_lo: int, i
 
 
 def _sigmoid_frame(b: _Builder, core: Program) -> int:
-    """1/(1 + e^-x) from e = e^-|x| carried as two floats: sigmoid(x) = n / (1 + e), n = e for
-    x < 0 and 1 otherwise, one division and its exact fma residual.
+    """1/(1 + E), E = e^-x, as S / (S + S E) with S = 2^-64, for x clamped to [SIGMOID_LOW,
+    SIGMOID_HIGH] (beyond, every result is +0 or 1): one formula for every input, no branch.
 
-    Why two floats: with e^a rounded to one float32, its relative error (up to 2^-24 / 0.7) reaches
-    sigmoid whole for x << 0 and half of it near 0, and with the division's own rounding that is
-    more than 1 ULP (e = 0.3: 1.09 ULP before the core's error).  The core approximates
-    s = e^r - 1 on [-ln2/2, ln2/2], rounded relative to s, not to 1 + s: p = 1 + s and its exact
-    remainder p_lo (Fast2Sum) scale by 2^k to e + e_lo; 1 + e and its exact remainder give the
-    denominator d + dl; the quotient y0 = n / d is corrected by its exact residual,
-    y = y0 + (n - y0 d + n_lo - y0 dl) / d, where 1/d is y0 (x >= 0) or 1 - y0 (x < 0).
-    """
-    one, zero = b.const(1.0), b.const(0.0)
-    a = b.add("neg", b.add("abs", 0))  # -|x| <= 0: e^a never overflows
-    k, r, c = _exp_reduce_exact(b, a)
+    S E = (p + p_lo) 2^kk with kk = k - 64, from the exp reduction of -x: the core approximates s = e^r - 1 (rounded relative to s, not
+    to 1 + s); p = 1 + s and its exact remainder (Fast2Sum), plus the reduction's own rounding of r
+    recovered by an fma.  On the clamped range kk lies in [-126, 88]: S E is a normal float (or, at
+    x near 43, far below S), scaled by one exact ldexp, and never overflows, while the quotient
+    reaches down to the subnormals (x < -87.3) with its one rounding.  S + S E and its exact
+    remainder come from a Fast2Sum ordered by max and min (S E < S for x > 0, above it for x < 0);
+    the quotient y0 = S / D is corrected by its exact fma residual, y = y0 + (S - y0 D - y0 D_lo) y0 / S.
+
+    Why two floats: with E rounded to one float32, its relative error (up to 2^-24 / 0.7) reaches
+    the sigmoid scaled by E / (1 + E), and with the division's own rounding that is more than 1 ULP
+    (e^-|x| = 0.3: 1.09 ULP before the core's error).  NaN propagates (the clamps keep it)."""
+    scale = b.const(2.0**-64)
+    xl = b.add("select_lt", 0, b.named("SIGMOID_LOW"), b.named("SIGMOID_LOW"), 0)  # max(x, LOW), NaN kept
+    hi = b.named("SIGMOID_HIGH")
+    xc = b.add("select_lt", hi, xl, hi, xl)  # min(HIGH, xl), NaN kept
+    k = b.add("round", b.add("mul", xc, b.named("INV_LN2", negate=True)))
+    kk = b.add("sub", k, b.const(64.0))  # exact
+    n_lo = b.named("LN2_LO", negate=True)
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), b.add("neg", xc))  # exact (Cody-Waite)
+    r = b.add("fma", k, n_lo, r1)
+    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # r's rounding (r1 - r exact by Sterbenz)
     s = b.core(core, r)  # ~ e^r - 1
+    one = b.const(1.0)
     p = b.add("add", one, s)
     p_lo = b.add("sub", s, b.add("sub", p, one))  # (1 + s) - p, exact: |s| < 1, p - 1 exact (Sterbenz)
     p_lo = b.add("fma", c, p, p_lo)  # e^(r + c) ~ (1 + s)(1 + c)
-    under = b.named("UNDERFLOW")
-    e = b.add("select_lt", a, under, zero, b.add("ldexp2", p, k))  # e^a (+0 below -103.97, -inf too)
-    e_lo = b.add("select_lt", a, under, zero, b.add("ldexp2", p_lo, k))
-    d = b.add("add", one, e)  # in [1, 2]
-    ndl = b.add("sub", b.add("sub", b.add("sub", d, one), e), e_lo)  # -(1 + e + e_lo - d)
-    n = b.add("select_lt", 0, zero, e, one)
-    n_lo = b.add("select_lt", 0, zero, e_lo, zero)
-    # 1/d is y0 itself (x >= 0) or 1 - e/d = 1 - y0 (x < 0)
-    return _corrected_quotient(b, n, n_lo, d, ndl, lambda y0: b.add("select_lt", 0, zero, b.add("sub", one, y0), y0))
+    e, e_lo = b.add("ldexp", p, kk), b.add("ldexp", p_lo, kk)  # S E and its low part
+    d = b.add("add", scale, e)
+    big = b.add("select_lt", e, scale, scale, e)  # max(S E, S)
+    small = b.add("select_lt", e, scale, e, scale)  # min(S E, S)
+    d_lo = b.add("add", b.add("add", b.add("sub", big, d), small), e_lo)  # big - d exact (Sterbenz)
+    y0 = b.add("div", scale, d)
+    res = b.add("fma", y0, b.add("neg", d), scale)  # exact: y0 is the rounded quotient
+    corr = b.add("fma", y0, b.add("neg", d_lo), res)
+    return b.add("fma", corr, b.add("mul", y0, b.const(2.0**64)), y0)  # 1 / D ~ y0 / S (exact scaling)
 
 
 def _sigmoid_f64_frame(b: _Builder, core: Program) -> int:
@@ -675,11 +691,12 @@ FRAMES: dict[str, Frame] = {
               {"LOG2_10": LOG2_10, "LOG10_2_HI": LOG10_2_HI, "LOG10_2_LO": LOG10_2_LO,
                "OVERFLOW": EXP10_OVERFLOW, "UNDERFLOW": EXP10_UNDERFLOW}),
         Frame("sigmoid", "sigmoid", (-_HALF_LN2, _HALF_LN2), _sigmoid_frame,
-              "e = e^-|x| = (1 + s) 2^k in two floats (Cody-Waite, fma), core s ~ e^r - 1, result "
-              "n / (1 + e) with n = e (x < 0) or 1, corrected by the division's exact residual; 1/+0/NaN by "
-              "select",
+              "x clamped to [-105, 43]; S E = e^-x 2^-64 = (1 + s) 2^(k - 64) in two floats (Cody-Waite, fma), "
+              "core s ~ e^r - 1, result S / (S + S E) corrected by the division's exact residual: one formula, "
+              "+0/1/NaN included",
               "e^r - 1 on [-ln2/2, ln2/2]",
-              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO, "UNDERFLOW": EXP_UNDERFLOW}),
+              {"INV_LN2": INV_LN2, "LN2_HI": LN2_HI, "LN2_LO": LN2_LO,
+               "SIGMOID_LOW": SIGMOID_LOW, "SIGMOID_HIGH": SIGMOID_HIGH}),
         Frame("sigmoid_f64", "sigmoid", (-_HALF_LN2, _HALF_LN2), _sigmoid_f64_frame,
               "e = e^-|x| = core(r) 2^k (Cody-Waite, fma), result n / (1 + e) with n = e (x < 0) or 1, all in "
               "float64, one final rounding; 1/2 + x/4 stepped off the midpoint for |x| < 2^-11; 1/+0/NaN by "

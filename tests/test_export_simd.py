@@ -542,3 +542,184 @@ return y
         for i, v in enumerate(trace(prog, x, "float64")):
             if v is not None and i > 0 and ranges[i] is not None:
                 assert ranges[i][0] <= v.min() and v.max() <= ranges[i][1], (i, lo, hi, ranges[i], v.min(), v.max())
+
+
+# --- AVX2 forms read off a node's arguments and off a select arm's inputs ------------------------
+
+_FUSED = ["""
+n = neg x
+c = const 0x1.8p+1
+d = const -0x1p-3
+r = fma c n d
+return r
+""", """
+c = const 0x1.8p+1
+n = neg c
+r = fma n x x
+return r
+""", """
+n = neg x
+c = const 0x1.8p+1
+r = fma x c n
+return r
+""", """
+c = const 0x1p-2
+r = select_lt x c x c
+return r
+""", """
+c = const -0x1p+1
+r = select_lt x c c x
+return r
+""", """
+n = neg x
+r = select_lt x n x n
+return r
+""", """
+n = neg x
+r = select_lt n x x n
+return r
+"""]
+
+
+def test_fused_forms_are_emitted():
+    """An fma of a negated operand is one vfnmadd or vfmsub, a select of its own compare's operands
+    one vminps or vmaxps, and a negation nothing else reads is gone (AVX2; AVX-512 keeps the table's
+    forms until a host with it checks these on every input)."""
+    texts = [vector_function(parse_program(t), "f", "avx2", "F") for t in _FUSED]
+    for t, want in zip(texts, ["fnmadd", "fnmadd", "fmsub", "_mm256_min_ps", "_mm256_max_ps", "_mm256_min_ps",
+                               "_mm256_max_ps"]):
+        assert want in t and "blendv" not in t, t
+    assert "_mm256_xor_ps" not in texts[0] and "_mm256_xor_ps" not in texts[2]
+    assert all("fnmadd" not in vector_function(parse_program(t), "f", "avx512", "F") for t in _FUSED[:2])
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_fused_forms_keep_every_bit(tmp_path):
+    """vfnmadd, vfmsub, vminps and vmaxps give the numpy semantics' bits: signed zeros (min(+0, -0)
+    is the select's -0), NaN on either side of the compare, infinities."""
+    if not host_runs("avx2"):
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    x = special_inputs("float32", np.random.default_rng(41), 600)
+    x = np.concatenate([x, np.array([0.25, -2.0, 0.0, -0.0], np.float32)])
+    with np.errstate(all="ignore"):
+        check([parse_program(t) for t in _FUSED], "avx2", x[: x.size - x.size % 8], tmp_path)
+
+
+def _sigmoid(constants=None) -> Program:
+    from fitness.frames import compose
+
+    core = parse_program("c2 = param 0x1.555556p-3\nc1 = param 0x1p-1\nc0 = param 0x1p+0\n"
+                         "p = fma x c2 c1\nq = fma x p c0\nr = mul x q\nreturn r")
+    return compose("sigmoid", core, constants)
+
+
+# k bounded by a clamp of x (min and max selects), or not (the clamp's max alone, or none)
+_CLAMPED_K = ["""
+lo = const -0x1.4p+6
+hi = const 0x1.4p+6
+a = select_lt x lo lo x
+b = select_lt hi a hi a
+t = const 0x1.715476p+0
+p = mul b t
+k = round p
+c = const 0x1p+3
+kk = sub k c
+y = ldexp b kk
+return y
+""", """
+lo = const -0x1.4p+6
+a = select_lt x lo lo x
+t = const 0x1.715476p+0
+p = mul a t
+k = round p
+y = ldexp a k
+return y
+""", """
+t = const 0x1.715476p+0
+p = mul x t
+k = round p
+y = ldexp x k
+return y
+"""]
+
+
+def test_one_multiply_ldexp_only_where_provable():
+    """The sigmoid frame clamps x to [-105, 43], so its k - 64 lies in [-126, 88] for every input:
+    both its ldexps are one multiply, in the C export and the AVX2 one (AVX-512 keeps vscalef).
+    Clamped wider (to -200, or to 100), or with k unbounded (a max alone, no clamp), none is."""
+    from backends.export import one_multiply_forms
+    from backends.export_simd import one_multiply_simd
+    from backends.live_lanes import one_multiply_ldexps
+
+    prog = _sigmoid()
+    assert len(one_multiply_ldexps(prog)) == 2 and len(one_multiply_simd(prog, "avx2")) == 2
+    assert not one_multiply_simd(prog, "avx512")
+    assert not one_multiply_ldexps(_sigmoid({"SIGMOID_LOW": -200.0}))
+    assert not one_multiply_ldexps(_sigmoid({"SIGMOID_HIGH": 100.0}))
+    assert [len(one_multiply_ldexps(parse_program(t))) for t in _CLAMPED_K] == [1, 0, 0]
+    form = {"ldexp": ("F({0}, {1})", None)}
+    assert len(one_multiply_forms(parse_program(_CLAMPED_K[0]), form)) == 1
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_one_multiply_ldexp_keeps_every_bit(tmp_path):
+    """The sigmoid frame's vector function (one-multiply ldexps, min and max clamps, vfnmadd) gives
+    the numpy semantics' bits: at and around the clamps and the subnormal results, on specials and
+    random inputs; so do the near misses that keep the general ldexp."""
+    if not host_runs("avx2"):
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    rng = np.random.default_rng(43)
+    edges = np.array([-105.0, 43.0, -103.97, -87.3, -88.7, 17.0, -80.0, 80.0, 100.0], np.float32)
+    near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
+    x = np.concatenate([near, rng.uniform(-120, 60, 512).astype(np.float32), special_inputs("float32", rng, 500)])
+    progs = [_sigmoid(), _sigmoid({"SIGMOID_LOW": -200.0})] + [parse_program(t) for t in _CLAMPED_K]
+    x = x[: x.size - x.size % 8]
+    with np.errstate(all="ignore"):
+        check(progs, "avx2", x, tmp_path)
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_scalar_c_one_multiply_ldexp_keeps_every_bit(tmp_path):
+    """The scalar C export takes the same one-multiply ldexp (so that GCC vectorizes a loop over
+    the sigmoid): built for plain x86-64 (scalar code only, on any host), it gives the numpy
+    semantics' bits at and around the clamps, on specials and random inputs."""
+    from backends.export import export_source
+
+    prog = _sigmoid()
+    text = export_source(prog, "c", "p0", "float32")
+    assert text.count("_ldexp_live(v") == 2 and "_ldexp(" not in text
+    rng = np.random.default_rng(47)
+    edges = np.array([-105.0, 43.0, -103.97, -87.3, -88.7], np.float32)
+    near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
+    x = np.concatenate([near, rng.uniform(-120, 60, 512).astype(np.float32), special_inputs("float32", rng, 300)])
+    progs = [prog, parse_program(_CLAMPED_K[0])]
+    lib = build(progs, "scalar", tmp_path, "x86-64")
+    for k, pr in enumerate(progs):
+        fn = getattr(lib, f"run{k}")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        y = np.empty_like(x)
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        with np.errstate(all="ignore"):
+            assert_bit_identical(y, evaluate(pr, x, "float32"), comparable(pr, x, "float32"), f"scalar program {k}")
+
+
+def test_node_ranges_read_clamps_of_an_unbounded_x():
+    """Over every input (x unbounded), a max then a min select of x bound it, and what follows
+    (the product, its rounding, k - 8) gets a finite range holding every value at every float32 x,
+    infinities included; before the clamp, and with a max alone, the range is unknown (None)."""
+    from test_backends import trace
+
+    from backends.live_lanes import LiveInputs, node_ranges
+
+    prog = parse_program(_CLAMPED_K[0])
+    ranges = node_ranges(prog, LiveInputs(), "float32")
+    names = {n: i for i, n in enumerate(["x", "lo", "hi", "a", "b", "t", "p", "k", "c", "kk"])}
+    assert ranges[names["a"]] is None and ranges[names["b"]] == (-80.0, 80.0)
+    assert ranges[names["kk"]][0] >= -124.0 and ranges[names["kk"]][1] <= 108.0
+    x = special_inputs("float32", np.random.default_rng(53), 2000)
+    with np.errstate(all="ignore"):
+        values = trace(prog, x, "float32")
+    for i in (names["b"], names["p"], names["k"], names["kk"]):
+        v = values[i][~np.isnan(values[i])]
+        assert ranges[i][0] <= v.min() and v.max() <= ranges[i][1], (i, ranges[i], v.min(), v.max())
+    assert node_ranges(parse_program(_CLAMPED_K[1]), LiveInputs(), "float32")[5] is None  # k of a max alone

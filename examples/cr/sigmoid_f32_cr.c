@@ -306,7 +306,7 @@ static inline __m256d sigmoid_f32_cr_h4(__m256d x)
     const __m256d v7 = _mm256_round_pd(v6, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256d v8 = _mm256_set1_pd(-0x1.7f7d1cf79abcap-20);
     const __m256d v9 = _mm256_set1_pd(-0x1.62e4000000000p-1);
-    const __m256d v10 = _mm256_fmadd_pd(v7, v9, v4);
+    const __m256d v10 = _mm256_fmsub_pd(v7, v9, v3);
     const __m256d v11 = _mm256_fmadd_pd(v7, v8, v10);
     const __m256d v12 = _mm256_set1_pd(-0x1.a8bfc0ff21f20p-22);
     const __m256d v13 = _mm256_set1_pd(-0x1.a3d171975a74cp-18);
