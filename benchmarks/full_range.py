@@ -177,6 +177,8 @@ def reframe(target: str, out: Path, workers: int, max_ulp: float = 1.0) -> dict 
     without a new search (the core's error reaches the result the same way).  None when the
     composed program is what the report has already."""
     path = out / f"{target}_f32.c.verify.json"
+    if not path.exists():
+        raise SystemExit(f"{path}: no such report (reframe takes the targets of verified examples)")
     report = json.loads(path.read_text())
     if report.get("pieces"):
         raise SystemExit(f"{path}: a split function; run `verify --split` again instead")

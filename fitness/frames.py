@@ -181,7 +181,7 @@ class Frame:
     description: str
     core_target: str = ""  # what the core approximates, in words
     constants: Mapping[str, float] = field(default_factory=dict)  # named, overridable frame constants
-    float64_only: bool = False  # its exactness needs float64 arithmetic (float32 in and out: --mode cr)
+    float64_only: bool = False  # its exactness needs float64 arithmetic (float32 in and out: --mode cr or faithful)
 
 
 class FrameError(ValueError):
