@@ -167,26 +167,31 @@ def _finite(r: Range) -> bool:
 
 
 class _Ranges(Semantics):
-    """Interval bounds of each node over x in [lo, hi], None where unknown.  An interval may be
-    unbounded on one side or both only on its way into a clamp: a select of its own compare's
-    operands (min or max, ``select_lt(a, b, a, b)`` or ``select_lt(a, b, b, a)``) bounds it by the
-    other operand's interval; every other op takes it as unknown (so the exp-shaped frames that
-    clamp x first get their k bounded for every input)."""
+    """Interval bounds of each node over x in [lo, hi], None where unknown.  x's interval may be
+    unbounded on one side or both; it is then bounded only by clamps: a select of its own compare's
+    operands (min or max, ``select_lt(a, b, a, b)`` or ``select_lt(a, b, b, a)``) of x, or of such a
+    clamp, and a constant takes the constant's bound (so the exp-shaped frames that clamp x first get
+    their k bounded for every input).  Only x and its clamps: they are NaN only where x is, so the
+    bound holds on every other lane; every other op takes an unbounded interval as unknown."""
 
     def __init__(self, lo: float, hi: float):
         self.x = _out(lo, hi) if math.isfinite(lo) and math.isfinite(hi) else (lo, hi)
+        self._x_clamps = {0}  # x and its clamps by constants
+        self._consts: set[int] = set()
 
     def input(self):
         return self.x
 
     def const(self, i, value):
+        self._consts.add(i)
         return (value, value) if math.isfinite(value) else None
 
     def apply(self, i, node, args):
         a = node.args
         if node.op == "select_lt" and args[0] is not None and args[1] is not None:
             pick = min if (a[2], a[3]) == (a[0], a[1]) else max if (a[2], a[3]) == (a[1], a[0]) else None
-            if pick is not None:  # min or max: NaN lanes are not in any interval
+            if pick is not None and {a[0], a[1]} & self._x_clamps and {a[0], a[1]} & self._consts:
+                self._x_clamps.add(i)  # min or max of x (or a clamp of it) and a constant
                 return (pick(args[0][0], args[1][0]), pick(args[0][1], args[1][1]))
         return self.ops[node.op](*[r if _finite(r) else None for r in args])
 

@@ -723,3 +723,7 @@ def test_node_ranges_read_clamps_of_an_unbounded_x():
         v = values[i][~np.isnan(values[i])]
         assert ranges[i][0] <= v.min() and v.max() <= ranges[i][1], (i, ranges[i], v.min(), v.max())
     assert node_ranges(parse_program(_CLAMPED_K[1]), LiveInputs(), "float32")[5] is None  # k of a max alone
+    # a clamp of a computed value with no range bounds nothing (x * 0 is NaN at x = +-inf)
+    spurious = parse_program("z = const 0x0p+0\nt = mul x z\nlo = const -0x1p+2\nhi = const 0x1p+2\n"
+                             "a = select_lt t lo lo t\nb = select_lt hi a hi a\nreturn b")
+    assert node_ranges(spurious, LiveInputs(), "float32")[-1] is None
