@@ -3411,7 +3411,7 @@ static const double log_f32_exact[] = {
 };
 
 static const uint32_t sigmoid_f32_x[] = {
-    0xc1a39609u, 0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0x7f800000u,
+    0xc296711au, 0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0x7f800000u,
     0xff800000u, 0x00000000u, 0x80000000u, 0x7f7fffffu, 0xff7fffffu, 0xc3480000u,
     0xc2c80000u, 0x41a00000u, 0x30983834u, 0x83afc2e2u, 0x9201213fu, 0xc07b8f6fu,
     0x7b9cf1b6u, 0xde2d3ddcu, 0xcdd1cb6bu, 0x5fe6fd3eu, 0x207661b5u, 0x902b5c04u,
@@ -3501,7 +3501,7 @@ static const uint32_t sigmoid_f32_x[] = {
     0x0e87327au, 0x811d8635u, 0xd589313bu, 0xe48a55bdu
 };
 static const uint32_t sigmoid_f32_want[] = {
-    0x30b4f19au, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u, 0x3f800000u,
+    0x09326cf2u, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u, 0x7fc00000u, 0x3f800000u,
     0x00000000u, 0x3f000000u, 0x3f000000u, 0x3f800000u, 0x00000000u, 0x00000000u,
     0x0000001bu, 0x3f800000u, 0x3f000000u, 0x3f000000u, 0x3f000000u, 0x3c9db930u,
     0x3f800000u, 0x00000000u, 0x00000000u, 0x3f800000u, 0x3f000000u, 0x3f000000u,
@@ -3591,7 +3591,7 @@ static const uint32_t sigmoid_f32_want[] = {
     0x3f000000u, 0x3f000000u, 0x00000000u, 0x00000000u
 };
 static const double sigmoid_f32_exact[] = {
-    0x1.69e335f52e8e0p-30, NAN, NAN, NAN,
+    0x1.64d9e25a1036bp-109, NAN, NAN, NAN,
     NAN, 0x1.0000000000000p+0, 0x0.0p+0, 0x1.0000000000000p-1,
     0x1.0000000000000p-1, 0x1.0000000000000p+0, 0x0.0p+0, 0x1.6061812054cfap-289,
     0x1.a8c1f14e2af5dp-145, 0x1.ffffffee4b79bp-1, 0x1.0000000260e0dp-1, 0x1.0000000000000p-1,
@@ -4371,7 +4371,7 @@ int main(void)
     ok &= check("log10_f32", log10_f32_array, log10_f32, log10_f32_x, log10_f32_want, log10_f32_exact, 550, 0.8460190517286063);
     ok &= check("log1p_f32", log1p_f32_array, log1p_f32, log1p_f32_x, log1p_f32_want, log1p_f32_exact, 533, 0.8305546340922118);
     ok &= check("log_f32", log_f32_array, log_f32, log_f32_x, log_f32_want, log_f32_exact, 532, 0.8213480280170441);
-    ok &= check("sigmoid_f32", sigmoid_f32_array, sigmoid_f32, sigmoid_f32_x, sigmoid_f32_want, sigmoid_f32_exact, 526, 0.9788718090782166);
+    ok &= check("sigmoid_f32", sigmoid_f32_array, sigmoid_f32, sigmoid_f32_x, sigmoid_f32_want, sigmoid_f32_exact, 526, 0.8240960498729945);
     ok &= check("sin_f32", sin_f32_array, sin_f32, sin_f32_x, sin_f32_want, sin_f32_exact, 532, 0.6509973255375624);
     ok &= check("tanh_f32", tanh_f32_array, tanh_f32, tanh_f32_x, tanh_f32_want, tanh_f32_exact, 528, 0.895773147923708);
     printf(ok ? "all functions ok\n" : "FAILED\n");
