@@ -278,13 +278,15 @@ def _exp2_frame(b: _Builder, core: Program) -> int:
     return y
 
 
-def _exp_reduce_exact(b: _Builder, a: int) -> tuple[int, int, int]:
-    """(k, r, c) with a = k ln2 + r + c: Cody-Waite with fma, and c, the rounding of r, recovered
-    (r1 - r is exact by Sterbenz, the last fma rounds only c itself) for frames that carry e^a in
-    two floats."""
-    k = b.add("round", b.add("mul", a, b.named("INV_LN2")))
+def _exp_reduce_exact(b: _Builder, a: int, negate: bool = False) -> tuple[int, int, int]:
+    """(k, r, c) with a = k ln2 + r + c (-a = k ln2 + r + c with ``negate``): Cody-Waite with fma,
+    and c, the rounding of r, recovered (r1 - r is exact by Sterbenz, the last fma rounds only c
+    itself) for frames that carry e^a in two floats.  ``negate`` takes k from a * -INV_LN2 (the same
+    rounding as -a * INV_LN2), so that -a is read by the first fma alone (one vfmsub in the SIMD
+    export)."""
+    k = b.add("round", b.add("mul", a, b.named("INV_LN2", negate=negate)))
     n_lo = b.named("LN2_LO", negate=True)
-    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), a)  # exact
+    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), b.add("neg", a) if negate else a)  # exact
     r = b.add("fma", k, n_lo, r1)
     return k, r, b.add("fma", k, n_lo, b.add("sub", r1, r))
 
@@ -318,12 +320,8 @@ def _sigmoid_frame(b: _Builder, core: Program) -> int:
     xl = b.add("select_lt", 0, b.named("SIGMOID_LOW"), b.named("SIGMOID_LOW"), 0)  # max(x, LOW), NaN kept
     hi = b.named("SIGMOID_HIGH")
     xc = b.add("select_lt", hi, xl, hi, xl)  # min(HIGH, xl), NaN kept
-    k = b.add("round", b.add("mul", xc, b.named("INV_LN2", negate=True)))
+    k, r, c = _exp_reduce_exact(b, xc, negate=True)  # -xc = k ln2 + r + c
     kk = b.add("sub", k, b.const(64.0))  # exact
-    n_lo = b.named("LN2_LO", negate=True)
-    r1 = b.add("fma", k, b.named("LN2_HI", negate=True), b.add("neg", xc))  # exact (Cody-Waite)
-    r = b.add("fma", k, n_lo, r1)
-    c = b.add("fma", k, n_lo, b.add("sub", r1, r))  # r's rounding (r1 - r exact by Sterbenz)
     s = b.core(core, r)  # ~ e^r - 1
     one = b.const(1.0)
     p = b.add("add", one, s)
