@@ -25,7 +25,10 @@ compare of a float32 input with a float32 constant is the same in both precision
 those selects take, the body's value is never read; on the others (``backends.live_lanes``) an exp
 frame's k is a small integer and a log frame's frexp argument a normal number, so the AVX2 body
 builds 2^k and reads m and e off the bits without the clamps, NaN blends and zero, infinity and
-subnormal fix-ups that only the dead lanes would need (``live_forms``).
+subnormal fix-ups that only the dead lanes would need (``live_forms``).  The mirror of the tail: a
+log frame's first nodes (frexp of x, the select by sqrt(1/2), m - 1) are float32 values whose
+float64 ops are all exact, so on AVX2 they run once on the float lanes before the halves
+(``float32_head``), and only the two values the rest of the body reads are widened.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from dsl.ops import LDEXP2_RANGE, LDEXP_CLAMP, OPS
 from dsl.program import Program
 
 from .export import _body, _c_literal, _live_ops, _rounded, one_multiply_forms
-from .live_lanes import live_inputs, nan_follows_x, node_ranges
+from .live_lanes import float32_values, live_inputs, nan_follows_x, node_ranges
 
 F32 = np.dtype(np.float32)
 
@@ -291,6 +294,30 @@ static inline __m256 {p}_frexp_e(__m256 a)
 }}
 """,
     },
+    # not an op's helper: the float32 head's frexp of an argument that is a positive finite float on
+    # every live lane (export_simd.float32_head)
+    "avx2_head": {
+        "frexp_live": """\
+/* frexp of an a that is a positive finite float wherever x is a number, NaN wherever x is NaN
+   (backends.live_lanes.float32_values): subnormals scaled by 2**24 first (exactly), no zero or
+   infinity case; NaN still gives m = a and e = 0. */
+static inline __m256 {p}_frexp_m_live(__m256 a)
+{{
+    __m256 s = _mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ));
+    __m256 m = _mm256_or_ps(_mm256_andnot_ps(_mm256_set1_ps(INFINITY), s), _mm256_set1_ps(0.5f));
+    return _mm256_blendv_ps(m, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}}
+
+static inline __m256 {p}_frexp_e_live(__m256 a)
+{{
+    __m256 sub = _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+    __m256 s = _mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub);
+    __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(s), 23),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(_mm256_castps_si256(sub), _mm256_set1_epi32(24))));
+    return _mm256_andnot_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q), _mm256_cvtepi32_ps(e));
+}}
+""",
+    },
     "avx2_f64": {
         "copysign": """\
 static inline __m256d {p}_copysign(__m256d a, __m256d b)
@@ -454,11 +481,12 @@ def one_multiply_simd(program: Program, isa: str) -> dict[tuple, tuple[str, str 
     return one_multiply_forms(program, {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live")}) if isa == "avx2" else {}
 
 
-def _drop_unused(lines: list[str], result: str) -> list[str]:
-    """The assignments whose variable a later line (or the result) reads: a constant a cheaper
-    form no longer needs (the zero of an and/andnot select) would be an unused variable."""
+def _drop_unused(lines: list[str], result: str | tuple[str, ...]) -> list[str]:
+    """The assignments whose variable a later line (or the result, or each of several) reads: a
+    constant a cheaper form no longer needs (the zero of an and/andnot select) would be an unused
+    variable."""
     kept: list[str] = []
-    needed = {result}
+    needed = {result} if isinstance(result, str) else set(result)
     for line in reversed(lines):
         var = line.split("=", 1)[0].split()[-1]
         if var in needed:
@@ -680,6 +708,37 @@ def float32_tail(program: Program) -> tuple[int, tuple[int, ...]]:
     return i, tuple(reversed(chain))
 
 
+# --- the float32 head of a float64-inside program ------------------------------------------------
+# The mirror of the tail: a log frame's first nodes (frexp of x, the select by sqrt(1/2), m - 1) are
+# float32 values on every live lane, each float64 op there exact (``live_lanes.float32_values``), so
+# the same ops on float lanes give the same values.  They then run once on the 8 float lanes and
+# only the values the rest of the body reads (the frontier) are widened per half, instead of every
+# node running once per half of 4 doubles.  AVX2 only, as the live forms; and only where it saves
+# work: each frontier value costs a widening per half.
+
+def float32_head(program: Program, root: int, tail: tuple[int, ...]) -> tuple[frozenset[int], tuple[int, ...]]:
+    """(head, frontier) of a float64-inside program's body (its nodes up to ``root``): ``head`` the
+    op nodes shown to be float32 values on every live lane, ``frontier`` (ascending) those of them
+    the rest of the body reads.  Both empty where moving them saves nothing: per 8 floats the head
+    costs each of its ops once on float lanes and two widenings per frontier value (one less if
+    the body no longer reads x), against each op twice in double lanes."""
+    none: tuple[frozenset[int], tuple[int, ...]] = (frozenset(), ())
+    if not tail:
+        return none
+    body = Program(program.nodes, root)
+    facts = float32_values(body, live_inputs(program, tail))
+    ops = {i: n for i, n in _live_ops(body) if n.op not in ("const", "param")}
+    head = {i for i in ops if facts[i] is not None}
+    if not head or root in head:
+        return none
+    rest = [n for i, n in ops.items() if i not in head]
+    frontier = tuple(sorted({j for n in rest for j in n.args if j in head}))
+    x_read = any(0 in n.args for n in rest)
+    if len(head) <= 2 * (len(frontier) - (0 if x_read else 1)):
+        return none
+    return frozenset(head), frontier
+
+
 def _cone(program: Program, i: int) -> set[int]:
     seen, todo = set(), [i]
     while todo:
@@ -834,6 +893,50 @@ def _fused(op: str, args: list[str], negated: dict[str, str], isa: str) -> str |
     return None
 
 
+def _var(line: str) -> str:
+    """The variable an assignment line defines."""
+    return line.split("=", 1)[0].split()[-1]
+
+
+def _float32_head_lines(program: Program, root: int, tail: tuple[int, ...], head: frozenset[int],
+                        frontier: tuple[int, ...], isa: str, pf: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The head's nodes on float lanes, up to its frontier values, and the (table, helper) pairs
+    they call (prefixed ``pf``): the float32 programs' forms, except frexp of an argument that is a
+    positive finite float on every live lane (log's x), which skips the zero and infinity cases."""
+    if not head:
+        return [], []
+    s, fl = ISAS[isa], _LANES[isa, "float32"]
+    negated = {f"v{i}": ("x" if program.nodes[i].args[0] == 0 else f"v{program.nodes[i].args[0]}")
+               for i in head if program.nodes[i].op == "neg"}
+    body, live = Program(program.nodes, root), live_inputs(program, tail)
+    facts, nan_x = float32_values(body, live), nan_follows_x(body)
+    name = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
+    live_frexp = {(n.op, name(n.args[0])) for i, n in enumerate(program.nodes)
+                  if i in head and n.op in ("frexp_m", "frexp_e") and facts[n.args[0]][0] > 0
+                  and facts[n.args[0]][1] < math.inf and (nan_x[n.args[0]] or not live.nan)}
+    used: list[tuple[str, str]] = []
+
+    def expr(op: str, args: list[str]) -> str:
+        fused = _fused(op, args, negated, isa)
+        text = fused if fused is not None else SIMD_EXPR[isa][op]
+        helper = ("avx2_head", "frexp_live") if (op, args[0] if args else "") in live_frexp else (isa, _NEEDS.get(op))
+        if (op, args[0] if args else "") in live_frexp:
+            text = "{p}_%s_live({0})" % op
+        if helper[1] is not None and helper not in used:
+            used.append(helper)
+        return text.replace("{cvt}", fl["cvt"]).format(*args, P=s.pre, p=pf, s=fl["s"], F=fl["F"])
+
+    leaf = lambda i, v: f"{s.pre}_set1_ps({_c_literal(_rounded(v, F32), F32)})"  # noqa: E731
+    line = lambda var, e: f"    const {s.vec} {var} = {e};"  # noqa: E731
+    got: dict[str, str] = {}
+    for f in frontier:
+        got.update((_var(ln), ln) for ln in _body(Program(program.nodes, f), leaf, expr, line)[0])
+    lines = [got[v] for v in sorted(got, key=lambda v: int(v[1:]))]
+    return ([f"    /* the float32 head: {len(head)} nodes whose values are float32s on every live lane, each op exact "
+             "(live_lanes.float32_values), once on the float lanes */"]
+            + _drop_unused(lines, tuple(f"v{f}" for f in frontier))), used
+
+
 def isas_for(dtype: str = "float32") -> list[str]:
     """The ISAs that have vector functions for programs of ``dtype`` (both, for both dtypes)."""
     return list(ISAS)
@@ -858,27 +961,38 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     body_prog = Program(program.nodes, root) if tail else program
     hoisted = hoisted_arms(body_prog, isa) if dtype == "float64" else []
     forms = live_forms(program, root, tail, isa) if tail else one_multiply_simd(program, isa) if dtype == "float32" else {}
+    head, frontier = (float32_head(program, root, tail) if dtype == "float64" and isa == "avx2" and not hoisted
+                      and not lazy_arms(body_prog) else (frozenset(), ()))
     used = {n.op for _, n in _live_ops(program)
             if (n.op, tuple("x" if j == 0 else f"v{j}" for j in n.args)) not in forms}  # in their usual form
     helpers = [h for h in table if any(_NEEDS.get(op) == h for op in used) or any(f[1] == h for f in forms.values())]
     out = [f"#if {s.guard}", "#include <immintrin.h>"]
     out += [table[h].format(**fields) for h in helpers]
+    pf = f"{p}_f32"  # the head's float-lane helpers
+    head_lines, head_helpers = _float32_head_lines(program, root, tail, head, frontier, isa, pf)
+    if head:
+        ffields = dict(p=pf, LC=LDEXP_CLAMP, L2_LO=LDEXP2_RANGE["float32"][0], L2_HI=LDEXP2_RANGE["float32"][1],
+                       **_LANES[isa, "float32"])
+        out += [_HELPERS[t][h].format(**ffields) for t, h in head_helpers]
     half = s.width // 2  # doubles per register
     core = f"{name}_{s.suffix}" if dtype == "float32" else f"{name}_d{half}"
     body_fn = f"{name}_h{half}" if tail or hoisted else core
     flags = {cond: f"arm{k}" for k, (cond, _) in enumerate(hoisted)}
-    params = "".join(f", int {f}" for f in flags.values())
     V = lanes["V"]
+    params = "".join(f", int {f}" for f in flags.values()) + "".join(f", {V} v{f}" for f in frontier)
     what = f"{s.width} floats at once" if dtype == "float32" else f"{half} doubles at once (the float64 program)"
     if tail:
         what = f"{half} doubles at once: the float64 program up to v{root}, before its float32 tail"
     if hoisted:
         what += (f"; {', '.join(flags.values())}: whether some lane of the caller's vector takes each long "
                  "select arm (hoisted_arms)")
+    if head:
+        what += f"; {', '.join(f'v{f}' for f in frontier)}: the float32 head's values (float32_head), widened"
     out += [f"/* {name}() on {what} ({isa}); the same bits as the scalar function, lane by lane */",
             f"static inline {V} {body_fn}({V} x{params})", "{"]
-    if not any(0 in n.args for _, n in _live_ops(body_prog)):
-        out.append("    (void)x; /* this program does not read x */")
+    if not any(0 in n.args for i, n in _live_ops(body_prog) if i not in head):
+        out.append("    (void)x; /* this program does not read x */" if not head else
+                   "    (void)x; /* the body reads x only through the float32 head */")
     integral = {f"v{i}" for i, n in enumerate(program.nodes) if n.op in _INTEGRAL_OPS}
     plus_zero = {f"v{i}" for i, n in enumerate(program.nodes)
                  if n.op in ("const", "param") and _rounded(n.value, dt) == 0.0 and math.copysign(1.0, _rounded(n.value, dt)) > 0}
@@ -902,36 +1016,45 @@ def vector_function(program: Program, name: str, isa: str, prefix: str, dtype: s
     leaf = lambda i, v: f"{s.pre}_set1_{lanes['s']}({_c_literal(_rounded(v, dt), dt)})"  # noqa: E731
     line = lambda var, e: f"    const {V} {var} = {e};"  # noqa: E731
     lines, result = _body(body_prog, leaf, expr, line)
+    lines = [ln for ln in lines if _var(ln) not in {f"v{i}" for i in head}]
     lines = _with_lazy_arms(body_prog, _drop_unused(lines, result), isa, lanes, V, flags)
     out += lines + [f"    return {result};", "}"]
     half_tests = "".join(f", {t}" for t in _arm_tests(body_prog, hoisted, "pd"))
     if tail:  # the whole float64 program: the tail's few nodes after the root's value
         need = {f"v{i}" for i in tail_nodes(program, root, tail)}
         full, fres = _body(program, leaf, expr, line)
-        kept = [ln for ln in full if ln.split("=", 1)[0].split()[-1] in need]
+        head_need = {f"v{i}" for f in frontier for i in _cone(program, f) if i}
+        kept = [ln for ln in full if _var(ln) in need and _var(ln) not in head_need]
         out += ["", f"/* {name}() on {half} doubles at once (the float64 program, {isa}) */",
-                f"static inline {V} {core}({V} x)", "{", f"    const {V} v{root} = {body_fn}(x{half_tests});"]
+                f"static inline {V} {core}({V} x)", "{"]
+        out += [ln for ln in full if _var(ln) in head_need]  # the head, here in double lanes
+        call = "".join(f", v{f}" for f in frontier)
+        out += [f"    const {V} v{root} = {body_fn}(x{half_tests}{call});"]
         out += _drop_unused(kept, fres) + [f"    return {fres};", "}"]
     elif hoisted:
         out += ["", f"/* {name}() on {half} doubles at once (the float64 program, {isa}) */",
                 f"static inline {V} {core}({V} x)", "{", f"    return {body_fn}(x{half_tests});", "}"]
     if dtype == "float64":  # float in and out: two halves widened exactly, each result rounded once
-        lo, hi, join = (("_mm512_castps512_ps256(x)", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))",
+        lo, hi, join = (("_mm512_castps512_ps256({})", "_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd({}), 1))",
                          "_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(rlo)), "
                          "_mm256_castps_pd(rhi), 1))") if isa == "avx512" else
-                        ("_mm256_castps256_ps128(x)", "_mm256_extractf128_ps(x, 1)",
+                        ("_mm256_castps256_ps128({})", "_mm256_extractf128_ps({}, 1)",
                          "_mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1)"))
         P, H = s.pre, "__m256" if isa == "avx512" else "__m128"
         tell = (f"each result rounded to float once, then the program's last {len(tail)} nodes on float lanes "
                 f"(float32_tail)" if tail else "each result rounded to float once")
         if hoisted:
             tell += "; each long select arm's test once on the float lanes"
+        if head:
+            tell += f"; the float32 head ({len(head)} nodes) once on the float lanes first"
         out += ["", f"/* {name}() on {s.width} floats: two halves widened exactly, {tell} */",
                 f"static inline {s.vec} {name}_{s.suffix}({s.vec} x)", "{"]
         out += [f"    const int {f} = {t};" for f, t in zip(flags.values(), _arm_tests(body_prog, hoisted, "ps"))]
-        args = "".join(f", {f}" for f in flags.values())
-        out += [f"    {H} rlo = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({lo}){args}));",
-                f"    {H} rhi = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({hi}){args}));"]
+        out += head_lines
+        for r, half_of in (("rlo", lo), ("rhi", hi)):
+            args = "".join(f", {f}" for f in flags.values()) + "".join(
+                f", {P}_cvtps_pd({half_of.format(f'v{f}')})" for f in frontier)
+            out.append(f"    {H} {r} = {P}_cvtpd_ps({body_fn}({P}_cvtps_pd({half_of.format('x')}){args}));")
         if tail:
             out += [f"    const {s.vec} y = {join};"] + _f32_tail_lines(program, root, tail, isa, "y") + ["}"]
         else:

@@ -273,3 +273,115 @@ def node_ranges(program: Program, live: LiveInputs, dtype: str = "float64") -> l
 def nan_follows_x(program: Program) -> list[bool]:
     """Each node: NaN wherever x is NaN (False for dead nodes)."""
     return [bool(v) for v in trace(program, _NanFollows())]
+
+
+# --- float32 values inside a float64 body --------------------------------------------------------
+# A correctly rounded log frame starts with frexp of the float32 input, a select by sqrt(1/2) and
+# m - 1: every one of those values is a float32, so each float64 op there is exact, and the same op
+# on float lanes gives the same value.  The SIMD export can then run that head once on the 8 (16)
+# float lanes instead of once per double half (``export_simd.float32_head``).
+#
+# A fact is None (not shown to be a float32 on every live lane) or (lo, hi, integral): the value is
+# a float32 on every live lane, in [lo, hi] wherever it is not NaN (exact bounds: no rounding
+# happens; lanes where x is NaN included, where frexp_e gives 0), and an integer there when
+# ``integral``.  Every arithmetic op needs a proof that its
+# exact result is a float32: then float64's rounding and float32's both return it.
+F32Fact = tuple[float, float, bool] | None
+_F32_MAX = float(3.4028234663852886e38)
+
+
+def _is_f32(v: float) -> bool:
+    import numpy as np  # local: the range analysis above needs no numpy
+    with np.errstate(over="ignore"):
+        return math.isnan(v) or float(np.float32(v)) == v
+
+
+def _hull(*facts) -> tuple[float, float]:
+    return min(f[0] for f in facts), max(f[1] for f in facts)
+
+
+def _frexp_e_range(lo: float, hi: float) -> tuple[float, float]:
+    if 0 < lo and math.isfinite(hi):
+        return float(math.frexp(lo)[1]), float(math.frexp(hi)[1])
+    return -149.0, 129.0  # any float32 (0 for 0, inf and NaN)
+
+
+def _exact_difference(a: tuple, b: tuple) -> tuple[float, float] | None:
+    """[lo, hi] of a - b where every such difference is exact in float32 (Sterbenz: b/2 <= a <= 2b
+    for a, b of one sign; or two integers whose difference stays below 2^24), else None."""
+    if not all(map(math.isfinite, (a[0], a[1], b[0], b[1]))):
+        return None
+    lo, hi = a[0] - b[1], a[1] - b[0]
+    if a[2] and b[2] and max(abs(lo), abs(hi)) < 2.0**24:
+        return lo, hi
+    if 0 < b[0] and b[1] / 2 <= a[0] and a[1] <= 2 * b[0]:
+        return lo, hi
+    if b[1] < 0 and 2 * b[1] <= a[0] and a[1] <= b[0] / 2:
+        return lo, hi
+    return None
+
+
+class _Float32Values(Semantics):
+    """The facts above, by the one fold: only ops with a rule here keep a node in float32."""
+
+    def __init__(self, live: LiveInputs, program: Program):
+        self.x = (live.lo, live.hi, False)
+        self.program, self.nan = program, live.nan
+
+    def input(self):
+        return self.x
+
+    def const(self, i, value):
+        if not _is_f32(value):
+            return None
+        if math.isnan(value):
+            return (-math.inf, math.inf, False)
+        return (value, value, math.isfinite(value) and float(value).is_integer())
+
+    def apply(self, i, node, args):
+        if any(a is None for a in args):
+            return None
+        op, idx = node.op, node.args
+        if op == "neg":
+            return (-args[0][1], -args[0][0], args[0][2])
+        if op == "abs":
+            lo, hi, k = args[0]
+            return (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)), k)
+        if op == "copysign":
+            m = max(abs(args[0][0]), abs(args[0][1]))
+            return (-m, m, args[0][2])
+        if op in ("round", "floor"):
+            f = (lambda v: float(round(v))) if op == "round" else (lambda v: float(math.floor(v)))
+            lo, hi, _ = args[0]
+            return (f(lo) if math.isfinite(lo) else lo, f(hi) if math.isfinite(hi) else hi, True)
+        if op == "select_lt":  # the compare reads float32 values: the same in either precision
+            lo, hi = _hull(args[2], args[3])
+            return (lo, hi, args[2][2] and args[3][2])
+        if op == "frexp_m":
+            lo, hi, _ = args[0]
+            if 0 < lo and hi < math.inf:
+                return (0.5, 1.0, False)
+            if -math.inf < lo and hi < 0:
+                return (-1.0, -0.5, False)
+            return (-math.inf, math.inf, False)  # 0, inf and NaN give a itself
+        if op == "frexp_e":
+            lo, hi = _frexp_e_range(args[0][0], args[0][1])
+            if self.nan:  # 0 where x is NaN: a number there, and in the range with the others
+                lo, hi = min(lo, 0.0), max(hi, 0.0)
+            return (lo, hi, True)
+        if op == "add" and idx[0] == idx[1]:  # 2a: exact unless it overflows float32
+            lo, hi, k = args[0]
+            return (2 * lo, 2 * hi, k) if max(abs(lo), abs(hi)) <= _F32_MAX / 2 else None
+        if op == "sub" and self.program.nodes[idx[1]].op == "round" and self.program.nodes[idx[1]].args == (idx[0],):
+            return (-0.5, 0.5, False)  # a - round(a) is exact for every float
+        if op in ("add", "sub"):
+            b = args[1] if op == "sub" else (-args[1][1], -args[1][0], args[1][2])
+            d = _exact_difference(args[0], b)
+            return None if d is None else (d[0], d[1], args[0][2] and b[2])
+        return None  # mul, div, fma, sqrt, ldexp, ldexp2, cvt_f32: no rule (yet)
+
+
+def float32_values(program: Program, live: LiveInputs) -> list[F32Fact]:
+    """Each node's fact over the live inputs (None for dead nodes and for those not shown to be a
+    float32 on every live lane)."""
+    return trace(program, _Float32Values(live, program))

@@ -727,3 +727,109 @@ def test_node_ranges_read_clamps_of_an_unbounded_x():
     spurious = parse_program("z = const 0x0p+0\nt = mul x z\nlo = const -0x1p+2\nhi = const 0x1p+2\n"
                              "a = select_lt t lo lo t\nb = select_lt hi a hi a\nreturn b")
     assert node_ranges(spurious, LiveInputs(), "float32")[-1] is None
+
+
+# --- the float32 head --------------------------------------------------------------------------
+_LOG_HEAD = """
+m = frexp_m x
+e = frexp_e x
+c = const 0x1.6a09e6p-1
+one = const 0x1p+0
+two = const 0x1p+1
+m2 = add m m
+mm = select_lt m c m2 m
+e1 = sub e one
+ee = select_lt m c e1 e
+t = sub mm one
+d = add t two
+s = div t d
+u = mul s s
+p = param 0x1.5555555555555p-1
+q = fma u p two
+r = mul s q
+ln2 = const 0x1.62e42fefa39efp-1
+y = fma ee ln2 r
+tiny = const 0x1p-149
+ninf = const -inf
+y1 = select_lt x tiny ninf y
+mz = const -0x0p+0
+nan = const nan
+y2 = select_lt x mz nan y1
+big = const 0x1.fffffep+127
+inf = const inf
+y3 = select_lt big x inf y2
+z = cvt_f32 y3
+return z
+"""
+
+
+def _facts(text: str, lo: float = -math.inf, hi: float = math.inf, nan: bool = True):
+    from backends.live_lanes import LiveInputs, float32_values
+
+    p = parse_program(text)
+    return p, float32_values(p, LiveInputs(lo, hi, nan))
+
+
+def test_float32_values_prove_only_exact_ops():
+    """A node is a float32 on the live lanes only by a rule: frexp of a float32, 2a, a select of
+    float32s, Sterbenz's m - 1 for m in [1/2, 2], integers below 2^24, a - round(a); t + 2, a
+    product or a - floor(a) (which is not exact for a tiny negative a) are not."""
+    p, f = _facts(_LOG_HEAD.replace("return z", "return y"), 2.0**-149, 3.4028234663852886e38)
+    names = {n: i for i, n in enumerate(["x", "m", "e", "c", "one", "two", "m2", "mm", "e1", "ee", "t", "d"])}
+    assert [p.nodes[names[k]].op for k in ("m", "ee", "d")] == ["frexp_m", "select_lt", "add"]
+    assert f[names["m"]] == (0.5, 1.0, False) and f[names["m2"]] == (1.0, 2.0, False)
+    assert f[names["mm"]] == (0.5, 2.0, False) and f[names["t"]] == (-0.5, 1.0, False)
+    assert f[names["e"]][2] and f[names["ee"]][2] and f[names["e1"]][:2] == (-149.0, 127.0)
+    assert f[names["d"]] is None  # t + 2 needs more than 24 bits
+    # without the domain, frexp_m ranges over both signs (and 0, inf): m - 1 is not shown exact
+    _, g = _facts(_LOG_HEAD.replace("return z", "return y"))
+    assert g[names["m"]] is not None and g[names["t"]] is None
+    _, h = _facts("k = round x\nr = sub x k\nf = floor x\ng = sub x f\nc = const 0x1.8p+1\nh = mul x c\n"
+                  "j = sub k c\na = add r g\nb = add a h\nw = add b j\nreturn w")
+    assert h[2] == (-0.5, 0.5, False) and h[4] is None and h[6] is None
+    assert h[7] is None  # round(x) - 3 for an unbounded x: not below 2^24
+    _, h2 = _facts("k = round x\nc = const 0x1.8p+1\nj = sub k c\nreturn j", -1e6, 1e6)
+    assert h2[3] == (-1000003.0, 999997.0, True)
+    # frexp_e gives 0 where x is NaN: its range holds 0 when NaN lanes are live
+    _, n1 = _facts("e = frexp_e x\nreturn e", 1.0, 2.0)
+    _, n2 = _facts("e = frexp_e x\nreturn e", 1.0, 2.0, nan=False)
+    assert n1[1] == (0.0, 2.0, True) and n2[1] == (1.0, 2.0, True)
+
+
+def test_float32_head_is_taken_only_where_it_saves_work():
+    """A log frame's frexp, select and m - 1 move to float lanes (two values widened per half);
+    an exp2 frame's round and x - round(x) would cost as many widenings as they save."""
+    from backends.export_simd import float32_head, float32_tail
+
+    log = parse_program(_LOG_HEAD)
+    head, frontier = float32_head(log, *float32_tail(log))
+    assert len(head) == 7 and len(frontier) == 2
+    exp2 = parse_program("k = round x\nr = sub x k\nc = const 0x1.62e42fefa39efp-1\none = const 0x1p+0\n"
+                         "p = fma r c one\ny = ldexp p k\nbig = const 0x1p+7\ninf = const inf\n"
+                         "y1 = select_lt big x inf y\nz = cvt_f32 y1\nreturn z")
+    assert float32_head(exp2, *float32_tail(exp2)) == (frozenset(), ())
+    assert "float32 head" in vector_function(log, "f", "avx2", "F", "float64")
+    assert "float32 head" not in vector_function(log, "f", "avx512", "F", "float64")  # not checked there yet
+
+
+@pytest.mark.skipif(CC is None or not X86, reason="needs a C compiler for x86-64")
+def test_float32_head_keeps_every_bit(tmp_path):
+    """The log frame's head on float lanes (subnormal x scaled first, NaN kept, the live frexp)
+    gives the numpy semantics' bits on every kind of input, and the whole float64 program NAME_d4
+    (the head in double lanes) too; so does a head whose frexp argument may be 0 or infinite (no
+    domain selects: the general float frexp)."""
+    if not host_runs("avx2"):
+        pytest.skip("this CPU does not run x86-64-v3 code")
+    log = parse_program(_LOG_HEAD)
+    open_domain = parse_program(_LOG_HEAD.replace("y3 = select_lt big x inf y2", "y3 = select_lt big two inf y2")
+                                .replace("y1 = select_lt x tiny ninf y", "y1 = select_lt two tiny ninf y"))
+    src = vector_function(log, "f", "avx2", "F", "float64")
+    assert "frexp_m_live(x)" in src and "_f32_frexp_m_live" in src
+    rng = np.random.default_rng(19)
+    sub = np.frombuffer(rng.integers(1, 1 << 23, 400, dtype=np.uint32).tobytes(), np.float32)
+    anyp = np.frombuffer(rng.integers(1, 0x7F800000, 2000, dtype=np.uint32).tobytes(), np.float32)
+    edges = np.array([0.70710677, 0.70710683, 0.7071068, 1.0, 2.0, 0.5, 1.4142135], np.float32)
+    x = np.concatenate([special_inputs("float32", rng, 600), sub, anyp, edges, np.nextafter(edges, np.float32(0))])
+    x = x[: x.size - x.size % 16]
+    with np.errstate(invalid="ignore"):
+        check_float64_inside([log, open_domain], "avx2", x, x.astype(np.float64), tmp_path)

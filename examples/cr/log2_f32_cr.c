@@ -277,18 +277,29 @@ static inline __m256d LOG2_F32_CR_avx2_frexp_e_live(__m256d a)
     return _mm256_andnot_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q), _mm256_sub_pd(_mm256_castsi256_pd(bits), magic));
 }
 
-/* log2_f32_cr() on 4 doubles at once: the float64 program up to v29, before its float32 tail (avx2); the same bits as the scalar function, lane by lane */
-static inline __m256d log2_f32_cr_h4(__m256d x)
+/* frexp of an a that is a positive finite float wherever x is a number, NaN wherever x is NaN
+   (backends.live_lanes.float32_values): subnormals scaled by 2**24 first (exactly), no zero or
+   infinity case; NaN still gives m = a and e = 0. */
+static inline __m256 LOG2_F32_CR_avx2_f32_frexp_m_live(__m256 a)
 {
-    const __m256d v1 = LOG2_F32_CR_avx2_frexp_m_live(x);
-    const __m256d v2 = LOG2_F32_CR_avx2_frexp_e_live(x);
-    const __m256d v3 = _mm256_set1_pd(0x1.6a09e60000000p-1);
-    const __m256d v4 = _mm256_add_pd(v1, v1);
-    const __m256d v5 = _mm256_blendv_pd(v1, v4, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
-    const __m256d v6 = _mm256_set1_pd(0x1.0000000000000p+0);
-    const __m256d v7 = _mm256_sub_pd(v2, v6);
-    const __m256d v8 = _mm256_blendv_pd(v2, v7, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
-    const __m256d v9 = _mm256_sub_pd(v5, v6);
+    __m256 s = _mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ));
+    __m256 m = _mm256_or_ps(_mm256_andnot_ps(_mm256_set1_ps(INFINITY), s), _mm256_set1_ps(0.5f));
+    return _mm256_blendv_ps(m, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+static inline __m256 LOG2_F32_CR_avx2_f32_frexp_e_live(__m256 a)
+{
+    __m256 sub = _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+    __m256 s = _mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(0x1p24f)), sub);
+    __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(s), 23),
+                                 _mm256_add_epi32(_mm256_set1_epi32(126), _mm256_and_si256(_mm256_castps_si256(sub), _mm256_set1_epi32(24))));
+    return _mm256_andnot_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q), _mm256_cvtepi32_ps(e));
+}
+
+/* log2_f32_cr() on 4 doubles at once: the float64 program up to v29, before its float32 tail; v8, v9: the float32 head's values (float32_head), widened (avx2); the same bits as the scalar function, lane by lane */
+static inline __m256d log2_f32_cr_h4(__m256d x, __m256d v8, __m256d v9)
+{
+    (void)x; /* the body reads x only through the float32 head */
     const __m256d v10 = _mm256_set1_pd(0x1.0000000000000p+1);
     const __m256d v11 = _mm256_add_pd(v9, v10);
     const __m256d v12 = _mm256_div_pd(v9, v11);
@@ -315,7 +326,16 @@ static inline __m256d log2_f32_cr_h4(__m256d x)
 /* log2_f32_cr() on 4 doubles at once (the float64 program, avx2) */
 static inline __m256d log2_f32_cr_d4(__m256d x)
 {
-    const __m256d v29 = log2_f32_cr_h4(x);
+    const __m256d v1 = LOG2_F32_CR_avx2_frexp_m_live(x);
+    const __m256d v2 = LOG2_F32_CR_avx2_frexp_e_live(x);
+    const __m256d v3 = _mm256_set1_pd(0x1.6a09e60000000p-1);
+    const __m256d v4 = _mm256_add_pd(v1, v1);
+    const __m256d v5 = _mm256_blendv_pd(v1, v4, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v6 = _mm256_set1_pd(0x1.0000000000000p+0);
+    const __m256d v7 = _mm256_sub_pd(v2, v6);
+    const __m256d v8 = _mm256_blendv_pd(v2, v7, _mm256_cmp_pd(v1, v3, _CMP_LT_OQ));
+    const __m256d v9 = _mm256_sub_pd(v5, v6);
+    const __m256d v29 = log2_f32_cr_h4(x, v8, v9);
     const __m256d v30 = _mm256_set1_pd(0x1.0000000000000p-149);
     const __m256d v31 = _mm256_set1_pd((-INFINITY));
     const __m256d v32 = _mm256_blendv_pd(v29, v31, _mm256_cmp_pd(x, v30, _CMP_LT_OQ));
@@ -329,11 +349,21 @@ static inline __m256d log2_f32_cr_d4(__m256d x)
     return v39;
 }
 
-/* log2_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 4 nodes on float lanes (float32_tail) */
+/* log2_f32_cr() on 8 floats: two halves widened exactly, each result rounded to float once, then the program's last 4 nodes on float lanes (float32_tail); the float32 head (7 nodes) once on the float lanes first */
 static inline __m256 log2_f32_cr_v8(__m256 x)
 {
-    __m128 rlo = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
-    __m128 rhi = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    /* the float32 head: 7 nodes whose values are float32s on every live lane, each op exact (live_lanes.float32_values), once on the float lanes */
+    const __m256 v1 = LOG2_F32_CR_avx2_f32_frexp_m_live(x);
+    const __m256 v2 = LOG2_F32_CR_avx2_f32_frexp_e_live(x);
+    const __m256 v3 = _mm256_set1_ps(0x1.6a09e60000000p-1f);
+    const __m256 v4 = _mm256_add_ps(v1, v1);
+    const __m256 v5 = _mm256_blendv_ps(v1, v4, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v6 = _mm256_set1_ps(0x1.0000000000000p+0f);
+    const __m256 v7 = _mm256_sub_ps(v2, v6);
+    const __m256 v8 = _mm256_blendv_ps(v2, v7, _mm256_cmp_ps(v1, v3, _CMP_LT_OQ));
+    const __m256 v9 = _mm256_sub_ps(v5, v6);
+    __m128 rlo = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_castps256_ps128(v9))));
+    __m128 rhi = _mm256_cvtpd_ps(log2_f32_cr_h4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(v8, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(v9, 1))));
     const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(rlo), rhi, 1);
     const __m256 t32 = _mm256_blendv_ps(y, _mm256_set1_ps((-INFINITY)), _mm256_cmp_ps(x, _mm256_set1_ps(0x1.0000000000000p-149f), _CMP_LT_OQ));
     const __m256 t35 = _mm256_blendv_ps(t32, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_set1_ps(-0x0.0p+0f), _CMP_LT_OQ));
