@@ -29,7 +29,10 @@ it looks the way it does (see also shared/NOTES-numerics.md):
 For programs with float input and output (float32, or float64 inside with ``io_dtype``)
 ``backends.export_simd`` adds the same function in explicit AVX-512 and AVX2 intrinsics
 (``NAME_v16``, ``NAME_v8``): the vectorizer cannot find vgetmantps, vgetexpps or vscalefps in
-the bit-level scalar C, and those are what close the gap to SLEEF.
+the bit-level scalar C, and those are what close the gap to SLEEF.  A float64-inside function
+runs its float32 tail (``backends.float32_edges.float32_tail``: the selects on x after its final
+rounding, the exceptions' x == c) in float after its one conversion, so a loop GCC vectorizes
+runs them once per 8 float lanes instead of once per 4 double lanes, with the same bits.
 
 numpy: a module with ``def NAME(x)``, explicit dtype at every step; the exact fma emulation and
 the range-reduction helpers are copied from ``dsl.semantics`` (their source lines, found by
@@ -61,6 +64,7 @@ from dsl.semantics import as_dtype
 from dsl.text import format_program
 
 from . import jax_backend
+from .float32_edges import f32_condition, f32_operand, float32_tail
 from .live_lanes import one_multiply_ldexps
 from .llvm_backend import llvm_ir
 
@@ -238,6 +242,18 @@ _C_MACROS = """\
 """
 
 _C_HELPERS = {
+    "selectf": """\
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float {p}_selectf(int cond, float a, float b)
+{{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}}
+""",
     "select": """\
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
@@ -359,6 +375,27 @@ def one_multiply_forms(program: Program, form: dict[str, tuple]) -> dict[tuple, 
     return {key: form["ldexp"] for i, key in keys.items() if i in chosen and key not in bad}
 
 
+def _c_float32_tail(program: Program, root: str, tail: tuple[int, ...], p: str) -> list[str]:
+    """The float32 tail (``float32_edges.float32_tail``) in float after the one conversion: each select
+    compares x_in, |x_in| or -x_in with a float32 constant (the exceptions: x_in == c), so a
+    vectorized loop runs it once on the float lanes instead of once per half of doubles."""
+    f32 = np.dtype(np.float32)
+    lit = lambda j: _c_literal(_rounded(program.nodes[j].value, f32), f32)  # noqa: E731
+    operand = lambda j: {"x": "x_in", "abs": "fabsf(x_in)", "neg": "(-x_in)"}.get(f32_operand(program, j)) or lit(j)  # noqa: E731
+    out = [f"    /* the program's last {len(tail)} nodes in float, after its one rounding (float32_tail) */",
+           f"    float y = (float){root};"]
+    # each select's one value is x or a constant, the other the chain so far (float32_tail)
+    value = lambda j: "x_in" if j == 0 else lit(j) if program.nodes[j].op in ("const", "param") else "y"  # noqa: E731
+    for t in tail:
+        n = program.nodes[t]
+        if n.op == "cvt_f32":
+            continue
+        cond = f32_condition(program, n)
+        test = f"x_in == {lit(cond[1])}" if cond[0] == "eq" else f"{operand(cond[1])} < {operand(cond[2])}"
+        out.append(f"    y = {p}_selectf({test}, {value(n.args[2])}, {value(n.args[3])});")
+    return out + ["    return y;"]
+
+
 def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io: np.dtype | None = None) -> str:
     f32 = dt == np.float32
     T, f, U, S, M, emask, bias = (
@@ -375,12 +412,16 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
         cvt="(a)" if f32 else "((double)(float)(a))",
     )
     guard = f"AUTONUMERICS_{name.upper()}_H"
-    ops = _live_ops(program)
+    mixed = io is not None and io != dt  # float in and out, double inside
+    root, tail = float32_tail(program) if mixed else (program.output, ())
+    body = Program(program.nodes, root) if tail else program
+    ops = _live_ops(body)
     forms = one_multiply_forms(program, {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live")}) if f32 else {}
     name_of = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
     used = {n.op for _, n in ops if (n.op, tuple(name_of(j) for j in n.args)) not in forms}
     helpers = [h for h in _C_HELPERS if any(h in _C_NEEDS.get(op, ()) for op in used) or
-               any(f[1] == h for f in forms.values())]
+               any(f[1] == h for f in forms.values()) or (h == "selectf" and any(
+                   program.nodes[t].op == "select_lt" for t in tail))]
     out = ["/*"]
     out += [(" * " + line.replace("*/", "* /")).rstrip() for line in comment]
     out += [
@@ -408,17 +449,20 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
         _C_MACROS.format(**fields),
     ]
     out += [_C_HELPERS[h].format(**fields) for h in helpers]
-    if io is not None and io != dt:  # mixed precision: float in and out, double inside
+    if mixed:
         out += [f"static inline float {name}(float x_in)", "{", "    const double x = x_in; /* exact */"]
     else:
         out += [f"static inline {T} {name}({T} x)", "{"]
     if not any(0 in n.args for _, n in ops):
         out.append("    (void)x; /* this program does not read x */")
-    lines, result = _body(program, lambda i, v: _c_literal(_rounded(v, dt), dt),
+    lines, result = _body(body, lambda i, v: _c_literal(_rounded(v, dt), dt),
                           lambda op, args: forms.get((op, tuple(args)), (_C_EXPR[op],))[0].format(*args, p=fields["p"]),
                           lambda var, expr: f"    const {T} {var} = {expr};")
-    ret = f"(float){result}" if io is not None and io != dt else result
-    out += lines + [f"    return {ret};", "}", "", f"#endif /* {guard} */"]
+    if any(program.nodes[t].op == "select_lt" for t in tail):
+        out += lines + _c_float32_tail(program, result, tail, fields["p"])
+    else:
+        out += lines + [f"    return {f'(float){result}' if mixed else result};"]
+    out += ["}", "", f"#endif /* {guard} */"]
     return "\n".join(out) + "\n"
 
 

@@ -40,7 +40,9 @@ against ``fitness.fullrange.reference_f32`` (float64 numpy rounded to float32, m
 near rounding midpoints), on the timed inputs and on ``--accuracy-points`` random inputs from the
 same distribution.  ``--write`` records the tables in BENCHMARKS.md (section ``peers``).
 ``--baseline REV`` adds rows for the project's vector functions as git revision REV had them
-(those that changed since), timed in the same rounds: an export change's before and after.
+(those that changed since; and for a correctly rounded file whose scalar part changed, the
+GCC-vectorized loop over its scalar function), timed in the same rounds: an export change's
+before and after.
 """
 
 from __future__ import annotations
@@ -406,7 +408,17 @@ def baseline_variants(name: str, build: str, rev: str, tmp: Path, notes: list[st
         old.write_text(res.stdout)
         out.append(Variant(f"AutoNumerics `{vfn}` at {rev} ({rel})", build, vector_kernel(f'#include "{old}"', vfn, width),
                            libs=["-lm"]))
+        scalar = vfn.rsplit("_v", 1)[0]
+        if rel.startswith("examples/cr/") and _scalar_part(res.stdout, scalar) != _scalar_part((ROOT / rel).read_text(), scalar):
+            out.append(Variant(f"AutoNumerics `{scalar}` at {rev}, GCC-vectorized loop ({rel})", build,
+                               scalar_kernel(f'#include "{old}"', scalar), libs=["-lm"], vectorized=True))
     return out
+
+
+def _scalar_part(source: str, name: str) -> str:
+    """A correctly rounded file's scalar part: the text before its vector functions."""
+    cut = source.find(f"\n/* {name}() on ")
+    return source if cut < 0 else source[:cut]
 
 
 def implementations(name: str, builds: dict[str, str], peers: Path, tmp: Path, notes: list[str],

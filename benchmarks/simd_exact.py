@@ -3,9 +3,10 @@
     python benchmarks/simd_exact.py [--names exp,log] [--regenerate] [--write]
 
 ``--regenerate`` first rewrites each ``examples/NAME_f32.c`` from its report's recorded program
-(``full_range.c_example``, the example's own header kept), and the vector part of each
-``examples/cr/NAME_f32_cr.c`` (float64 inside: AVX-512 only) from the program in its header: the
-programs, and so every figure of the verification reports, are unchanged; only C text is new.
+(``full_range.c_example``, the example's own header kept), and each float64-inside example (the
+``examples/cr/NAME_f32_cr.c`` files and the faithful ones) from its report's program, scalar and
+vector parts, its header kept: the programs, and so every figure of the verification reports, are
+unchanged; only C text is new.
 
 Then, for each vector ISA this CPU runs (``backends.export_simd.ISAS``), each example is built
 with ``-O3 -march=LEVEL -ffp-contract=off`` and a C driver compares ``NAME_array`` (the vector
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from backends.export import export_source  # noqa: E402
 from backends.export_simd import ISAS, cpu_flags, isas_for, simd_entry_points  # noqa: E402
 from dsl.text import parse_program  # noqa: E402
 from full_range import c_example  # noqa: E402
@@ -82,11 +84,10 @@ def mixed(path: Path) -> bool:
 
 def regenerate(path: Path) -> None:
     report = json.loads(path.with_name(path.name + ".verify.json").read_text())
-    if mixed(path):  # an `autonumerics export` file: its scalar part, then the vector part anew
-        text = path.read_text()
-        cut = text.find(f"\n/* {path.stem}() on ")
-        scalar = text if cut < 0 else text[:cut]
-        path.write_text(scalar + simd_entry_points(parse_program(report["program"]), path.stem, "float64"))
+    if mixed(path):  # an `autonumerics export` file: the scalar part (its header kept) and the vector part anew
+        program = parse_program(report["program"])
+        scalar = export_source(program, "c", path.stem, "float64", header_of(path.read_text()), io_dtype="float32")
+        path.write_text(scalar + simd_entry_points(program, path.stem, "float64"))
         return
     path.write_text(c_example(parse_program(report["program"]), path.stem, header_of(path.read_text())))
 

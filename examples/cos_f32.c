@@ -165,6 +165,17 @@
 #endif
 #define COS_F32_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float COS_F32_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double COS_F32_AN_select(int cond, double a, double b)
@@ -309,11 +320,10 @@ static inline float cos_f32(float x_in)
     const double v115 = 0x1.921fb5346377dp+0;
     const double v116 = COS_F32_AN_FMA(v107, v114, v115);
     const double v117 = v106 * v116;
-    const double v118 = 0x1.0000000000000p-12;
-    const double v119 = 0x1.0000000000000p+0;
-    const double v120 = COS_F32_AN_select(v1 < v118, v119, v117);
-    const double v121 = COS_F32_AN_CVT_F32(v120);
-    return (float)v121;
+    /* the program's last 2 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v117;
+    y = COS_F32_AN_selectf(fabsf(x_in) < 0x1.0000000000000p-12f, 0x1.0000000000000p+0f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_COS_F32_H */

@@ -211,13 +211,16 @@ def test_every_op_float64_inside(isa, tmp_path):
 
 
 def check_float64_inside(progs: list[Program], isa: str, x: np.ndarray, x64: np.ndarray, tmp_path: Path) -> None:
-    """Each float64-inside program's NAME_array on float inputs ``x``, and its whole float64
-    program NAME_d8 / NAME_d4 on double inputs ``x64`` (a multiple of 8 long), bit for bit."""
+    """Each float64-inside program's NAME_array and its scalar NAME on float inputs ``x``, and its
+    whole float64 program NAME_d8 / NAME_d4 on double inputs ``x64`` (a multiple of 8 long), bit
+    for bit."""
     W, D = (8, "_mm512") if isa == "avx512" else (4, "_mm256")
     parts = ["#include <stddef.h>"]
     for k, prog in enumerate(progs):
         parts += [export_source(prog, "c", f"p{k}", "float64", io_dtype="float32"), simd_entry_points(prog, f"p{k}", "float64"),
                   f"void run{k}(const float *x, float *y, size_t n) {{ p{k}_array(x, y, n); }}",
+                  # the scalar function (its float32 tail in float C), in a loop GCC may vectorize
+                  f"void srun{k}(const float *x, float *y, size_t n) {{ for (size_t i = 0; i < n; i++) y[i] = p{k}(x[i]); }}",
                   # the float64 core itself, on double inputs (subnormal doubles included)
                   f"void core{k}(const double *x, double *y, size_t n) {{ for (size_t i = 0; i + {W} <= n; i += {W}) "
                   f"{D}_storeu_pd(y + i, p{k}_d{W}({D}_loadu_pd(x + i))); }}"]
@@ -237,6 +240,10 @@ def check_float64_inside(progs: list[Program], isa: str, x: np.ndarray, x64: np.
         with np.errstate(all="ignore"):
             want = evaluate(prog, xd, "float64").astype(np.float32)
         assert_bit_identical(y, want, comparable(prog, xd, "float64"), f"float64 program {k}")
+        scalar = getattr(lib, f"srun{k}")
+        scalar.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        scalar(x.ctypes.data, y.ctypes.data, x.size)
+        assert_bit_identical(y, want, comparable(prog, xd, "float64"), f"float64 program {k}, scalar")
         core = getattr(lib, f"core{k}")
         core.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         zd = np.empty_like(x64)

@@ -175,6 +175,17 @@
 #endif
 #define COS_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float COS_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double COS_F32_CR_AN_select(int cond, double a, double b)
@@ -328,11 +339,10 @@ static inline float cos_f32_cr(float x_in)
     const double v124 = v103 * v123;
     const double v125 = -v124;
     const double v126 = COS_F32_CR_AN_select(v102 < v15, v124, v125);
-    const double v127 = 0x1.0000000000000p-12;
-    const double v128 = 0x1.0000000000000p+0;
-    const double v129 = COS_F32_CR_AN_select(v1 < v127, v128, v126);
-    const double v130 = COS_F32_CR_AN_CVT_F32(v129);
-    return (float)v130;
+    /* the program's last 2 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v126;
+    y = COS_F32_CR_AN_selectf(fabsf(x_in) < 0x1.0000000000000p-12f, 0x1.0000000000000p+0f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_COS_F32_CR_H */

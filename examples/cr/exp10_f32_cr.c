@@ -78,6 +78,17 @@
 #endif
 #define EXP10_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float EXP10_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double EXP10_F32_CR_AN_select(int cond, double a, double b)
@@ -139,14 +150,11 @@ static inline float exp10_f32_cr(float x_in)
     const double v25 = EXP10_F32_CR_AN_FMA(v7, v23, v24);
     const double v26 = v25 * v25;
     const double v27 = EXP10_F32_CR_AN_ldexp(v26, v3);
-    const double v28 = 0x1.3441340000000p+5;
-    const double v29 = INFINITY;
-    const double v30 = EXP10_F32_CR_AN_select(v28 < x, v29, v27);
-    const double v31 = -0x1.693c6a0000000p+5;
-    const double v32 = 0x0.0p+0;
-    const double v33 = EXP10_F32_CR_AN_select(x < v31, v32, v30);
-    const double v34 = EXP10_F32_CR_AN_CVT_F32(v33);
-    return (float)v34;
+    /* the program's last 3 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v27;
+    y = EXP10_F32_CR_AN_selectf(0x1.3441340000000p+5f < x_in, INFINITY, y);
+    y = EXP10_F32_CR_AN_selectf(x_in < -0x1.693c6a0000000p+5f, 0x0.0p+0f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_EXP10_F32_CR_H */

@@ -81,6 +81,17 @@
 #endif
 #define EXP2_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float EXP2_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double EXP2_F32_CR_AN_select(int cond, double a, double b)
@@ -138,20 +149,12 @@ static inline float exp2_f32_cr(float x_in)
     const double v21 = EXP2_F32_CR_AN_FMA(v19, v2, v20);
     const double v22 = v21 * v21;
     const double v23 = EXP2_F32_CR_AN_ldexp(v22, v1);
-    const double v24 = 0x1.fffffe0000000p+6;
-    const double v25 = INFINITY;
-    const double v26 = EXP2_F32_CR_AN_select(v24 < x, v25, v23);
-    const double v27 = -0x1.2e00000000000p+7;
-    const double v28 = 0x0.0p+0;
-    const double v29 = EXP2_F32_CR_AN_select(x < v27, v28, v26);
-    const double v30 = EXP2_F32_CR_AN_CVT_F32(v29);
-    const double v31 = 0x1.0000000000000p-200;
-    const double v32 = -0x1.e7526e0000000p-6;
-    const double v33 = x - v32;
-    const double v34 = EXP2_F32_CR_AN_FABS(v33);
-    const double v35 = 0x1.f58d620000000p-1;
-    const double v36 = EXP2_F32_CR_AN_select(v34 < v31, v35, v30);
-    return (float)v36;
+    /* the program's last 4 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v23;
+    y = EXP2_F32_CR_AN_selectf(0x1.fffffe0000000p+6f < x_in, INFINITY, y);
+    y = EXP2_F32_CR_AN_selectf(x_in < -0x1.2e00000000000p+7f, 0x0.0p+0f, y);
+    y = EXP2_F32_CR_AN_selectf(x_in == -0x1.e7526e0000000p-6f, 0x1.f58d620000000p-1f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_EXP2_F32_CR_H */

@@ -79,6 +79,17 @@
 #endif
 #define EXP_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float EXP_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double EXP_F32_CR_AN_select(int cond, double a, double b)
@@ -141,14 +152,11 @@ static inline float exp_f32_cr(float x_in)
     const double v26 = 0x1.0000000000000p+0;
     const double v27 = EXP_F32_CR_AN_FMA(v7, v25, v26);
     const double v28 = EXP_F32_CR_AN_ldexp(v27, v3);
-    const double v29 = 0x1.62e42e0000000p+6;
-    const double v30 = INFINITY;
-    const double v31 = EXP_F32_CR_AN_select(v29 < x, v30, v28);
-    const double v32 = -0x1.9fe3680000000p+6;
-    const double v33 = 0x0.0p+0;
-    const double v34 = EXP_F32_CR_AN_select(x < v32, v33, v31);
-    const double v35 = EXP_F32_CR_AN_CVT_F32(v34);
-    return (float)v35;
+    /* the program's last 3 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v28;
+    y = EXP_F32_CR_AN_selectf(0x1.62e42e0000000p+6f < x_in, INFINITY, y);
+    y = EXP_F32_CR_AN_selectf(x_in < -0x1.9fe3680000000p+6f, 0x0.0p+0f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_EXP_F32_CR_H */

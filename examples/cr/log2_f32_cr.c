@@ -83,6 +83,17 @@
 #endif
 #define LOG2_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float LOG2_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double LOG2_F32_CR_AN_select(int cond, double a, double b)
@@ -156,17 +167,12 @@ static inline float log2_f32_cr(float x_in)
     const double v27 = 0x1.71547652b82fep+1;
     const double v28 = LOG2_F32_CR_AN_FMA(v12, v27, v26);
     const double v29 = v8 + v28;
-    const double v30 = 0x1.0000000000000p-149;
-    const double v31 = (-INFINITY);
-    const double v32 = LOG2_F32_CR_AN_select(x < v30, v31, v29);
-    const double v33 = -0x0.0p+0;
-    const double v34 = NAN;
-    const double v35 = LOG2_F32_CR_AN_select(x < v33, v34, v32);
-    const double v36 = 0x1.fffffe0000000p+127;
-    const double v37 = INFINITY;
-    const double v38 = LOG2_F32_CR_AN_select(v36 < x, v37, v35);
-    const double v39 = LOG2_F32_CR_AN_CVT_F32(v38);
-    return (float)v39;
+    /* the program's last 4 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v29;
+    y = LOG2_F32_CR_AN_selectf(x_in < 0x1.0000000000000p-149f, (-INFINITY), y);
+    y = LOG2_F32_CR_AN_selectf(x_in < -0x0.0p+0f, NAN, y);
+    y = LOG2_F32_CR_AN_selectf(0x1.fffffe0000000p+127f < x_in, INFINITY, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_LOG2_F32_CR_H */

@@ -110,6 +110,17 @@
 #endif
 #define LOG_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float LOG_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double LOG_F32_CR_AN_select(int cond, double a, double b)
@@ -183,43 +194,17 @@ static inline float log_f32_cr(float x_in)
     const double v27 = LOG_F32_CR_AN_FMA(v25, v24, v26);
     const double v28 = 0x1.62e42fefa39efp-1;
     const double v29 = LOG_F32_CR_AN_FMA(v8, v28, v27);
-    const double v30 = 0x1.0000000000000p-149;
-    const double v31 = (-INFINITY);
-    const double v32 = LOG_F32_CR_AN_select(x < v30, v31, v29);
-    const double v33 = -0x0.0p+0;
-    const double v34 = NAN;
-    const double v35 = LOG_F32_CR_AN_select(x < v33, v34, v32);
-    const double v36 = 0x1.fffffe0000000p+127;
-    const double v37 = INFINITY;
-    const double v38 = LOG_F32_CR_AN_select(v36 < x, v37, v35);
-    const double v39 = LOG_F32_CR_AN_CVT_F32(v38);
-    const double v40 = 0x1.0000000000000p-200;
-    const double v41 = 0x1.827a740000000p-7;
-    const double v42 = x - v41;
-    const double v43 = LOG_F32_CR_AN_FABS(v42);
-    const double v44 = -0x1.1c2b1e0000000p+2;
-    const double v45 = LOG_F32_CR_AN_select(v43 < v40, v44, v39);
-    const double v46 = 0x1.2f1fd60000000p+3;
-    const double v47 = x - v46;
-    const double v48 = LOG_F32_CR_AN_FABS(v47);
-    const double v49 = 0x1.1fcbce0000000p+1;
-    const double v50 = LOG_F32_CR_AN_select(v48 < v40, v49, v45);
-    const double v51 = 0x1.bacb4a0000000p+25;
-    const double v52 = x - v51;
-    const double v53 = LOG_F32_CR_AN_FABS(v52);
-    const double v54 = 0x1.1e06960000000p+4;
-    const double v55 = LOG_F32_CR_AN_select(v53 < v40, v54, v50);
-    const double v56 = 0x1.b121a60000000p+76;
-    const double v57 = x - v56;
-    const double v58 = LOG_F32_CR_AN_FABS(v57);
-    const double v59 = 0x1.a9a3f20000000p+5;
-    const double v60 = LOG_F32_CR_AN_select(v58 < v40, v59, v55);
-    const double v61 = 0x1.6351d80000000p+95;
-    const double v62 = x - v61;
-    const double v63 = LOG_F32_CR_AN_FABS(v62);
-    const double v64 = 0x1.08b5120000000p+6;
-    const double v65 = LOG_F32_CR_AN_select(v63 < v40, v64, v60);
-    return (float)v65;
+    /* the program's last 9 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v29;
+    y = LOG_F32_CR_AN_selectf(x_in < 0x1.0000000000000p-149f, (-INFINITY), y);
+    y = LOG_F32_CR_AN_selectf(x_in < -0x0.0p+0f, NAN, y);
+    y = LOG_F32_CR_AN_selectf(0x1.fffffe0000000p+127f < x_in, INFINITY, y);
+    y = LOG_F32_CR_AN_selectf(x_in == 0x1.827a740000000p-7f, -0x1.1c2b1e0000000p+2f, y);
+    y = LOG_F32_CR_AN_selectf(x_in == 0x1.2f1fd60000000p+3f, 0x1.1fcbce0000000p+1f, y);
+    y = LOG_F32_CR_AN_selectf(x_in == 0x1.bacb4a0000000p+25f, 0x1.1e06960000000p+4f, y);
+    y = LOG_F32_CR_AN_selectf(x_in == 0x1.b121a60000000p+76f, 0x1.a9a3f20000000p+5f, y);
+    y = LOG_F32_CR_AN_selectf(x_in == 0x1.6351d80000000p+95f, 0x1.08b5120000000p+6f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_LOG_F32_CR_H */

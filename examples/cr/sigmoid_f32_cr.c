@@ -171,8 +171,7 @@ static inline float sigmoid_f32_cr(float x_in)
     const double v44 = v40 + v43;
     const double v45 = 0x1.0000000000000p-11;
     const double v46 = SIGMOID_F32_CR_AN_select(v3 < v45, v44, v37);
-    const double v47 = SIGMOID_F32_CR_AN_CVT_F32(v46);
-    return (float)v47;
+    return (float)v46;
 }
 
 #endif /* AUTONUMERICS_SIGMOID_F32_CR_H */

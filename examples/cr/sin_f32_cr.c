@@ -163,6 +163,17 @@
 #endif
 #define SIN_F32_CR_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float SIN_F32_CR_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double SIN_F32_CR_AN_select(int cond, double a, double b)
@@ -305,10 +316,10 @@ static inline float sin_f32_cr(float x_in)
     const double v113 = 0x1.0000000000000p-2;
     const double v114 = -v112;
     const double v115 = SIN_F32_CR_AN_select(v92 < v113, v112, v114);
-    const double v116 = 0x1.0000000000000p-12;
-    const double v117 = SIN_F32_CR_AN_select(v1 < v116, x, v115);
-    const double v118 = SIN_F32_CR_AN_CVT_F32(v117);
-    return (float)v118;
+    /* the program's last 2 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v115;
+    y = SIN_F32_CR_AN_selectf(fabsf(x_in) < 0x1.0000000000000p-12f, x_in, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_SIN_F32_CR_H */

@@ -564,6 +564,17 @@ void cbrt_f32_array(const float *x, float *y, size_t n)
 #endif
 #define COS_F32_INLINE_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float COS_F32_INLINE_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double COS_F32_INLINE_AN_select(int cond, double a, double b)
@@ -708,11 +719,10 @@ static inline float cos_f32_inline(float x_in)
     const double v115 = 0x1.921fb5346377dp+0;
     const double v116 = COS_F32_INLINE_AN_FMA(v107, v114, v115);
     const double v117 = v106 * v116;
-    const double v118 = 0x1.0000000000000p-12;
-    const double v119 = 0x1.0000000000000p+0;
-    const double v120 = COS_F32_INLINE_AN_select(v1 < v118, v119, v117);
-    const double v121 = COS_F32_INLINE_AN_CVT_F32(v120);
-    return (float)v121;
+    /* the program's last 2 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v117;
+    y = COS_F32_INLINE_AN_selectf(fabsf(x_in) < 0x1.0000000000000p-12f, 0x1.0000000000000p+0f, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_COS_F32_INLINE_H */
@@ -4200,6 +4210,17 @@ void sigmoid_f32_array(const float *x, float *y, size_t n)
 #endif
 #define SIN_F32_INLINE_AN_CVT_F32(a) ((double)(float)(a))
 
+/* The float select of the float32 tail (float32_tail), a bit mask for the same reason as below. */
+static inline float SIN_F32_INLINE_AN_selectf(int cond, float a, float b)
+{
+    uint32_t ua, ub, mask = -(uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* cond ? a : b as a bit mask.  GCC's default -ftrapping-math keeps a ?: whose operands are
    floating-point operations as a branch, and a branch in the loop stops vectorization. */
 static inline double SIN_F32_INLINE_AN_select(int cond, double a, double b)
@@ -4334,10 +4355,10 @@ static inline float sin_f32_inline(float x_in)
     const double v105 = 0x1.921fb5257afb2p+0;
     const double v106 = SIN_F32_INLINE_AN_FMA(v104, v97, v105);
     const double v107 = v96 * v106;
-    const double v108 = 0x1.0000000000000p-12;
-    const double v109 = SIN_F32_INLINE_AN_select(v1 < v108, x, v107);
-    const double v110 = SIN_F32_INLINE_AN_CVT_F32(v109);
-    return (float)v110;
+    /* the program's last 2 nodes in float, after its one rounding (float32_tail) */
+    float y = (float)v107;
+    y = SIN_F32_INLINE_AN_selectf(fabsf(x_in) < 0x1.0000000000000p-12f, x_in, y);
+    return y;
 }
 
 #endif /* AUTONUMERICS_SIN_F32_INLINE_H */
