@@ -415,13 +415,13 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
     mixed = io is not None and io != dt  # float in and out, double inside
     root, tail = float32_tail(program) if mixed else (program.output, ())
     body = Program(program.nodes, root) if tail else program
+    float_tail = any(program.nodes[t].op == "select_lt" for t in tail)  # more than the final rounding
     ops = _live_ops(body)
     forms = one_multiply_forms(program, {"ldexp": ("{p}_ldexp_live({0}, {1})", "ldexp_live")}) if f32 else {}
     name_of = lambda j: "x" if j == 0 else f"v{j}"  # noqa: E731
     used = {n.op for _, n in ops if (n.op, tuple(name_of(j) for j in n.args)) not in forms}
     helpers = [h for h in _C_HELPERS if any(h in _C_NEEDS.get(op, ()) for op in used) or
-               any(f[1] == h for f in forms.values()) or (h == "selectf" and any(
-                   program.nodes[t].op == "select_lt" for t in tail))]
+               any(f[1] == h for f in forms.values()) or (h == "selectf" and float_tail)]
     out = ["/*"]
     out += [(" * " + line.replace("*/", "* /")).rstrip() for line in comment]
     out += [
@@ -458,7 +458,7 @@ def _export_c(program: Program, name: str, dt: np.dtype, comment: list[str], io:
     lines, result = _body(body, lambda i, v: _c_literal(_rounded(v, dt), dt),
                           lambda op, args: forms.get((op, tuple(args)), (_C_EXPR[op],))[0].format(*args, p=fields["p"]),
                           lambda var, expr: f"    const {T} {var} = {expr};")
-    if any(program.nodes[t].op == "select_lt" for t in tail):
+    if float_tail:
         out += lines + _c_float32_tail(program, result, tail, fields["p"])
     else:
         out += lines + [f"    return {f'(float){result}' if mixed else result};"]

@@ -803,9 +803,9 @@ def _float32_head_lines(program: Program, root: int, tail: tuple[int, ...], head
     def expr(op: str, args: list[str]) -> str:
         fused = _fused(op, args, negated, isa)
         text = fused if fused is not None else SIMD_EXPR[isa][op]
-        helper = ("avx2_head", "frexp_live") if (op, args[0] if args else "") in live_frexp else (isa, _NEEDS.get(op))
-        if (op, args[0] if args else "") in live_frexp:
-            text = "{p}_%s_live({0})" % op
+        helper = (isa, _NEEDS.get(op))
+        if args and (op, args[0]) in live_frexp:
+            text, helper = "{p}_%s_live({0})" % op, ("avx2_head", "frexp_live")
         if helper[1] is not None and helper not in used:
             used.append(helper)
         return text.replace("{cvt}", fl["cvt"]).format(*args, P=s.pre, p=pf, s=fl["s"], F=fl["F"])

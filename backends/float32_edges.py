@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from dsl.program import Program
 
-from .live_lanes import float32_values, live_inputs
+from .live_lanes import float32_values, is_float32, live_inputs
 
 SAME_FLOAT = 2.0**-149  # |x - c| below this (exactly, or rounded in double) only at x = c
 
@@ -31,7 +29,7 @@ SAME_FLOAT = 2.0**-149  # |x - c| below this (exactly, or rounded in double) onl
 def f32_exact(program: Program, j: int) -> bool:
     """Whether node ``j`` is a constant that is a float32 (or NaN)."""
     n = program.nodes[j]
-    return n.op in ("const", "param") and (math.isnan(n.value) or float(np.float32(n.value)) == n.value)
+    return n.op in ("const", "param") and is_float32(n.value)
 
 
 def f32_operand(program: Program, j: int) -> str | None:
@@ -64,7 +62,7 @@ def f32_condition(program: Program, node) -> tuple | None:
 def float32_tail(program: Program) -> tuple[int, tuple[int, ...]]:
     """(root, tail) of a float64-inside program: ``tail`` (inner first) is the chain of output nodes
     that can run on float lanes after the halves' rounding (a ``cvt_f32``, or a select whose
-    condition ``_f32_condition`` reads and one of whose values is x or a constant), ``root`` the node
+    condition ``f32_condition`` reads and one of whose values is x or a constant), ``root`` the node
     the chain starts from, the last one the halves compute.  An empty tail: root is the output."""
     chain: list[int] = []
     i = program.output
@@ -116,6 +114,7 @@ def float32_head(program: Program, root: int, tail: tuple[int, ...]) -> tuple[fr
 
 
 def cone(program: Program, i: int) -> set[int]:
+    """Node ``i`` and every node it reads, directly or not."""
     seen, todo = set(), [i]
     while todo:
         j = todo.pop()
@@ -135,5 +134,3 @@ def tail_nodes(program: Program, root: int, tail: tuple[int, ...]) -> set[int]:
             if a != root and a not in tail:
                 need |= cone(program, a)
     return need - {0}
-
-

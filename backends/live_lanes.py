@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from dsl.interpret import Semantics, trace
 from dsl.ops import OPS
 from dsl.program import Program
@@ -284,14 +286,14 @@ def nan_follows_x(program: Program) -> list[bool]:
 # A fact is None (not shown to be a float32 on every live lane) or (lo, hi, integral): the value is
 # a float32 on every live lane, in [lo, hi] wherever it is not NaN (exact bounds: no rounding
 # happens; lanes where x is NaN included, where frexp_e gives 0), and an integer there when
-# ``integral``.  Every arithmetic op needs a proof that its
-# exact result is a float32: then float64's rounding and float32's both return it.
+# ``integral``.  Every arithmetic op needs a proof that its exact result is a float32: then
+# float64's rounding and float32's both return it.
 F32Fact = tuple[float, float, bool] | None
 _F32_MAX = float(3.4028234663852886e38)
 
 
-def _is_f32(v: float) -> bool:
-    import numpy as np  # local: the range analysis above needs no numpy
+def is_float32(v: float) -> bool:
+    """Whether the double ``v`` is a float32 value (NaN and the infinities included)."""
     with np.errstate(over="ignore"):
         return math.isnan(v) or float(np.float32(v)) == v
 
@@ -332,7 +334,7 @@ class _Float32Values(Semantics):
         return self.x
 
     def const(self, i, value):
-        if not _is_f32(value):
+        if not is_float32(value):
             return None
         if math.isnan(value):
             return (-math.inf, math.inf, False)
